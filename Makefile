@@ -1,0 +1,42 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
+export CLV_WAREHOUSE ?= $(CURDIR)/data/warehouse.duckdb
+export CLV_LANDING_DIR ?= $(CURDIR)/data/landing
+# Compile caches survive between runs so PyTensor/numba compile once per machine.
+export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.venv/pytensor_cache
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.venv/numba_cache
+
+.PHONY: setup demo ui test bench lock clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	@test -x $(BIN)/python || "$$(scripts/find_python.sh)" -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock -e ".[test]" -c requirements.lock
+	@touch $@
+
+demo: setup
+	$(BIN)/clv-assets demo
+	$(BIN)/clv-assets materialize
+
+ui: setup
+	mkdir -p "$(DAGSTER_HOME)"
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python scripts/bench.py
+
+lock: setup
+	$(BIN)/uv pip freeze --python $(BIN)/python --exclude-editable | grep -v '^uv==' \
+	  | sed '1i # Pinned versions of every dependency (resolved on Python 3.12). Regenerate: make lock' > requirements.lock
+
+clean:
+	rm -rf $(VENV) data

@@ -1,0 +1,177 @@
+"""``clv-assets``: write demo data and materialise the graph as real Dagster runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+import time
+from datetime import date
+from pathlib import Path
+
+from clv_assets import settings
+from clv_assets.lib.accounts import InvalidAccountError, validate_account
+
+SUMMARY_TABLES = [
+    "raw.orders",
+    "raw.rejected_orders",
+    "staging.customer_transactions",
+    "features.rfm",
+]
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage dump
+        raise CliError(message)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return value
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="clv-assets", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    demo = commands.add_parser("demo", help="write synthetic order files per account")
+    demo.add_argument("--accounts", type=_positive_int, default=3)
+    demo.add_argument("--customers", type=_positive_int, default=2000)
+    demo.add_argument("--seed", type=int, default=7)
+    mat = commands.add_parser("materialize", help="register accounts and materialise the graph")
+    mat.add_argument("--account", action="append", default=[], help="repeatable; default: all")
+    mat.add_argument("--as-of", type=_iso_date, default=None, help="observation end, YYYY-MM-DD")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", module="dagster")
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "demo":
+            return _demo(args)
+        return _materialize(args)
+    except (CliError, InvalidAccountError) as exc:
+        print(f"clv-assets: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from clv_assets.demo import write_demo_accounts
+
+    landing = settings.landing_dir()
+    truths = write_demo_accounts(landing, n_accounts=args.accounts, n_customers=args.customers, seed=args.seed)
+    for truth in truths:
+        files = ", ".join(f"{name} ({rows:,} rows)" for name, rows in truth["rows_per_file"].items())
+        print(f"wrote {landing / truth['account']}: {files}")
+    return 0
+
+
+def _materialize(args: argparse.Namespace) -> int:
+    from clv_assets.lib.landing import account_folders
+
+    landing = settings.landing_dir()
+    if not landing.is_dir():
+        raise CliError(f"landing folder {landing} does not exist (run `clv-assets demo` or set CLV_LANDING_DIR)")
+    valid, refused = account_folders(landing)
+    for name in refused:
+        print(f"skipping landing folder {name!r}: not a valid account name", file=sys.stderr)
+    requested = [validate_account(a) for a in args.account]
+    missing = [a for a in requested if a not in valid]
+    if missing:
+        raise CliError(f"no landing folder for account(s) {', '.join(missing)} in {landing}")
+    accounts = requested or valid
+    if not accounts:
+        raise CliError(f"no account folders in {landing}")
+
+    settings.ensure_dagster_home()
+    import dagster as dg
+
+    from clv_assets.definitions import build_defs
+    from clv_assets.defs.jobs import ACCOUNT_JOB, account_run_config
+    from clv_assets.lib.accounts import accounts_partitions
+
+    instance = dg.DagsterInstance.get()
+    known = set(instance.get_dynamic_partitions(accounts_partitions.name))
+    new = [a for a in accounts if a not in known]
+    if new:
+        instance.add_dynamic_partitions(accounts_partitions.name, new)
+        print(f"registered account partition(s): {', '.join(new)}")
+    job = build_defs(landing_dir=landing).resolve_job_def(ACCOUNT_JOB)
+    run_config = account_run_config(args.as_of)
+    # Dagster's own console log stays quiet; every event is in the instance (and the UI).
+    run_config["loggers"] = {"console": {"config": {"log_level": "CRITICAL"}}}
+    failed = []
+    for i, account in enumerate(accounts, 1):
+        print(f"[{i}/{len(accounts)}] {account}: materialising ...", flush=True)
+        started = time.perf_counter()
+        result = job.execute_in_process(
+            instance=instance, partition_key=account, run_config=run_config, raise_on_error=False
+        )
+        seconds = time.perf_counter() - started
+        if result.success:
+            print(f"[{i}/{len(accounts)}] {account}: ok in {seconds:.1f} s (run {result.run_id[:8]})")
+        else:
+            failed.append(account)
+            print(f"[{i}/{len(accounts)}] {account}: FAILED in {seconds:.1f} s (run {result.run_id[:8]}): {_failure_message(result)}")
+    _print_summary(accounts)
+    if failed:
+        print(f"clv-assets: error: {len(failed)} account(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _failure_message(result) -> str:
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            while error.cause is not None:
+                error = error.cause
+            return f"{event.step_key}: {error.message.strip().splitlines()[0]}"
+    return "run failed (see the Dagster UI for its logs)"
+
+
+def _print_summary(accounts: list[str]) -> None:
+    import duckdb
+
+    from clv_assets.lib.warehouse import table_exists
+
+    path = settings.warehouse_path()
+    if not path.exists():
+        return
+    # same configuration as the runs' connections: DuckDB shares one instance per process
+    with duckdb.connect(str(path)) as conn:
+        print(f"\nwarehouse: {path}")
+        print(f"accounts:  {', '.join(accounts)}")
+        for table in SUMMARY_TABLES:
+            if table_exists(conn, table):
+                rows = conn.execute(
+                    f"SELECT count(*), count(DISTINCT account) FROM {table} WHERE list_contains($a, account)",
+                    {"a": accounts},
+                ).fetchone()
+                print(f"  {table:<32} {rows[0]:>10,} rows  ({rows[1]} accounts)")
+    print(
+        "\nexample query:\n"
+        f"  duckdb -readonly {path} \\\n"
+        "    \"SELECT account, count(*) AS customers, avg(frequency) AS avg_repeat_orders "
+        "FROM features.rfm GROUP BY account\""
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""The Dagster code location: assets, checks, jobs, sensors and resources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from clv_assets import settings
+from clv_assets.defs.features import assets as feature_assets
+from clv_assets.defs.features import checks as feature_checks
+from clv_assets.defs.ingestion import assets as ingestion_assets
+from clv_assets.defs.ingestion.sensors import landing_sensor
+from clv_assets.defs.jobs import clv_account_job
+from clv_assets.lib.resources import LandingZone
+
+ASSET_MODULES = [ingestion_assets, feature_assets]
+CHECK_MODULES = [feature_checks]
+
+
+def build_defs(warehouse: Path | None = None, landing_dir: Path | None = None) -> dg.Definitions:
+    """Definitions bound to a warehouse file and landing folder (defaults: settings)."""
+    warehouse = warehouse or settings.warehouse_path()
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules(ASSET_MODULES),
+        asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
+        jobs=[clv_account_job],
+        sensors=[landing_sensor],
+        resources={
+            "duckdb": DuckDBResource(database=str(warehouse)),
+            "landing": LandingZone(root=str(landing_dir or settings.landing_dir())),
+        },
+    )
+
+
+defs = build_defs()

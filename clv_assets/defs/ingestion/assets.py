@@ -1,0 +1,83 @@
+"""Landing files -> raw.orders + raw.rejected_orders (+ raw.landing_files)."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from clv_assets.defs.ingestion.checks import raw_check_specs, raw_check_results
+from clv_assets.lib.accounts import accounts_partitions, validate_account
+from clv_assets.lib.landing import account_settings, landing_files, stage_files
+from clv_assets.lib.resources import LandingZone
+from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, run_sql, transaction
+
+RAW_ORDERS = dg.AssetKey(["raw", "orders"])
+REJECTED_ORDERS = dg.AssetKey(["raw", "rejected_orders"])
+LANDING_FILES = dg.AssetKey(["raw", "landing_files"])
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            RAW_ORDERS,
+            description=(
+                "Every order row of the account's landing files that passed validation, typed "
+                "(UTC timestamps, numeric amounts), with its source file, row and load time. "
+                "Includes cancelled and refunded orders and orders after the as-of date."
+            ),
+            kinds={"duckdb"},
+        ),
+        dg.AssetSpec(
+            REJECTED_ORDERS,
+            description=(
+                "Landed rows that failed validation, exactly as sent, with a reason code "
+                "(missing_customer_id, duplicate_order_id, future_timestamp, ...). Nothing "
+                "landed is dropped silently: it is here or in raw.orders."
+            ),
+            kinds={"duckdb"},
+        ),
+        dg.AssetSpec(
+            LANDING_FILES,
+            description="The files read by the account's latest load and their data-row counts.",
+            kinds={"duckdb"},
+        ),
+    ],
+    check_specs=raw_check_specs(RAW_ORDERS),
+    partitions_def=accounts_partitions,
+    group_name="ingestion",
+)
+def raw_orders(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, landing: LandingZone
+):
+    """Load and validate every landing file of one account, replacing its raw rows."""
+    account = validate_account(context.partition_key)
+    account_dir = landing.account_dir(account)
+    if not account_dir.is_dir():
+        raise dg.Failure(f"landing folder {account_dir} for account {account!r} does not exist")
+    files = landing_files(account_dir)
+    settings = account_settings(account_dir)
+    params = {
+        "account": account,
+        "loaded_at": datetime.now(UTC),
+        "currency": settings.get("currency"),
+    }
+    with duckdb.get_connection() as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        # Staging reads every file before anything stored is touched: a malformed file
+        # fails the run here and the account's previous rows stay as they were.
+        stage_files(conn, files)
+        run_sql(
+            conn,
+            "CREATE OR REPLACE TEMP TABLE validated_landing_rows AS "
+            + read_sql("raw.validated_landing_rows"),
+            params,
+        )
+        with transaction(conn):
+            for key in (RAW_ORDERS, REJECTED_ORDERS, LANDING_FILES):
+                table = ".".join(key.path)
+                replace_account_rows(conn, table, account, read_sql(table), params)
+        for key in (RAW_ORDERS, REJECTED_ORDERS, LANDING_FILES):
+            yield dg.MaterializeResult(
+                asset_key=key, metadata=partition_metadata(conn, ".".join(key.path), account)
+            )
+        yield from raw_check_results(conn, account, RAW_ORDERS)

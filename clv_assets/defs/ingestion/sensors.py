@@ -1,0 +1,43 @@
+"""Watch the landing folder: register new accounts, run accounts whose files changed."""
+
+import json
+
+import dagster as dg
+
+from clv_assets.defs.jobs import ACCOUNT_JOB, account_run_config
+from clv_assets.lib.accounts import accounts_partitions
+from clv_assets.lib.landing import account_folders, fingerprint
+from clv_assets.lib.resources import LandingZone
+
+
+@dg.sensor(job_name=ACCOUNT_JOB, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZone):
+    """Add a partition for every new account folder; request a run when its files change.
+
+    The cursor maps each account to a fingerprint of its files (names, sizes, mtimes), so
+    a tick with no change requests nothing. Folders whose names are not account slugs
+    are logged and skipped.
+    """
+    from pathlib import Path
+
+    root = Path(landing.root)
+    valid, refused = account_folders(root)
+    for name in refused:
+        context.log.warning(f"skipping landing folder {name!r}: not a valid account name")
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    known = set(context.instance.get_dynamic_partitions(accounts_partitions.name))
+    new_accounts = [a for a in valid if a not in known]
+    current = {a: fingerprint(root / a) for a in valid}
+    changed = [a for a in valid if seen.get(a) != current[a]]
+    return dg.SensorResult(
+        dynamic_partitions_requests=[accounts_partitions.build_add_request(new_accounts)] if new_accounts else [],
+        run_requests=[
+            dg.RunRequest(
+                partition_key=account,
+                run_key=f"{account}:{current[account]}",
+                run_config=account_run_config(),
+            )
+            for account in changed
+        ],
+        cursor=json.dumps(current, sort_keys=True),
+    )

@@ -1,0 +1,131 @@
+"""Landing folders: ``<landing>/<account>/*.csv|*.parquet``, read as text for validation.
+
+Files whose names start with ``.`` or ``_`` are ignored (the Hadoop convention for
+markers and side files such as ``_account.json``); any other file that is not CSV or
+Parquet, or a file without the required columns, is a :class:`MalformedLandingFile`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from clv_assets.lib.accounts import is_valid_account
+
+REQUIRED_COLUMNS = ("order_id", "customer_id", "ordered_at", "amount", "currency")
+OPTIONAL_COLUMNS = ("channel", "status")
+FORMATS = {".csv": "csv", ".parquet": "parquet"}
+ACCOUNT_SETTINGS_FILE = "_account.json"
+
+
+class MalformedLandingFile(ValueError):
+    """A landed file that cannot be read as orders. The message names the file."""
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    path: Path
+    format: str
+    size: int
+    modified_ns: int
+
+
+def account_folders(landing_dir: Path) -> tuple[list[str], list[str]]:
+    """Valid account folder names, and the names refused because they are not slugs."""
+    if not landing_dir.is_dir():
+        return [], []
+    names = sorted(p.name for p in landing_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return [n for n in names if is_valid_account(n)], [n for n in names if not is_valid_account(n)]
+
+
+def landing_files(account_dir: Path) -> list[LandingFile]:
+    """The account's order files, sorted by name; raises on a file of unknown type."""
+    files = []
+    for path in sorted(account_dir.iterdir()):
+        if path.name.startswith((".", "_")) or path.is_dir():
+            continue
+        fmt = FORMATS.get(path.suffix.lower())
+        if fmt is None:
+            raise MalformedLandingFile(
+                f"{path}: not a CSV or Parquet file (expected *.csv or *.parquet)"
+            )
+        stat = path.stat()
+        files.append(LandingFile(path, fmt, stat.st_size, stat.st_mtime_ns))
+    return files
+
+
+def fingerprint(account_dir: Path) -> str:
+    """Changes whenever a file of the account is added, removed or rewritten."""
+    entries = [
+        (p.name, s.st_size, s.st_mtime_ns)
+        for p in sorted(account_dir.iterdir())
+        if p.is_file() and not p.name.startswith(".")
+        for s in [p.stat()]
+    ]
+    return hashlib.sha256(json.dumps(entries).encode()).hexdigest()[:16]
+
+
+def account_settings(account_dir: Path) -> dict:
+    """Optional per-account settings (for example ``{"currency": "EUR"}``)."""
+    path = account_dir / ACCOUNT_SETTINGS_FILE
+    if not path.exists():
+        return {}
+    try:
+        settings = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise MalformedLandingFile(f"{path}: not valid JSON ({exc.msg})") from exc
+    if not isinstance(settings, dict):
+        raise MalformedLandingFile(f"{path}: expected a JSON object")
+    return settings
+
+
+def stage_files(conn: duckdb.DuckDBPyConnection, files: list[LandingFile]) -> None:
+    """Load every file as text into the temp table ``landing_rows``.
+
+    Columns: source_file, source_row (1-based data row), and every contract column as
+    VARCHAR (missing optional columns are NULL), so validation sees the values as sent.
+    """
+    columns = ", ".join(f"{c} VARCHAR" for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
+    conn.execute(
+        f"CREATE OR REPLACE TEMP TABLE landing_rows "
+        f"(source_file VARCHAR, source_row BIGINT, {columns})"
+    )
+    for file in files:
+        reader = (
+            "read_csv($path, all_varchar = true, header = true, auto_detect = true)"
+            if file.format == "csv"
+            else "read_parquet($path)"
+        )
+        try:
+            conn.execute(
+                f"CREATE OR REPLACE TEMP TABLE _landing_file AS SELECT * FROM {reader}",
+                {"path": str(file.path)},
+            )
+            present = [row[0] for row in conn.execute("DESCRIBE _landing_file").fetchall()]
+        except duckdb.Error as exc:
+            raise MalformedLandingFile(f"{file.path}: cannot be read as {file.format} ({_first_line(exc)})") from exc
+        missing = [c for c in REQUIRED_COLUMNS if c not in present]
+        if missing:
+            raise MalformedLandingFile(
+                f"{file.path}: missing required column(s) {', '.join(missing)}; "
+                f"found {', '.join(present) or 'none'}"
+            )
+        selected = ", ".join(
+            f"CAST({c} AS VARCHAR)" if c in present else "NULL" for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+        )
+        try:
+            conn.execute(
+                f"INSERT INTO landing_rows SELECT $name, row_number() OVER (), {selected} FROM _landing_file",
+                {"name": file.path.name},
+            )
+        except duckdb.Error as exc:
+            raise MalformedLandingFile(f"{file.path}: cannot be read as {file.format} ({_first_line(exc)})") from exc
+    conn.execute("DROP TABLE IF EXISTS _landing_file")
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0]

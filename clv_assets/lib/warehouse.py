@@ -1,0 +1,120 @@
+"""DuckDB helpers: SQL files, idempotent per-account writes and materialisation metadata.
+
+Every table has an ``account`` column. A partition is replaced in one transaction
+(delete the account's rows, insert the new ones), so a re-run never duplicates rows and
+a run that fails halfway leaves the previously stored rows in place.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*")
+_PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
+
+
+def read_sql(table: str) -> str:
+    """The SELECT that builds ``schema.table``, from ``sql/<schema>/<table>.sql``."""
+    schema, name = _checked_identifier(table).split(".")
+    return (SQL_DIR / schema / f"{name}.sql").read_text()
+
+
+def run_sql(
+    conn: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Execute ``sql`` binding only the ``$name`` parameters it uses (DuckDB rejects extras)."""
+    used = set(_PARAMETER.findall(sql))
+    return conn.execute(sql, {k: v for k, v in (params or {}).items() if k in used})
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Commit on success, roll back on any error."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def replace_account_rows(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    account: str,
+    select_sql: str,
+    params: Mapping[str, Any] | None = None,
+) -> int:
+    """Replace ``account``'s rows of ``table`` with the result of ``select_sql``.
+
+    Call inside :func:`transaction`. The table is created from the query's columns on
+    first use; columns the query adds later are added to the table (never dropped or
+    renamed), so a new column is not a migration.
+    """
+    table = _checked_identifier(table)
+    schema = table.split(".")[0]
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    run_sql(conn, f"CREATE OR REPLACE TEMP TABLE _incoming AS {select_sql}", params)
+    if not table_exists(conn, table):
+        conn.execute(f"CREATE TABLE {table} AS SELECT * FROM _incoming LIMIT 0")
+    else:
+        existing = set(column_types(conn, table))
+        for name, dtype in column_types(conn, "_incoming").items():
+            if name not in existing:
+                conn.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {dtype}')
+    conn.execute(f"DELETE FROM {table} WHERE account = $account", {"account": account})
+    conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _incoming")
+    (rows,) = conn.execute("SELECT count(*) FROM _incoming").fetchone()
+    conn.execute("DROP TABLE _incoming")
+    return rows
+
+
+def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    schema, name = table.split(".") if "." in table else ("main", table)
+    query = (
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = $name "
+        "AND (schema_name = $schema OR (temporary AND $schema = 'main'))"
+    )
+    return conn.execute(query, {"name": name, "schema": schema}).fetchone()[0] > 0
+
+
+def column_types(conn: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    rows = conn.execute(f"DESCRIBE {table}").fetchall()
+    return {row[0]: row[1] for row in rows}
+
+
+def partition_metadata(
+    conn: duckdb.DuckDBPyConnection, table: str, account: str, preview_rows: int = 5
+) -> dict[str, Any]:
+    """Row count, column schema and a small preview of ``account``'s rows of ``table``."""
+    table = _checked_identifier(table)
+    where = "WHERE account = $account"
+    (rows,) = conn.execute(f"SELECT count(*) FROM {table} {where}", {"account": account}).fetchone()
+    preview = conn.execute(
+        f"SELECT * FROM {table} {where} LIMIT {int(preview_rows)}", {"account": account}
+    ).df()
+    schema = dg.TableSchema(
+        columns=[dg.TableColumn(name, dtype) for name, dtype in column_types(conn, table).items()]
+    )
+    return {
+        "dagster/row_count": dg.MetadataValue.int(int(rows)),
+        "dagster/column_schema": schema,
+        "dagster/table_name": dg.MetadataValue.text(table),
+        "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
+    }
+
+
+def _checked_identifier(table: str) -> str:
+    """Table names come from code, never from users; refuse anything else all the same."""
+    if not _IDENTIFIER.fullmatch(table):
+        raise ValueError(f"not a schema-qualified table name: {table!r}")
+    return table

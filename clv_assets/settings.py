@@ -1,0 +1,34 @@
+"""Where things live. Every path has an embedded default and an environment override."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
+DEFAULT_LANDING_DIR = "data/landing"
+DEFAULT_DAGSTER_HOME = "data/dagster_home"
+
+
+def warehouse_path() -> Path:
+    """DuckDB file holding every table (``CLV_WAREHOUSE``)."""
+    return Path(os.environ.get("CLV_WAREHOUSE", DEFAULT_WAREHOUSE)).absolute()
+
+
+def landing_dir() -> Path:
+    """Folder with one sub-folder of order files per account (``CLV_LANDING_DIR``)."""
+    return Path(os.environ.get("CLV_LANDING_DIR", DEFAULT_LANDING_DIR)).absolute()
+
+
+def ensure_dagster_home() -> Path:
+    """Point ``DAGSTER_HOME`` at the project's instance folder unless the user chose one.
+
+    The CLI and ``make ui`` must share one instance so the CLI's runs show in the UI.
+    """
+    home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).absolute()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    return home
