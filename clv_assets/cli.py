@@ -85,13 +85,13 @@ def _demo(args: argparse.Namespace) -> int:
 def _materialize(args: argparse.Namespace) -> int:
     from clv_assets.lib.landing import account_folders
 
+    requested = [validate_account(a) for a in args.account]
     landing = settings.landing_dir()
     if not landing.is_dir():
         raise CliError(f"landing folder {landing} does not exist (run `clv-assets demo` or set CLV_LANDING_DIR)")
     valid, refused = account_folders(landing)
     for name in refused:
         print(f"skipping landing folder {name!r}: not a valid account name", file=sys.stderr)
-    requested = [validate_account(a) for a in args.account]
     missing = [a for a in requested if a not in valid]
     if missing:
         raise CliError(f"no landing folder for account(s) {', '.join(missing)} in {landing}")
@@ -147,15 +147,15 @@ def _failure_message(result) -> str:
 
 
 def _print_summary(accounts: list[str]) -> None:
-    import duckdb
+    from dagster_duckdb import DuckDBResource
 
     from clv_assets.lib.warehouse import table_exists
 
     path = settings.warehouse_path()
     if not path.exists():
         return
-    # same configuration as the runs' connections: DuckDB shares one instance per process
-    with duckdb.connect(str(path)) as conn:
+    # the runs' own resource: DuckDB refuses a second configuration of one file per process
+    with DuckDBResource(database=str(path)).get_connection() as conn:
         print(f"\nwarehouse: {path}")
         print(f"accounts:  {', '.join(accounts)}")
         for table in SUMMARY_TABLES:

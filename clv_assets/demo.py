@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import json
 import pathlib
 
@@ -31,7 +32,6 @@ WINDOW_DAYS, ACQUISITION_DAYS, RECENT_DAYS = 730, 365, 180
 CANCEL_RATE, REFUND_RATE = 0.04, 0.02
 FORMAT_WEIGHTS = (0.8, 0.1, 0.1)  # naive UTC, "Z", explicit offset
 OFFSET_MINUTES = (120, 60, -300, -240, 330, 540, -180, 600)
-BAD_ROWS_PER_KIND = 2
 # Customers are simulated in fixed-size chunks so memory does not grow with n_customers;
 # the chunk size is part of the seed-to-output mapping, so do not change it lightly.
 CHUNK_CUSTOMERS = 100_000
@@ -118,15 +118,26 @@ def _text_ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
     return pc.binary_join_element_wise(prefix, digits, "")
 
 
+@functools.cache
+def _clock_texts() -> pa.Array:
+    """"THH:MM:SS" for every second of a day."""
+    clocks = np.datetime_as_string(np.arange(DAY).astype("datetime64[s]"))
+    return pc.utf8_slice_codeunits(pa.array(clocks), 10)
+
+
 def _timestamps(utc_seconds: np.ndarray, fmt: np.ndarray, offset: np.ndarray) -> pa.Array:
     """ISO-8601 text: naive (meaning UTC), with "Z", or local time with an explicit offset."""
-    shift = np.where(fmt == 2, np.asarray(OFFSET_MINUTES)[offset] * 60, 0)
-    local = pa.array((utc_seconds + shift).astype("datetime64[s]"))
-    text = pc.strftime(local, format="%Y-%m-%dT%H:%M:%S")
+    local = utc_seconds + np.where(fmt == 2, np.asarray(OFFSET_MINUTES)[offset] * 60, 0)
+    day, clock = np.divmod(local, DAY)
+    # Joining looked-up date and clock texts is several times faster than pc.strftime.
+    first = int(day.min(initial=0))
+    dates = np.arange(first, int(day.max(initial=0)) + 1).astype("datetime64[D]")
     suffixes = ["", "Z"] + [f"{'+' if m >= 0 else '-'}{abs(m) // 60:02d}:{abs(m) % 60:02d}"
                             for m in OFFSET_MINUTES]
-    which = np.where(fmt == 2, 2 + offset, fmt)
-    return pc.binary_join_element_wise(text, pc.take(pa.array(suffixes), which), "")
+    return pc.binary_join_element_wise(
+        pc.take(pa.array(np.datetime_as_string(dates)), day - first),
+        pc.take(_clock_texts(), clock),
+        pc.take(pa.array(suffixes), np.where(fmt == 2, 2 + offset, fmt)), "")
 
 
 def _amount_text(amount: np.ndarray) -> pa.Array:
@@ -136,7 +147,7 @@ def _amount_text(amount: np.ndarray) -> pa.Array:
 
 
 def _bad_rows(rng, prefix, currency, next_id, dup_ids, cust_width, n_customers, start_s, end):
-    """Invalid rows, ``BAD_ROWS_PER_KIND`` per reason code, each otherwise valid."""
+    """Two invalid rows per reason code, each otherwise valid, in random order."""
     future = dt.datetime.combine(end, dt.time()) + dt.timedelta(days=400)
     others = [c for c in CURRENCIES if c != currency]
     overrides = {
@@ -182,17 +193,21 @@ def _write_account(folder: pathlib.Path, index: int, ss: np.random.SeedSequence,
     n_chunks = -(-n_customers // CHUNK_CUSTOMERS)
     by_status, rows, next_id, dup_ids = np.zeros(3, np.int64), [0, 0], 1, None
 
-    options = pacsv.WriteOptions(quoting_style="none")
-    with (pacsv.CSVWriter(folder / HISTORY_FILE, _CSV_SCHEMA, write_options=options) as hist,
+    # Arrow quotes header names whatever the quoting style, so the header is written here.
+    options = pacsv.WriteOptions(include_header=False, quoting_style="none")
+    with (open(folder / HISTORY_FILE, "wb") as csv_file,
+          pacsv.CSVWriter(csv_file, _CSV_SCHEMA, write_options=options) as hist,
           pq.ParquetWriter(folder / RECENT_FILE, _PARQUET_SCHEMA) as recent):
+        csv_file.write((",".join(COLUMNS) + "\n").encode())
+        csv_file.flush()
         for c, chunk_ss in enumerate(chunks_ss.spawn(n_chunks)):
             first = c * CHUNK_CUSTOMERS
             sim = _simulate_chunk(chunk_ss, min(CHUNK_CUSTOMERS, n_customers - first), bg, gg)
             order = np.argsort(sim["t"], kind="stable")
             sim = {k: v[order] for k, v in sim.items()}
             # Whole seconds, floored and capped, so every order is strictly before ``end``.
-            offsets = np.floor(sim["t"] * DAY).astype(np.int64)
-            seconds = start_s + np.minimum(offsets, WINDOW_DAYS * DAY - 1)
+            elapsed = np.floor(sim["t"] * DAY).astype(np.int64)
+            seconds = start_s + np.minimum(elapsed, WINDOW_DAYS * DAY - 1)
             ids = np.arange(next_id, next_id + len(seconds))
             next_id += len(seconds)
             by_status += np.bincount(sim["status"], minlength=3)
@@ -255,6 +270,8 @@ def write_demo_accounts(landing_dir: pathlib.Path, n_accounts: int = 3, n_custom
         Per account, the content of its ``_truth.json``: true BG/NBD and Gamma-Gamma
         parameters (days), order counts, rows per file and invalid rows per reason code.
     """
+    if n_customers < 1:
+        raise ValueError(f"n_customers must be at least 1, got {n_customers}")
     end = end or dt.datetime.now(dt.UTC).date()
     children = np.random.SeedSequence(seed).spawn(n_accounts)
     return [_write_account(pathlib.Path(landing_dir) / account_name(i), i, ss, n_customers,

@@ -95,6 +95,8 @@ __all__ = [
 ]
 
 
+_A_NEAR_ONE = 1e-5  # half-width of the interpolation band around a = 1
+
 # --------------------------------------------------------------------------- #
 # broadcasting helpers
 # --------------------------------------------------------------------------- #
@@ -120,17 +122,21 @@ def _out_shape(draw_arrays, row_arrays) -> tuple[int, int]:
     return n_d, n_r
 
 
-def _log_p_alive(r, alpha, a, b, x, t_x, T) -> np.ndarray:
-    """log P(alive at T | x, t_x, T) on already-broadcastable arrays."""
-    # log-odds of "died after t_x" vs "alive at T":
+def _log_odds_dead(r, alpha, a, b, x, t_x, T) -> np.ndarray:
+    """log[P(died after t_x) / P(alive at T)] for x > 0 (meaningless for x = 0)."""
     #   log[a / (b + x - 1)] + (r + x) log[(alpha + T) / (alpha + t_x)]
-    xs = np.maximum(x, 1.0)  # the x = 0 branch is masked below
-    log_div = (
+    xs = np.maximum(x, 1.0)  # callers mask the x = 0 branch
+    return (
         np.log(a)
         - np.log(b + xs - 1.0)
         + (r + x) * np.log1p((T - t_x) / (alpha + t_x))
     )
+
+
+def _log_p_alive(r, alpha, a, b, x, t_x, T) -> np.ndarray:
+    """log P(alive at T | x, t_x, T) on already-broadcastable arrays."""
     # log expit(-z) = -log(1 + e^z) = -logaddexp(0, z)
+    log_div = _log_odds_dead(r, alpha, a, b, x, t_x, T)
     return np.where(x > 0, -np.logaddexp(0.0, log_div), 0.0)
 
 
@@ -167,12 +173,7 @@ def bgnbd_p_alive(r, alpha, a, b, x, t_x, T) -> np.ndarray:
     """
     r, alpha, a, b = map(_draws, (r, alpha, a, b))
     x, t_x, T = map(_rows, (x, t_x, T))
-    xs = np.maximum(x, 1.0)
-    log_div = (
-        np.log(a)
-        - np.log(b + xs - 1.0)
-        + (r + x) * np.log1p((T - t_x) / (alpha + t_x))
-    )
+    log_div = _log_odds_dead(r, alpha, a, b, x, t_x, T)
     out = np.where(x > 0, expit(-log_div), 1.0)
     return np.broadcast_to(out, _out_shape((r, alpha, a, b), (x, t_x, T))).copy()
 
@@ -197,7 +198,8 @@ def bgnbd_expected_purchases(r, alpha, a, b, x, t_x, T, t) -> np.ndarray:
 
     Matches ``pymc_marketing.clv.BetaGeoModel.expected_purchases(future_t=t)``.
     The closed form has a removable singularity at ``a = 1``; draws with
-    ``|a - 1|`` below ~1e-8 lose precision.
+    ``|a - 1| < 1e-5`` are evaluated by linear interpolation between
+    ``a = 1 -/+ 1e-5`` (relative error ~1e-9 instead of 0/0 cancellation).
 
     Parameters
     ----------
@@ -215,9 +217,25 @@ def bgnbd_expected_purchases(r, alpha, a, b, x, t_x, T, t) -> np.ndarray:
     r, alpha, a, b = map(_draws, (r, alpha, a, b))
     x, t_x, T, t = map(_rows, (x, t_x, T, t))
     z = t / (alpha + T + t)
-    c = a + b + x - 1.0
-    tail = np.exp((a - 1.0) * np.log1p(-z)) * hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
-    e_alive = c / (a - 1.0) * (1.0 - tail)
+
+    def e_if_alive(a_):
+        c = a_ + b + x - 1.0
+        tail = np.exp((a_ - 1.0) * np.log1p(-z)) * hyp2f1(a_ + b - 1.0 - r, a_ - 1.0, c, z)
+        return c / (a_ - 1.0) * (1.0 - tail)
+
+    near_one = np.abs(a - 1.0) < _A_NEAR_ONE
+    if np.any(near_one):
+        # removable singularity at a = 1: interpolate linearly between a = 1 -/+ h
+        # (the expectation is smooth in a; error O(h^2), no 0/0 cancellation)
+        h = _A_NEAR_ONE
+        safe_a = np.where(near_one, 1.0 + 2.0 * h, a)
+        w = (a - (1.0 - h)) / (2.0 * h)
+        interp = (1.0 - w) * e_if_alive(np.full_like(a, 1.0 - h)) + w * e_if_alive(
+            np.full_like(a, 1.0 + h)
+        )
+        e_alive = np.where(near_one, interp, e_if_alive(safe_a))
+    else:
+        e_alive = e_if_alive(a)
     e_alive = np.where(t > 0, e_alive, 0.0)
     out = np.exp(_log_p_alive(r, alpha, a, b, x, t_x, T)) * e_alive
     return np.broadcast_to(out, _out_shape((r, alpha, a, b), (x, t_x, T, t))).copy()

@@ -6,7 +6,7 @@ SELECT
     customer_id,
     CAST(ordered_at_tz AS TIMESTAMP) AS ordered_at,  -- UTC
     CAST(ordered_at_tz AS DATE) AS order_date,       -- UTC calendar day
-    amount_value AS amount,
+    CAST(amount_value AS DECIMAL(18, 4)) AS amount,  -- exact sums downstream
     currency,
     channel,
     status,
