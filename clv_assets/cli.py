@@ -17,6 +17,8 @@ SUMMARY_TABLES = [
     "raw.rejected_orders",
     "staging.customer_transactions",
     "features.rfm",
+    "models.fits",
+    "predictions.customers",
 ]
 
 
@@ -166,10 +168,11 @@ def _print_summary(accounts: list[str]) -> None:
                 ).fetchone()
                 print(f"  {table:<32} {rows[0]:>10,} rows  ({rows[1]} accounts)")
     print(
-        "\nexample query:\n"
-        f"  duckdb -readonly {path} \\\n"
-        "    \"SELECT account, count(*) AS customers, avg(frequency) AS avg_repeat_orders "
-        "FROM features.rfm GROUP BY account\""
+        "\nexample query (any DuckDB client; here the project's Python):\n"
+        f"  .venv/bin/python -c \"import duckdb; duckdb.connect('{path}', read_only=True).sql("
+        "'SELECT account, count(*) AS customers, round(avg(p_alive), 3) AS avg_p_alive, "
+        "round(sum(predicted_spend)) AS predicted_12m_revenue FROM predictions.customers "
+        "GROUP BY account ORDER BY account').show()\""
     )
 
 

@@ -12,10 +12,12 @@ from clv_assets.defs.features import assets as feature_assets
 from clv_assets.defs.features import checks as feature_checks
 from clv_assets.defs.ingestion import assets as ingestion_assets
 from clv_assets.defs.ingestion.sensors import landing_sensor
+from clv_assets.defs.models import assets as model_assets
+from clv_assets.defs.predictions import assets as prediction_assets
 from clv_assets.defs.jobs import clv_account_job
 from clv_assets.lib.resources import LandingZone
 
-ASSET_MODULES = [ingestion_assets, feature_assets]
+ASSET_MODULES = [ingestion_assets, feature_assets, model_assets, prediction_assets]
 CHECK_MODULES = [feature_checks]
 
 

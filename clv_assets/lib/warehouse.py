@@ -53,10 +53,12 @@ def replace_account_rows(
     account: str,
     select_sql: str,
     params: Mapping[str, Any] | None = None,
+    scope: Mapping[str, Any] | None = None,
 ) -> int:
     """Replace ``account``'s rows of ``table`` with the result of ``select_sql``.
 
-    Call inside :func:`transaction`. The table is created from the query's columns on
+    ``scope`` narrows the replaced rows further (e.g. ``{"model": "bgnbd"}`` when
+    several assets share a table). Call inside :func:`transaction`. The table is created from the query's columns on
     first use; columns the query adds later are added to the table (never dropped or
     renamed), so a new column is not a migration.
     """
@@ -71,7 +73,12 @@ def replace_account_rows(
         for name, dtype in column_types(conn, "_incoming").items():
             if name not in existing:
                 conn.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {dtype}')
-    conn.execute(f"DELETE FROM {table} WHERE account = $account", {"account": account})
+    where = {"account": account, **(scope or {})}
+    for column in where:
+        _checked_column(column)
+    conn.execute(
+        f"DELETE FROM {table} WHERE " + " AND ".join(f"{c} = ${c}" for c in where), where
+    )
     conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _incoming")
     (rows,) = conn.execute("SELECT count(*) FROM _incoming").fetchone()
     conn.execute("DROP TABLE _incoming")
@@ -111,6 +118,12 @@ def partition_metadata(
         "dagster/table_name": dg.MetadataValue.text(table),
         "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
     }
+
+
+def _checked_column(column: str) -> str:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", column):
+        raise ValueError(f"not a column name: {column!r}")
+    return column
 
 
 def _checked_identifier(table: str) -> str:

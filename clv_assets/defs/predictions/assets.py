@@ -1,0 +1,72 @@
+"""Per-customer predictions: orders, order likelihood, order value, spend, churn, next order."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import numpy as np
+from dagster_duckdb import DuckDBResource
+
+from clv_assets.defs.models.assets import bgnbd_fit, gamma_gamma_fit
+from clv_assets.lib.accounts import accounts_partitions, validate_account
+from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, run_sql, transaction
+from clv_assets.models.bayes import BGNBD, GAMMA_GAMMA
+from clv_assets.models.predict import PredictionSettings, predict_rows
+
+
+class PredictionConfig(dg.Config):
+    horizon_days: int = 365
+    discount_rate: float = 0.0  # annual; 0 = undiscounted spend
+    draws: int = 400  # posterior draws used (thinned evenly from the stored ones)
+    chunk_rows: int = 10_000
+
+
+def load_draws(conn, account: str, model: str, n_draws: int) -> tuple[dict[str, np.ndarray], object]:
+    """At most ``n_draws`` stored draws of ``model`` (evenly thinned) and their fit time."""
+    long = run_sql(conn, read_sql("models.posterior_draws_of_model"), {"account": account, "model": model}).df()
+    if long.empty:
+        raise dg.Failure(f"no stored posterior draws of {model} for account {account!r}")
+    wide = long.pivot(index=["chain", "draw"], columns="parameter", values="value").sort_index()
+    index = np.unique(np.linspace(0, len(wide) - 1, min(n_draws, len(wide))).round().astype(int))
+    draws = {name: wide[name].to_numpy(float)[index] for name in wide.columns}
+    return draws, long["fitted_at"].max()
+
+
+@dg.asset(
+    key=["predictions", "customers"],
+    deps=[bgnbd_fit, gamma_gamma_fit],
+    partitions_def=accounts_partitions,
+    group_name="predictions",
+    kinds={"duckdb"},
+)
+def customer_predictions(context: dg.AssetExecutionContext, config: PredictionConfig, duckdb: DuckDBResource):
+    """What each customer is expected to do over the horizon (default 12 months).
+
+    Probability the customer is still active (p_alive); expected orders; the chance of
+    ordering at least once (p_order) and at least twice (p_multiple_orders); churn
+    probability = chance of no order; expected average order value; predicted spend
+    (the horizon's CLV); the date by which a next order becomes more likely than not.
+    Means with 90% posterior intervals, from the latest fits that passed diagnostics.
+    """
+    account = validate_account(context.partition_key)
+    settings = PredictionSettings(
+        horizon_days=config.horizon_days, discount_rate=config.discount_rate, chunk_rows=config.chunk_rows
+    )
+    with duckdb.get_connection() as conn:
+        bg, bg_fitted_at = load_draws(conn, account, BGNBD.name, config.draws)
+        gg, gg_fitted_at = load_draws(conn, account, GAMMA_GAMMA.name, config.draws)
+        histories = run_sql(conn, read_sql("predictions.customer_histories"), {"account": account}).df()
+    predictions = predict_rows(histories, bg, gg, settings)
+    params = {
+        "account": account,
+        "horizon_days": config.horizon_days,
+        "discount_rate": config.discount_rate,
+        "bgnbd_fitted_at": bg_fitted_at,
+        "gamma_gamma_fitted_at": gg_fitted_at,
+        "predicted_at": datetime.now(UTC),
+    }
+    with duckdb.get_connection() as conn:
+        conn.register("history_predictions", predictions)
+        with transaction(conn):
+            replace_account_rows(conn, "predictions.customers", account, read_sql("predictions.customers"), params)
+        metadata = partition_metadata(conn, "predictions.customers", account)
+    return dg.MaterializeResult(metadata={**metadata, "distinct_histories": len(histories)})

@@ -1,0 +1,1 @@
+"""Bayesian CLV models (fits on distinct rows) and their posterior arithmetic."""

@@ -1,0 +1,29 @@
+-- predictions.customers: one row per customer of features.rfm, with the predictions of
+-- its distinct history (temp table history_predictions) joined back.
+-- Intervals (_p05, _p95) are equal-tailed 90% posterior intervals.
+SELECT
+    rfm.account,
+    rfm.customer_id,
+    rfm.as_of,
+    CAST($horizon_days AS INTEGER) AS horizon_days,
+    CAST($discount_rate AS DOUBLE) AS discount_rate,
+    p.p_alive, p.p_alive_p05, p.p_alive_p95,
+    p.expected_orders, p.expected_orders_p05, p.expected_orders_p95,
+    p.p_order, p.p_order_p05, p.p_order_p95,
+    p.p_multiple_orders,
+    p.churn_probability,
+    p.expected_aov, p.expected_aov_p05, p.expected_aov_p95,
+    p.predicted_spend, p.predicted_spend_p05, p.predicted_spend_p95,
+    -- the day by which the probability of a next order reaches 50%; NULL beyond the horizon
+    rfm.as_of + CAST(ceil(p.days_to_next_order) AS INTEGER) AS expected_next_order_date,
+    CAST($bgnbd_fitted_at AS TIMESTAMPTZ) AS bgnbd_fitted_at,
+    CAST($gamma_gamma_fitted_at AS TIMESTAMPTZ) AS gamma_gamma_fitted_at,
+    CAST($predicted_at AS TIMESTAMPTZ) AS predicted_at
+FROM features.rfm AS rfm
+JOIN history_predictions AS p
+  ON p.frequency = rfm.frequency
+ AND p.recency = rfm.recency
+ AND p."T" = rfm."T"
+ AND p.monetary_value = rfm.monetary_value
+WHERE rfm.account = $account
+ORDER BY rfm.customer_id
