@@ -180,7 +180,7 @@ def fit(spec: CLVModelSpec, rows: pd.DataFrame, settings: FitSettings) -> Poster
                 nuts_sampler="nutpie",
                 progressbar=False,
                 compute_convergence_checks=False,
-                nuts_sampler_kwargs=NUTPIE_KWARGS,
+                nuts=NUTPIE_KWARGS,
             )
             posterior = idata.posterior
             divergences = int(idata.sample_stats["diverging"].sum())

@@ -52,15 +52,23 @@ def _fit_asset(spec: CLVModelSpec, description: str):
     key = dg.AssetKey(["models", spec.name])
     with_independence = spec is GAMMA_GAMMA
 
-    @dg.asset(
-        key=key,
-        deps=[rfm],
+    # A multi_asset so that an ineligible account can skip the output and its checks
+    # (can_subset) and thereby the downstream predictions.
+    @dg.multi_asset(
+        name=f"{spec.name}_fit",
+        specs=[
+            dg.AssetSpec(
+                key,
+                deps=[rfm],
+                group_name="models",
+                kinds={"pymc", "duckdb"},
+                description=description,
+                skippable=True,
+            )
+        ],
         partitions_def=accounts_partitions,
-        group_name="models",
-        kinds={"pymc", "duckdb"},
-        description=description,
         check_specs=fit_check_specs(key, with_independence),
-        output_required=False,
+        can_subset=True,
     )
     def _asset(context: dg.AssetExecutionContext, config: FitConfig, duckdb: DuckDBResource):
         account = validate_account(context.partition_key)
@@ -125,6 +133,7 @@ def _fit_asset(spec: CLVModelSpec, description: str):
             metadata = partition_metadata(conn, "models.fits", account)
         context.log.info(f"{account}: {spec.name} fitted by {posterior.method} in {posterior.seconds:.1f} s")
         yield dg.MaterializeResult(
+            asset_key=key,
             metadata={
                 **metadata,
                 "method": posterior.method,

@@ -1,0 +1,149 @@
+"""predictions.customers and the fit assets, through real materialisations."""
+
+from __future__ import annotations
+
+import warnings
+
+import arviz as az
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+from dagster_duckdb import DuckDBResource
+from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
+
+from clv_assets.definitions import build_defs
+from clv_assets.defs.jobs import ACCOUNT_JOB, account_run_config
+from clv_assets.defs.predictions.assets import PredictionConfig, load_draws
+
+
+def _customers(workspace, account) -> pd.DataFrame:
+    return workspace.query(
+        "SELECT f.customer_id, f.frequency, f.recency, f.\"T\", f.monetary_value, p.* EXCLUDE (account, customer_id) "
+        "FROM features.rfm f JOIN predictions.customers p USING (account, customer_id) "
+        "WHERE account = $a ORDER BY customer_id",
+        {"a": account},
+    )
+
+
+def test_one_prediction_per_customer(workspace):
+    for truth in workspace.truths:
+        account = truth["account"]
+        assert workspace.count("predictions.customers", account) == workspace.count("features.rfm", account)
+        fits = workspace.query("SELECT * FROM models.fits WHERE account = $a", {"a": account})
+        assert set(fits.parameter) == {"r", "alpha", "a", "b", "p", "q", "v"}
+        assert fits.diagnostics_passed.all() and (fits.method == "mcmc").all()
+        assert (fits.r_hat <= 1.01).all() and (fits.ess_bulk >= 400).all() and (fits.divergences == 0).all()
+        assert (fits.n_distinct_rows <= fits.n_customers).all()
+
+
+def test_predictions_match_pymc_marketing_on_the_same_posterior(workspace):
+    account = workspace.truths[0]["account"]
+    customers = _customers(workspace, account)
+    with DuckDBResource(database=str(workspace.warehouse)).get_connection() as conn:
+        n = PredictionConfig().draws
+        bg_draws, _ = load_draws(conn, account, "bgnbd", n)
+        gg_draws, _ = load_draws(conn, account, "gamma_gamma", n)
+    data = customers[["customer_id", "frequency", "recency", "T", "monetary_value"]].astype(
+        {"frequency": float, "recency": float, "T": float}
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bg = BetaGeoModel()
+        bg.build_model(data)
+        gg = GammaGammaModel()
+        gg.build_model(data[data.frequency > 0])
+    bg.idata = az.from_dict({"posterior": {k: bg_draws[k][None, :] for k in ("r", "alpha", "a", "b")}})
+    gg.idata = az.from_dict({"posterior": {k: gg_draws[k][None, :] for k in ("p", "q", "v")}})
+
+    def mean(da):
+        return da.mean(("chain", "draw")).values
+
+    horizon = 365
+    np.testing.assert_allclose(customers.p_alive, mean(bg.expected_probability_alive(data)), rtol=1e-8)
+    purchases = bg.expected_purchases(data, future_t=horizon)
+    np.testing.assert_allclose(customers.expected_orders, mean(purchases), rtol=1e-6)
+    # pymc-marketing's P(no purchase) lets a customer without repeat purchases have died,
+    # which BG/NBD rules out (see clv_assets.models.posterior_math); compare repeat buyers
+    repeat = (customers.frequency > 0).to_numpy()
+    no_purchase = mean(bg.expected_probability_no_purchase(horizon, data))
+    np.testing.assert_allclose(customers.churn_probability[repeat], no_purchase[repeat], rtol=1e-6)
+    spend = gg.expected_customer_spend(data)  # population mean for one-time buyers
+    np.testing.assert_allclose(customers.expected_aov, mean(spend), rtol=1e-6)
+    clv = (purchases * spend.rename({"customer_id": "customer_id"})).mean(("chain", "draw")).values
+    np.testing.assert_allclose(customers.predicted_spend, clv, rtol=1e-6)
+
+
+def test_prediction_invariants(workspace):
+    for truth in workspace.truths:
+        c = _customers(workspace, truth["account"])
+        assert np.allclose(c.churn_probability, 1 - c.p_order)
+        assert (c.p_multiple_orders <= c.p_order).all() and (c.p_multiple_orders >= 0).all()
+        for name in ("p_alive", "expected_orders", "p_order", "expected_aov", "predicted_spend"):
+            assert (c[f"{name}_p05"] <= c[name] + 1e-9).all() and (c[name] <= c[f"{name}_p95"] + 1e-9).all()
+        one_time = c[c.frequency == 0]
+        assert np.allclose(one_time.p_alive, 1.0)  # BG/NBD: no repeat purchase, no dropout yet
+        assert (one_time.churn_probability > 0.05).all()  # churn is not 1 - P(alive)
+        dated = c.dropna(subset=["expected_next_order_date"])
+        assert (dated.p_order >= 0.5).all()
+        assert (pd.to_datetime(dated.expected_next_order_date) > pd.to_datetime(dated.as_of)).all()
+        assert c.expected_next_order_date[c.p_order < 0.49].isna().all()
+
+
+def _run(account: str, run_config: dict) -> dg.ExecuteInProcessResult:
+    job = build_defs().resolve_job_def(ACCOUNT_JOB)
+    return job.execute_in_process(
+        instance=dg.DagsterInstance.get(), partition_key=account, run_config=run_config, raise_on_error=False
+    )
+
+
+def test_failed_diagnostics_keep_last_good_draws_and_predictions(workspace):
+    account = workspace.truths[-1]["account"]
+    snapshots = [
+        "SELECT * FROM predictions.customers WHERE account = $a ORDER BY ALL",
+        "SELECT * FROM models.posterior_draws WHERE account = $a AND model = 'bgnbd' ORDER BY ALL",
+    ]
+    before = {sql: workspace.query(sql, {"a": account}) for sql in snapshots}
+    config = account_run_config(workspace.as_of)
+    # 30 draws cannot reach 400 effective draws: the blocking check must fail
+    config["ops"]["bgnbd_fit"] = {"config": {"draws": 30, "tune": 30}}
+    result = _run(account, config)
+    assert not result.success
+    evaluations = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()}
+    assert evaluations[("models/bgnbd", "enough_effective_draws")] is False
+    assert "predictions__customers" not in {e.step_key for e in result.all_events if e.is_step_success}
+    for sql, frame in before.items():
+        pd.testing.assert_frame_equal(workspace.query(sql, {"a": account}), frame)
+    status = workspace.query(
+        "SELECT status, reason FROM models.fit_status WHERE account = $a AND model = 'bgnbd'", {"a": account}
+    )
+    assert status.status[0] == "failed_diagnostics" and "enough_effective_draws" in status.reason[0]
+    assert not workspace.query(
+        "SELECT diagnostics_passed FROM models.fits WHERE account = $a AND model = 'bgnbd'", {"a": account}
+    ).diagnostics_passed.any()
+
+
+def test_ineligible_account_is_recorded_and_not_fitted(workspace):
+    folder = workspace.landing / "tiny-shop"
+    folder.mkdir()
+    rows = ["order_id,customer_id,ordered_at,amount,currency"]
+    rows += [f"o{i},c{i % 5},2025-0{1 + i % 6}-1{i % 9}T10:00:00,{10 + i},EUR" for i in range(12)]
+    (folder / "orders.csv").write_text("\n".join(rows) + "\n")
+    try:
+        from clv_assets.cli import main
+
+        assert main(["materialize", "--account", "tiny-shop", "--as-of", "2025-12-31"]) == 0
+    finally:
+        for path in folder.iterdir():
+            path.unlink()
+        folder.rmdir()
+    status = workspace.query("SELECT * FROM models.fit_status WHERE account = 'tiny-shop' ORDER BY model")
+    assert list(status.status) == ["ineligible", "ineligible"]
+    assert status.reason.str.contains("min_customers").all()
+    assert workspace.count("predictions.customers", "tiny-shop") == 0
+    assert workspace.count("features.rfm", "tiny-shop") == 5
+    observations = dg.DagsterInstance.get().fetch_observations(dg.AssetKey(["models", "bgnbd"]), limit=10)
+    assert any(
+        r.event_log_entry.asset_observation.metadata["status"].value == "ineligible"
+        for r in observations.records
+    )
