@@ -96,7 +96,9 @@ def stage_files(conn: duckdb.DuckDBPyConnection, files: list[LandingFile]) -> No
     )
     for file in files:
         reader = (
-            "read_csv($path, all_varchar = true, header = true, auto_detect = true)"
+            # the dialect is fixed (RFC 4180): sniffing only samples the first rows and
+            # can miss a quoted value further down
+            "read_csv($path, all_varchar = true, header = true, delim = ',', quote = '\"', escape = '\"')"
             if file.format == "csv"
             else "read_parquet($path)"
         )
