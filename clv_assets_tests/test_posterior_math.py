@@ -410,3 +410,14 @@ def test_chunked_summary_equals_unchunked_and_is_bounded():
     )
     with pytest.raises(ValueError):
         pmath.chunked_posterior_summary(fn, DRAWS, rows, chunk_rows=0)
+
+
+def test_future_if_alive_times_p_alive_gives_the_conditional_quantities():
+    t = 365.0
+    future = pmath.bgnbd_future_if_alive(**DRAWS, x=HIST["x"], T=HIST["T"], t=t)
+    p_alive = pmath.bgnbd_p_alive(**DRAWS, **HIST)
+    np.testing.assert_allclose(p_alive * future["expected"], pmath.bgnbd_expected_purchases(**DRAWS, **HIST, t=t), rtol=1e-12)
+    p0 = pmath.bgnbd_prob_n_purchases(**DRAWS, **HIST, t=t, n=0)
+    p1 = pmath.bgnbd_prob_n_purchases(**DRAWS, **HIST, t=t, n=1)
+    np.testing.assert_allclose(1 - p_alive * (1 - future["p_none"]), p0, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(p_alive * future["p_one"], p1, rtol=1e-8, atol=1e-14)

@@ -216,6 +216,13 @@ def bgnbd_expected_purchases(r, alpha, a, b, x, t_x, T, t) -> np.ndarray:
     """
     r, alpha, a, b = map(_draws, (r, alpha, a, b))
     x, t_x, T, t = map(_rows, (x, t_x, T, t))
+    e_alive = _expected_if_alive(r, alpha, a, b, x, T, t)
+    out = np.exp(_log_p_alive(r, alpha, a, b, x, t_x, T)) * e_alive
+    return np.broadcast_to(out, _out_shape((r, alpha, a, b), (x, t_x, T, t))).copy()
+
+
+def _expected_if_alive(r, alpha, a, b, x, T, t) -> np.ndarray:
+    """E[X(T, T+t)] of a customer alive at T: the bracket of eq. (10), see above."""
     z = t / (alpha + T + t)
 
     def e_if_alive(a_):
@@ -236,9 +243,37 @@ def bgnbd_expected_purchases(r, alpha, a, b, x, t_x, T, t) -> np.ndarray:
         e_alive = np.where(near_one, interp, e_if_alive(safe_a))
     else:
         e_alive = e_if_alive(a)
-    e_alive = np.where(t > 0, e_alive, 0.0)
-    out = np.exp(_log_p_alive(r, alpha, a, b, x, t_x, T)) * e_alive
-    return np.broadcast_to(out, _out_shape((r, alpha, a, b), (x, t_x, T, t))).copy()
+    return np.where(t > 0, e_alive, 0.0)
+
+
+def bgnbd_future_if_alive(r, alpha, a, b, x, T, t) -> dict[str, np.ndarray]:
+    r"""Future purchases in ``(T, T + t]`` of a customer who is alive at ``T``.
+
+    These depend on the history only through ``(x, T)`` (not ``t_x``), so callers
+    evaluate them once per distinct ``(x, T)`` and multiply by the per-customer
+    P(alive): ``E = P(alive) * expected``, ``P(X=0) = 1 - P(alive) (1 - p_none)``,
+    ``P(X=1) = P(alive) * p_one``. With :math:`\pi = (\alpha+T)/(\alpha+T+t)`,
+    :math:`r' = r + x`, :math:`b' = b + x` (eq. 8 of Fader, Hardie & Lee 2005 at
+    the updated parameters):
+
+    * ``expected``: the bracket of :func:`bgnbd_expected_purchases`;
+    * ``p_none`` = :math:`\pi^{r'}`;
+    * ``p_one`` = :math:`\frac{b'}{a+b'} r' \pi^{r'} (1-\pi) + \frac{a}{a+b'} (1 - \pi^{r'})`.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray, each of shape (n_draws, n_rows)
+    """
+    r, alpha, a, b = map(_draws, (r, alpha, a, b))
+    x, T, t = map(_rows, (x, T, t))
+    shape = _out_shape((r, alpha, a, b), (x, T, t))
+    r1, b1 = r + x, b + x
+    log_pi = -np.log1p(t / (alpha + T))
+    p_none = np.exp(r1 * log_pi)
+    one_minus_pi = t / (alpha + T + t)
+    p_one = b1 / (a + b1) * r1 * p_none * one_minus_pi + a / (a + b1) * -np.expm1(r1 * log_pi)
+    expected = _expected_if_alive(r, alpha, a, b, x, T, t)
+    return {k: np.broadcast_to(v, shape) for k, v in (("expected", expected), ("p_none", p_none), ("p_one", p_one))}
 
 
 def bgnbd_prob_at_least_one_purchase(r, alpha, a, b, x, t_x, T, t) -> np.ndarray:

@@ -1,0 +1,178 @@
+"""Benchmark: wall seconds and peak memory per stage at 100k and 1M customers.
+
+Prints figures; it is not a test. Every measured step runs in its own process, so peak
+memory (ru_maxrss of that process, imports included) is the step's own. At 100k it also
+runs the naive pymc-marketing way (customer-level fits with default MCMC, then the
+``expected_*`` methods over the full posterior) on the same features, and prints ratios.
+
+    .venv/bin/python scripts/bench.py [--sizes 100000 1000000] [--no-naive] [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+AS_OF_OFFSET_DAYS = 30
+STAGES = {
+    "load": ["raw/orders", "raw/rejected_orders", "raw/landing_files"],
+    "rfm": ["staging/customer_transactions", "features/rfm"],
+    "fits": ["models/bgnbd", "models/gamma_gamma"],
+    "predictions": ["predictions/customers"],
+}
+
+
+def measure(argv: list[str], env: dict) -> dict:
+    """Run ``argv``; return wall seconds, peak RSS (MB) and the JSON it printed last, if any."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"benchmark step failed: {' '.join(argv)}\n{out[-2000:]}")
+    reported = {}
+    for line in reversed(out.splitlines()):
+        if line.startswith("{"):
+            reported = json.loads(line)
+            break
+    return {"wall": wall, "peak_mb": usage.ru_maxrss / 1024, **reported}
+
+
+def child_stage(account: str, as_of: str, stage: str) -> None:
+    """Materialise one stage of one account in this process and print its own seconds."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import dagster as dg
+
+    from clv_assets import settings
+    from clv_assets.definitions import build_defs
+    from clv_assets.defs.jobs import account_run_config
+
+    settings.ensure_dagster_home()
+    defs = build_defs()
+    selection = dg.AssetSelection.assets(*[dg.AssetKey(k.split("/")) for k in STAGES[stage]])
+    run_config = account_run_config(__import__("datetime").date.fromisoformat(as_of))
+    run_config["loggers"] = {"console": {"config": {"log_level": "CRITICAL"}}}
+    if stage != "rfm":
+        run_config["ops"].pop("features__rfm")
+    started = time.perf_counter()
+    result = dg.materialize(
+        list(defs.assets) + list(defs.asset_checks or []),
+        selection=selection,
+        partition_key=account,
+        instance=dg.DagsterInstance.get(),
+        resources=defs.resources,
+        run_config=run_config,
+    )
+    assert result.success
+    print(json.dumps({"seconds": time.perf_counter() - started}))
+
+
+def child_naive(warehouse: str, account: str, horizon: int) -> None:
+    """pymc-marketing out of the box: customer-level fits, full-posterior predictions."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import duckdb
+    from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
+
+    with duckdb.connect(warehouse, read_only=True) as conn:
+        data = conn.execute(
+            'SELECT customer_id, frequency::DOUBLE AS frequency, recency::DOUBLE AS recency, "T"::DOUBLE AS "T", '
+            "monetary_value FROM features.rfm WHERE account = $a",
+            {"a": account},
+        ).df()
+    started = time.perf_counter()
+    bg = BetaGeoModel()
+    bg.fit(data, progressbar=False)
+    repeat = data[(data.frequency > 0) & (data.monetary_value > 0)]
+    gg = GammaGammaModel()
+    gg.fit(repeat, progressbar=False)
+    fitted = time.perf_counter()
+    purchases = bg.expected_purchases(data, future_t=horizon)
+    bg.expected_probability_alive(data)
+    bg.expected_probability_no_purchase(horizon, data)
+    spend = gg.expected_customer_spend(data)
+    clv = (purchases * spend).mean(("chain", "draw"))
+    assert clv.size == len(data)
+    print(json.dumps({"seconds": time.perf_counter() - started, "fit_seconds": fitted - started}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--no-naive", action="store_true")
+    parser.add_argument("--repeat", type=int, default=1, help="end-to-end repetitions (median reported)")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        child_stage(*rest) if kind == "stage" else child_naive(rest[0], rest[1], int(rest[2]))
+        return
+
+    from datetime import UTC, datetime, timedelta
+
+    from clv_assets.demo import write_demo_accounts
+
+    as_of = (datetime.now(UTC).date() - timedelta(days=AS_OF_OFFSET_DAYS)).isoformat()
+    me = [sys.executable, str(Path(__file__).resolve())]
+    cli = [str(Path(sys.executable).with_name("clv-assets"))]
+    baseline = measure([sys.executable, "-c", "import clv_assets.definitions"], dict(os.environ))
+    print(f"process start + imports: {baseline['wall']:.1f} s, {baseline['peak_mb']:.0f} MB\n")
+    results = {}
+    for size in args.sizes:
+        root = Path(tempfile.mkdtemp(prefix=f"clv-bench-{size}-"))
+        env = {
+            **os.environ,
+            "CLV_WAREHOUSE": str(root / "warehouse.duckdb"),
+            "CLV_LANDING_DIR": str(root / "landing"),
+            "DAGSTER_HOME": str(root / "dagster_home"),
+        }
+        started = time.perf_counter()
+        (truth,) = write_demo_accounts(root / "landing", n_accounts=1, n_customers=size, seed=size % 997)
+        account = truth["account"]
+        print(f"== {size:,} customers ({truth['n_completed_orders']:,} completed orders; "
+              f"data generated in {time.perf_counter() - started:.0f} s)")
+        # register the partition and warm the compile caches, so stages time steady state
+        measure(cli + ["materialize", "--account", account, "--as-of", as_of], env)
+        stages = {name: measure(me + ["--child", "stage", account, as_of, name], env) for name in STAGES}
+        for name, m in stages.items():
+            print(f"  {name:<12} {m['seconds']:7.1f} s   peak {m['peak_mb']:6.0f} MB   (process {m['wall']:.1f} s)")
+        runs = [measure(cli + ["materialize", "--account", account, "--as-of", as_of], env) for _ in range(args.repeat)]
+        e2e = {"wall": statistics.median(r["wall"] for r in runs), "peak_mb": max(r["peak_mb"] for r in runs)}
+        print(f"  {'end to end':<12} {e2e['wall']:7.1f} s   peak {e2e['peak_mb']:6.0f} MB   "
+              f"(clv-assets materialize, median of {args.repeat})")
+        import duckdb
+
+        with duckdb.connect(env["CLV_WAREHOUSE"], read_only=True) as conn:
+            facts = conn.execute(
+                "SELECT model, any_value(method), any_value(n_distinct_rows), any_value(n_customers) "
+                "FROM models.fits GROUP BY model ORDER BY model"
+            ).fetchall()
+        for model, method, distinct, customers in facts:
+            print(f"  {model}: {method} on {distinct:,} distinct rows for {customers:,} customers")
+        results[size] = {"stages": stages, "e2e": e2e}
+        if size == 100_000 and not args.no_naive:
+            naive = measure(me + ["--child", "naive", env["CLV_WAREHOUSE"], account, "365"], env)
+            ours_seconds = stages["fits"]["seconds"] + stages["predictions"]["seconds"]
+            ours_peak = max(stages["fits"]["peak_mb"], stages["predictions"]["peak_mb"])
+            print(f"  naive pymc-marketing: {naive['seconds']:.1f} s (fits {naive['fit_seconds']:.1f} s), "
+                  f"peak {naive['peak_mb']:.0f} MB")
+            print(f"  ours, fits + predictions: {ours_seconds:.1f} s, peak {ours_peak:.0f} MB")
+            print(f"  ratio naive / ours: {naive['seconds'] / ours_seconds:.1f}x time, "
+                  f"{naive['peak_mb'] / ours_peak:.1f}x peak memory")
+        print()
+
+
+if __name__ == "__main__":
+    main()
