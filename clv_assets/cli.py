@@ -149,15 +149,14 @@ def _failure_message(result) -> str:
 
 
 def _print_summary(accounts: list[str]) -> None:
-    from dagster_duckdb import DuckDBResource
-
+    from clv_assets.lib.resources import warehouse_resource
     from clv_assets.lib.warehouse import table_exists
 
     path = settings.warehouse_path()
     if not path.exists():
         return
     # the runs' own resource: DuckDB refuses a second configuration of one file per process
-    with DuckDBResource(database=str(path)).get_connection() as conn:
+    with warehouse_resource(path).get_connection() as conn:
         print(f"\nwarehouse: {path}")
         print(f"accounts:  {', '.join(accounts)}")
         for table in SUMMARY_TABLES:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from clv_assets import settings
 from clv_assets.defs.features import assets as feature_assets
@@ -15,7 +14,7 @@ from clv_assets.defs.ingestion.sensors import landing_sensor
 from clv_assets.defs.models import assets as model_assets
 from clv_assets.defs.predictions import assets as prediction_assets
 from clv_assets.defs.jobs import clv_account_job
-from clv_assets.lib.resources import LandingZone
+from clv_assets.lib.resources import LandingZone, warehouse_resource
 
 ASSET_MODULES = [ingestion_assets, feature_assets, model_assets, prediction_assets]
 CHECK_MODULES = [feature_checks]
@@ -31,7 +30,7 @@ def build_defs(warehouse: Path | None = None, landing_dir: Path | None = None) -
         jobs=[clv_account_job],
         sensors=[landing_sensor],
         resources={
-            "duckdb": DuckDBResource(database=str(warehouse)),
+            "duckdb": warehouse_resource(warehouse),
             "landing": LandingZone(root=str(landing_dir or settings.landing_dir())),
         },
     )

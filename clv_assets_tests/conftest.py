@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from dagster_duckdb import DuckDBResource
+from clv_assets.lib.resources import warehouse_resource
 
 warnings.filterwarnings("ignore", module="dagster")
 
@@ -29,7 +29,7 @@ class Workspace:
     def query(self, sql: str, params=None):
         # The runs' own resource: DuckDB shares one database instance per process and
         # refuses a connection with another configuration.
-        with DuckDBResource(database=str(self.warehouse)).get_connection() as conn:
+        with warehouse_resource(self.warehouse).get_connection() as conn:
             return conn.execute(sql, params or {}).df()
 
     def count(self, table: str, account: str | None = None) -> int:

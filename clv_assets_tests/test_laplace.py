@@ -5,12 +5,13 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from dagster_duckdb import DuckDBResource
+from clv_assets.lib.resources import warehouse_resource
 
 from clv_assets.cli import main
 from clv_assets.demo import write_demo_accounts
 from clv_assets.lib.warehouse import read_sql, run_sql
-from clv_assets.models.bayes import BGNBD, GAMMA_GAMMA, FitSettings, fit, summarize
+from clv_assets.models.bayes import fit, summarize
+from clv_assets.models.specs import BGNBD, GAMMA_GAMMA, FitSettings
 
 ACCOUNT = "laplace-check"
 
@@ -34,7 +35,7 @@ def test_laplace_agrees_with_nuts(big_account, spec):
         "SELECT * FROM models.fits WHERE account = $a AND model = $m", {"a": ACCOUNT, "m": spec.name}
     ).set_index("parameter")
     assert (nuts.method == "mcmc").all()
-    with DuckDBResource(database=str(big_account.warehouse)).get_connection() as conn:
+    with warehouse_resource(big_account.warehouse).get_connection() as conn:
         rows = run_sql(conn, read_sql(f"models.{spec.name}_training_rows"), {"account": ACCOUNT}).df()
     laplace = summarize(fit(spec, rows, FitSettings(method="laplace")), spec.parameters).set_index("parameter")
     for parameter in spec.parameters:

@@ -9,7 +9,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
-from dagster_duckdb import DuckDBResource
+from clv_assets.lib.resources import warehouse_resource
 from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
 
 from clv_assets.definitions import build_defs
@@ -40,7 +40,7 @@ def test_one_prediction_per_customer(workspace):
 def test_predictions_match_pymc_marketing_on_the_same_posterior(workspace):
     account = workspace.truths[0]["account"]
     customers = _customers(workspace, account)
-    with DuckDBResource(database=str(workspace.warehouse)).get_connection() as conn:
+    with warehouse_resource(workspace.warehouse).get_connection() as conn:
         n = PredictionConfig().draws
         bg_draws, _ = load_draws(conn, account, "bgnbd", n)
         gg_draws, _ = load_draws(conn, account, "gamma_gamma", n)

@@ -102,12 +102,9 @@ def stage_files(conn: duckdb.DuckDBPyConnection, files: list[LandingFile]) -> No
             if file.format == "csv"
             else "read_parquet($path)"
         )
+        path = {"path": str(file.path)}
         try:
-            conn.execute(
-                f"CREATE OR REPLACE TEMP TABLE _landing_file AS SELECT * FROM {reader}",
-                {"path": str(file.path)},
-            )
-            present = [row[0] for row in conn.execute("DESCRIBE _landing_file").fetchall()]
+            present = [row[0] for row in conn.execute(f"DESCRIBE SELECT * FROM {reader}", path).fetchall()]
         except duckdb.Error as exc:
             raise MalformedLandingFile(f"{file.path}: cannot be read as {file.format} ({_first_line(exc)})") from exc
         missing = [c for c in REQUIRED_COLUMNS if c not in present]
@@ -121,12 +118,11 @@ def stage_files(conn: duckdb.DuckDBPyConnection, files: list[LandingFile]) -> No
         )
         try:
             conn.execute(
-                f"INSERT INTO landing_rows SELECT $name, row_number() OVER (), {selected} FROM _landing_file",
-                {"name": file.path.name},
+                f"INSERT INTO landing_rows SELECT $name, row_number() OVER (), {selected} FROM {reader}",
+                {"name": file.path.name, **path},
             )
         except duckdb.Error as exc:
             raise MalformedLandingFile(f"{file.path}: cannot be read as {file.format} ({_first_line(exc)})") from exc
-    conn.execute("DROP TABLE IF EXISTS _landing_file")
 
 
 def _first_line(exc: Exception) -> str:

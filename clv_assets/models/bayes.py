@@ -22,8 +22,6 @@ straight into its methods.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -33,28 +31,13 @@ from pymc_extras.prior import Prior
 from pymc_marketing.clv import BetaGeoModel
 from pymc_marketing.clv.distributions import BetaGeoNBD
 
-Method = Literal["auto", "mcmc", "laplace", "map"]
+from clv_assets.models.specs import BGNBD, GAMMA_GAMMA, CLVModelSpec, FitSettings, Posterior
 
-BGNBD_PARAMETERS = ("r", "alpha", "a", "b")
-GAMMA_GAMMA_PARAMETERS = ("p", "q", "v")
 PRIOR_TIME_UNIT_DAYS = 7.0
 SPEND_PRIOR = Prior("HalfNormal", sigma=20)
 # nutpie's low-rank mass matrix follows the strong p-v correlation of Gamma-Gamma
 # (ESS ~2000 instead of ~300 per 2000 draws on CDNOW) and costs nothing on BG/NBD.
 NUTPIE_KWARGS = {"adaptation": "low_rank"}
-
-
-@dataclass(frozen=True)
-class CLVModelSpec:
-    """A model: its name, the row columns its likelihood reads and what it reports."""
-
-    name: str
-    columns: tuple[str, ...]
-    parameters: tuple[str, ...]
-
-
-BGNBD = CLVModelSpec("bgnbd", ("frequency", "recency", "T"), BGNBD_PARAMETERS)
-GAMMA_GAMMA = CLVModelSpec("gamma_gamma", ("frequency", "monetary_value"), GAMMA_GAMMA_PARAMETERS)
 
 
 def bgnbd_model(rows: pd.DataFrame) -> pm.Model:
@@ -117,46 +100,6 @@ def gamma_gamma_loglik(p, q, v, x, z):
 
 
 MODEL_BUILDERS = {BGNBD.name: bgnbd_model, GAMMA_GAMMA.name: gamma_gamma_model}
-
-
-@dataclass
-class FitSettings:
-    """How to fit: ``auto`` uses NUTS up to ``max_mcmc_rows`` distinct rows, else Laplace."""
-
-    method: Method = "auto"
-    draws: int = 1000
-    tune: int = 1000
-    chains: int = 2
-    random_seed: int = 42
-    max_mcmc_rows: int = 50_000
-
-    def resolve(self, n_rows: int) -> str:
-        if self.method != "auto":
-            return self.method
-        return "mcmc" if n_rows <= self.max_mcmc_rows else "laplace"
-
-
-@dataclass
-class Posterior:
-    """Posterior draws of one fit, shape (chains, draws) per parameter, and run facts."""
-
-    model: str
-    method: str
-    draws: dict[str, np.ndarray]
-    divergences: int
-    seconds: float
-    n_rows: int
-    n_customers: int
-    extra: dict = field(default_factory=dict)
-
-    def flat(self, parameter: str) -> np.ndarray:
-        return self.draws[parameter].reshape(-1)
-
-    def thinned(self, n_draws: int) -> dict[str, np.ndarray]:
-        """At most ``n_draws`` draws per parameter, evenly spaced over all chains."""
-        total = next(iter(self.draws.values())).size
-        index = np.unique(np.linspace(0, total - 1, min(n_draws, total)).round().astype(int))
-        return {name: self.flat(name)[index] for name in self.draws}
 
 
 def fit(spec: CLVModelSpec, rows: pd.DataFrame, settings: FitSettings) -> Posterior:

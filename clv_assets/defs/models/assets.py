@@ -11,7 +11,7 @@ from clv_assets.defs.features.assets import rfm
 from clv_assets.defs.models.checks import diagnostics_results, fit_check_specs, independence_result
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, run_sql, transaction
-from clv_assets.models.bayes import BGNBD, GAMMA_GAMMA, CLVModelSpec, FitSettings, Posterior, fit, summarize
+from clv_assets.models.specs import BGNBD, GAMMA_GAMMA, CLVModelSpec, FitSettings, Posterior
 
 
 class FitConfig(dg.Config):
@@ -22,7 +22,7 @@ class FitConfig(dg.Config):
     tune: int = 1000
     chains: int = 2
     random_seed: int = 42
-    max_mcmc_rows: int = 50_000  # auto: NUTS up to this many distinct rows, Laplace above
+    max_mcmc_rows: int = 20_000  # auto: NUTS up to this many distinct rows, Laplace above
     min_customers: int = 100
     min_repeat_buyers: int = 30
     max_r_hat: float = 1.01
@@ -100,6 +100,8 @@ def _fit_asset(spec: CLVModelSpec, description: str):
                 )
             )
             return
+
+        from clv_assets.models.bayes import fit, summarize  # PyMC loads only when fitting
 
         posterior = fit(spec, rows, config.settings())
         summary = summarize(posterior, spec.parameters)

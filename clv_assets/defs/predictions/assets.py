@@ -9,14 +9,14 @@ from dagster_duckdb import DuckDBResource
 from clv_assets.defs.models.assets import bgnbd_fit, gamma_gamma_fit
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, run_sql, transaction
-from clv_assets.models.bayes import BGNBD, GAMMA_GAMMA
+from clv_assets.models.specs import BGNBD, GAMMA_GAMMA
 from clv_assets.models.predict import PredictionSettings, predict_rows
 
 
 class PredictionConfig(dg.Config):
     horizon_days: int = 365
     discount_rate: float = 0.0  # annual; 0 = undiscounted spend
-    draws: int = 400  # posterior draws used (thinned evenly from the stored ones)
+    draws: int = 200  # posterior draws used (thinned evenly from the stored ones)
     chunk_rows: int = 10_000
 
 

@@ -1,0 +1,71 @@
+"""What the Bayesian models are and what a fit produces: light, no PyMC import.
+
+Definitions import this module; PyMC (slow to import) is loaded only when a fit runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+Method = Literal["auto", "mcmc", "laplace", "map"]
+
+BGNBD_PARAMETERS = ("r", "alpha", "a", "b")
+GAMMA_GAMMA_PARAMETERS = ("p", "q", "v")
+
+
+@dataclass(frozen=True)
+class CLVModelSpec:
+    """A model: its name, the row columns its likelihood reads and what it reports."""
+
+    name: str
+    columns: tuple[str, ...]
+    parameters: tuple[str, ...]
+
+
+BGNBD = CLVModelSpec("bgnbd", ("frequency", "recency", "T"), BGNBD_PARAMETERS)
+GAMMA_GAMMA = CLVModelSpec("gamma_gamma", ("frequency", "monetary_value"), GAMMA_GAMMA_PARAMETERS)
+
+
+@dataclass
+class FitSettings:
+    """How to fit: ``auto`` uses NUTS up to ``max_mcmc_rows`` distinct rows, else Laplace."""
+
+    method: Method = "auto"
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 2
+    random_seed: int = 42
+    max_mcmc_rows: int = 20_000
+
+    def resolve(self, n_rows: int) -> str:
+        if self.method != "auto":
+            return self.method
+        return "mcmc" if n_rows <= self.max_mcmc_rows else "laplace"
+
+
+@dataclass
+class Posterior:
+    """Posterior draws of one fit, shape (chains, draws) per parameter, and run facts."""
+
+    model: str
+    method: str
+    draws: dict[str, np.ndarray]
+    divergences: int
+    seconds: float
+    n_rows: int
+    n_customers: int
+    extra: dict = field(default_factory=dict)
+
+    def flat(self, parameter: str) -> np.ndarray:
+        return self.draws[parameter].reshape(-1)
+
+    def thinned(self, n_draws: int) -> dict[str, np.ndarray]:
+        """At most ``n_draws`` draws per parameter, evenly spaced over all chains."""
+        total = next(iter(self.draws.values())).size
+        index = np.unique(np.linspace(0, total - 1, min(n_draws, total)).round().astype(int))
+        return {name: self.flat(name)[index] for name in self.draws}
+
+
