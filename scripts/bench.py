@@ -6,6 +6,7 @@ runs the naive pymc-marketing way (customer-level fits with default MCMC, then t
 ``expected_*`` methods over the full posterior) on the same features, and prints ratios.
 
     .venv/bin/python scripts/bench.py [--sizes 100000 1000000] [--no-naive] [--repeat N]
+    .venv/bin/python scripts/bench.py --landing DIR [--naive-too]   # your own account folders
 """
 
 from __future__ import annotations
@@ -113,6 +114,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--no-naive", action="store_true")
     parser.add_argument("--repeat", type=int, default=1, help="end-to-end repetitions (median reported)")
+    parser.add_argument("--landing", type=Path, help="benchmark these account folders instead of generated ones")
+    parser.add_argument("--naive-too", action="store_true", help="with --landing: also run the naive way")
+    parser.add_argument("--as-of", help="observation end, YYYY-MM-DD (default: 30 days ago)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -124,13 +128,17 @@ def main() -> None:
 
     from clv_assets.demo import write_demo_accounts
 
-    as_of = (datetime.now(UTC).date() - timedelta(days=AS_OF_OFFSET_DAYS)).isoformat()
+    as_of = args.as_of or (datetime.now(UTC).date() - timedelta(days=AS_OF_OFFSET_DAYS)).isoformat()
     me = [sys.executable, str(Path(__file__).resolve())]
     cli = [str(Path(sys.executable).with_name("clv-assets"))]
     baseline = measure([sys.executable, "-c", "import clv_assets.definitions"], dict(os.environ))
     print(f"process start + imports: {baseline['wall']:.1f} s, {baseline['peak_mb']:.0f} MB\n")
     results = {}
-    for size in args.sizes:
+    if args.landing:
+        cases = [(folder.name, folder) for folder in sorted(args.landing.iterdir()) if folder.is_dir()]
+    else:
+        cases = [(size, None) for size in args.sizes]
+    for size, source in cases:
         root = Path(tempfile.mkdtemp(prefix=f"clv-bench-{size}-"))
         env = {
             **os.environ,
@@ -139,15 +147,21 @@ def main() -> None:
             "DAGSTER_HOME": str(root / "dagster_home"),
         }
         started = time.perf_counter()
-        (truth,) = write_demo_accounts(root / "landing", n_accounts=1, n_customers=size, seed=size % 997)
+        if source is None:
+            (truth,) = write_demo_accounts(root / "landing", n_accounts=1, n_customers=size, seed=size % 997)
+        else:
+            (root / "landing").mkdir()
+            (root / "landing" / source.name).symlink_to(source.resolve(), target_is_directory=True)
+            truth = {"account": source.name, "n_completed_orders": 0}
         account = truth["account"]
-        print(f"== {size:,} customers ({truth['n_completed_orders']:,} completed orders; "
-              f"data generated in {time.perf_counter() - started:.0f} s)")
+        label = f"{size:,} customers" if source is None else f"account folder {source}"
+        print(f"== {label} ({truth['n_completed_orders']:,} completed orders generated in "
+              f"{time.perf_counter() - started:.0f} s)", flush=True)
         # register the partition and warm the compile caches, so stages time steady state
         measure(cli + ["materialize", "--account", account, "--as-of", as_of], env)
         stages = {name: measure(me + ["--child", "stage", account, as_of, name], env) for name in STAGES}
         for name, m in stages.items():
-            print(f"  {name:<12} {m['seconds']:7.1f} s   peak {m['peak_mb']:6.0f} MB   (process {m['wall']:.1f} s)")
+            print(f"  {name:<12} {m['seconds']:7.1f} s   peak {m['peak_mb']:6.0f} MB   (process {m['wall']:.1f} s)", flush=True)
         runs = [measure(cli + ["materialize", "--account", account, "--as-of", as_of], env) for _ in range(args.repeat)]
         e2e = {"wall": statistics.median(r["wall"] for r in runs), "peak_mb": max(r["peak_mb"] for r in runs)}
         print(f"  {'end to end':<12} {e2e['wall']:7.1f} s   peak {e2e['peak_mb']:6.0f} MB   "
@@ -162,7 +176,7 @@ def main() -> None:
         for model, method, distinct, customers in facts:
             print(f"  {model}: {method} on {distinct:,} distinct rows for {customers:,} customers")
         results[size] = {"stages": stages, "e2e": e2e}
-        if size == 100_000 and not args.no_naive:
+        if (size == 100_000 and not args.no_naive) or (source is not None and args.naive_too):
             naive = measure(me + ["--child", "naive", env["CLV_WAREHOUSE"], account, "365"], env)
             ours_seconds = stages["fits"]["seconds"] + stages["predictions"]["seconds"]
             ours_peak = max(stages["fits"]["peak_mb"], stages["predictions"]["peak_mb"])

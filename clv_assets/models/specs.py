@@ -5,7 +5,7 @@ Definitions import this module; PyMC (slow to import) is loaded only when a fit 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -57,15 +57,5 @@ class Posterior:
     seconds: float
     n_rows: int
     n_customers: int
-    extra: dict = field(default_factory=dict)
-
-    def flat(self, parameter: str) -> np.ndarray:
-        return self.draws[parameter].reshape(-1)
-
-    def thinned(self, n_draws: int) -> dict[str, np.ndarray]:
-        """At most ``n_draws`` draws per parameter, evenly spaced over all chains."""
-        total = next(iter(self.draws.values())).size
-        index = np.unique(np.linspace(0, total - 1, min(n_draws, total)).round().astype(int))
-        return {name: self.flat(name)[index] for name in self.draws}
 
 
