@@ -154,3 +154,20 @@ def test_sql_injection_in_folder_name_is_refused(workspace, capsys):
         assert evil.name not in partitions
     finally:
         shutil.rmtree(evil)
+
+
+def test_configured_currency_overrides_the_most_common_one(workspace):
+    folder = workspace.landing / "usd-shop"
+    folder.mkdir()
+    (folder / "_account.json").write_text('{"currency": "USD"}')
+    (folder / "orders.csv").write_text(
+        "order_id,customer_id,ordered_at,amount,currency\n"
+        "1,c1,2025-01-01,5,EUR\n2,c1,2025-01-02,5,EUR\n3,c2,2025-01-03,5,USD\n"
+    )
+    try:
+        assert main(["materialize", "--account", "usd-shop", "--as-of", "2025-06-30"]) == 0
+    finally:
+        shutil.rmtree(folder)
+    rejected = workspace.query("SELECT order_id, reason FROM raw.rejected_orders WHERE account = 'usd-shop' ORDER BY 1")
+    assert list(rejected.order_id) == ["1", "2"] and set(rejected.reason) == {"currency_mismatch"}
+    assert list(workspace.query("SELECT order_id FROM raw.orders WHERE account = 'usd-shop'").order_id) == ["3"]
