@@ -10,6 +10,7 @@ from clv_assets import settings
 from clv_assets.defs.features import assets as feature_assets
 from clv_assets.defs.features import checks as feature_checks
 from clv_assets.defs.ingestion import assets as ingestion_assets
+from clv_assets.defs.ingestion.schedules import daily_accounts_schedule
 from clv_assets.defs.ingestion.sensors import landing_sensor
 from clv_assets.defs.models import assets as model_assets
 from clv_assets.defs.predictions import assets as prediction_assets
@@ -29,6 +30,7 @@ def build_defs(warehouse: Path | None = None, landing_dir: Path | None = None) -
         asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
         jobs=[clv_account_job],
         sensors=[landing_sensor],
+        schedules=[daily_accounts_schedule],
         resources={
             "duckdb": warehouse_resource(warehouse),
             "landing": LandingZone(root=str(landing_dir or settings.landing_dir())),
