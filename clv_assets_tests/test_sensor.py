@@ -42,3 +42,14 @@ def test_sensor_adds_accounts_and_requests_runs_for_changed_files(tmp_path):
         os.utime(changed, ns=(1, 1))  # rewritten in place: the mtime changes
         fourth = _tick(instance, landing, third.cursor)
         assert [r.partition_key for r in fourth.run_requests] == ["shop-b"]
+
+
+def test_sensor_does_not_reload_files_already_materialised(workspace):
+    """After `clv-assets materialize`, a first tick (no cursor) requests no run."""
+    instance = dg.DagsterInstance.get()
+    context = dg.build_sensor_context(
+        instance=instance, cursor=None, resources={"landing": LandingZone(root=str(workspace.landing))}
+    )
+    result = landing_sensor(context)
+    demo = {t["account"] for t in workspace.truths}
+    assert not demo & {r.partition_key for r in result.run_requests}

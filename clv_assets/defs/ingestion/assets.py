@@ -7,13 +7,14 @@ from dagster_duckdb import DuckDBResource
 
 from clv_assets.defs.ingestion.checks import raw_check_specs, raw_check_results
 from clv_assets.lib.accounts import accounts_partitions, validate_account
-from clv_assets.lib.landing import account_settings, landing_files, stage_files
+from clv_assets.lib.landing import account_settings, fingerprint, landing_files, stage_files
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, run_sql, transaction
 
 RAW_ORDERS = dg.AssetKey(["raw", "orders"])
 REJECTED_ORDERS = dg.AssetKey(["raw", "rejected_orders"])
 LANDING_FILES = dg.AssetKey(["raw", "landing_files"])
+LANDING_FINGERPRINT = "landing_fingerprint"
 
 
 @dg.multi_asset(
@@ -55,6 +56,7 @@ def raw_orders(
     if not account_dir.is_dir():
         raise dg.Failure(f"landing folder {account_dir} for account {account!r} does not exist")
     files = landing_files(account_dir)
+    files_fingerprint = fingerprint(account_dir)
     settings = account_settings(account_dir)
     params = {
         "account": account,
@@ -77,7 +79,8 @@ def raw_orders(
                 table = ".".join(key.path)
                 replace_account_rows(conn, table, account, read_sql(table), params)
         for key in (RAW_ORDERS, REJECTED_ORDERS, LANDING_FILES):
-            yield dg.MaterializeResult(
-                asset_key=key, metadata=partition_metadata(conn, ".".join(key.path), account)
-            )
+            metadata = partition_metadata(conn, ".".join(key.path), account)
+            # the landing sensor compares it with the folder: loaded files are not re-run
+            metadata[LANDING_FINGERPRINT] = dg.MetadataValue.text(files_fingerprint)
+            yield dg.MaterializeResult(asset_key=key, metadata=metadata)
         yield from raw_check_results(conn, account, RAW_ORDERS)

@@ -1,9 +1,11 @@
 """Watch the landing folder: register new accounts, run accounts whose files changed."""
 
 import json
+from pathlib import Path
 
 import dagster as dg
 
+from clv_assets.defs.ingestion.assets import LANDING_FINGERPRINT, RAW_ORDERS
 from clv_assets.defs.jobs import ACCOUNT_JOB, account_run_config
 from clv_assets.lib.accounts import accounts_partitions
 from clv_assets.lib.landing import account_folders, fingerprint
@@ -15,11 +17,11 @@ def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZone):
     """Add a partition for every new account folder; request a run when its files change.
 
     The cursor maps each account to a fingerprint of its files (names, sizes, mtimes), so
-    a tick with no change requests nothing. Folders whose names are not account slugs
-    are logged and skipped.
+    a tick with no change requests nothing; an account missing from the cursor is compared
+    with the fingerprint its last raw/orders materialisation recorded, so files already
+    loaded (say by ``clv-assets materialize``) are not loaded again. Folders whose names
+    are not account slugs are logged and skipped.
     """
-    from pathlib import Path
-
     root = Path(landing.root)
     valid, refused = account_folders(root)
     for name in refused:
@@ -28,7 +30,9 @@ def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZone):
     known = set(context.instance.get_dynamic_partitions(accounts_partitions.name))
     new_accounts = [a for a in valid if a not in known]
     current = {a: fingerprint(root / a) for a in valid}
-    changed = [a for a in valid if seen.get(a) != current[a]]
+    changed = [
+        a for a in valid if current[a] != seen.get(a, _loaded_fingerprint(context.instance, a))
+    ]
     return dg.SensorResult(
         dynamic_partitions_requests=[accounts_partitions.build_add_request(new_accounts)] if new_accounts else [],
         run_requests=[
@@ -41,3 +45,14 @@ def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZone):
         ],
         cursor=json.dumps(current, sort_keys=True),
     )
+
+
+def _loaded_fingerprint(instance: dg.DagsterInstance, account: str) -> str | None:
+    """The landing fingerprint recorded by the account's latest raw/orders materialisation."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=RAW_ORDERS, asset_partitions=[account]), limit=1
+    ).records
+    if not records:
+        return None
+    value = records[0].asset_materialization.metadata.get(LANDING_FINGERPRINT)
+    return value.value if value is not None else None
