@@ -376,42 +376,6 @@ def test_time_to_next_purchase_quantile_short_horizon_and_validation():
 # --------------------------------------------------------------------------- #
 # chunked summaries
 # --------------------------------------------------------------------------- #
-def test_chunked_summary_equals_unchunked_and_is_bounded():
-    rng = np.random.default_rng(3)
-    n_rows = 103
-    x = rng.integers(0, 30, n_rows)
-    T = rng.uniform(0, 400, n_rows)
-    t_x = np.where(x > 0, rng.uniform(0, 1, n_rows) * T, 0.0)
-    rows = dict(x=x, t_x=t_x, T=T)
-    biggest = []
-
-    def fn(**kw):
-        out = pmath.bgnbd_expected_purchases(**kw)
-        biggest.append(out.size)
-        return out
-
-    qs = (0.05, 0.5, 0.95)
-    full = pmath.chunked_posterior_summary(fn, DRAWS, rows, chunk_rows=n_rows, quantiles=qs, fn_kwargs={"t": 90.0})
-    biggest.clear()
-    chunked = pmath.chunked_posterior_summary(fn, DRAWS, rows, chunk_rows=10, quantiles=qs, fn_kwargs={"t": 90.0})
-    assert max(biggest) <= N_DRAWS * 10 and len(biggest) == 11
-    assert set(chunked) == {"mean", "q0.05", "q0.5", "q0.95"}
-    for k in chunked:
-        np.testing.assert_array_equal(chunked[k], full[k])
-    direct = pmath.bgnbd_expected_purchases(**DRAWS, **rows, t=90.0)
-    np.testing.assert_allclose(chunked["mean"], direct.mean(axis=0), rtol=1e-13)
-    np.testing.assert_allclose(chunked["q0.95"], np.quantile(direct, 0.95, axis=0), rtol=1e-13)
-
-    spend = pmath.chunked_posterior_summary(
-        pmath.gamma_gamma_expected_spend, GG_DRAWS, dict(x=HIST["x"], m=MONETARY), chunk_rows=4
-    )
-    np.testing.assert_allclose(
-        spend["mean"], pmath.gamma_gamma_expected_spend(**GG_DRAWS, x=HIST["x"], m=MONETARY).mean(axis=0)
-    )
-    with pytest.raises(ValueError):
-        pmath.chunked_posterior_summary(fn, DRAWS, rows, chunk_rows=0)
-
-
 def test_future_if_alive_times_p_alive_gives_the_conditional_quantities():
     t = 365.0
     future = pmath.bgnbd_future_if_alive(**DRAWS, x=HIST["x"], T=HIST["T"], t=t)

@@ -70,7 +70,7 @@ def test_predictions_match_pymc_marketing_on_the_same_posterior(workspace):
     np.testing.assert_allclose(customers.churn_probability[repeat], no_purchase[repeat], rtol=1e-6)
     spend = gg.expected_customer_spend(data)  # population mean for one-time buyers
     np.testing.assert_allclose(customers.expected_aov, mean(spend), rtol=1e-6)
-    clv = (purchases * spend.rename({"customer_id": "customer_id"})).mean(("chain", "draw")).values
+    clv = (purchases * spend).mean(("chain", "draw")).values
     np.testing.assert_allclose(customers.predicted_spend, clv, rtol=1e-6)
 
 

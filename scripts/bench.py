@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +63,7 @@ def child_stage(account: str, as_of: str, stage: str) -> None:
     settings.ensure_dagster_home()
     defs = build_defs()
     selection = dg.AssetSelection.assets(*[dg.AssetKey(k.split("/")) for k in STAGES[stage]])
-    run_config = account_run_config(__import__("datetime").date.fromisoformat(as_of))
+    run_config = account_run_config(date.fromisoformat(as_of))
     run_config["loggers"] = {"console": {"config": {"log_level": "CRITICAL"}}}
     if stage != "rfm":
         run_config["ops"].pop("features__rfm")
@@ -124,7 +125,6 @@ def main() -> None:
         child_stage(*rest) if kind == "stage" else child_naive(rest[0], rest[1], int(rest[2]))
         return
 
-    from datetime import UTC, datetime, timedelta
 
     from clv_assets.demo import write_demo_accounts
 

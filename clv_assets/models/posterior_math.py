@@ -4,8 +4,8 @@ Every function in this module is pure numpy/scipy (no pymc / pytensor import),
 takes model parameters as 1-D arrays of posterior draws and customer histories
 as 1-D arrays of rows, and returns an array of shape ``(n_draws, n_rows)``.
 Memory use of one call is a small constant multiple of ``n_draws * n_rows``;
-callers process large customer tables in row chunks, e.g. with
-:func:`chunked_posterior_summary`.
+callers process large customer tables in row chunks
+(:mod:`clv_assets.models.predict`).
 
 Conventions
 -----------
@@ -79,8 +79,6 @@ Notes on pymc-marketing (1.3.0) conventions
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-
 import numpy as np
 from scipy.special import betainc, betaln, expit, gammaln, hyp2f1, xlogy
 
@@ -91,7 +89,6 @@ __all__ = [
     "bgnbd_prob_at_least_one_purchase",
     "bgnbd_time_to_next_purchase_quantile",
     "gamma_gamma_expected_spend",
-    "chunked_posterior_summary",
 ]
 
 
@@ -528,82 +525,3 @@ def gamma_gamma_expected_spend(p, q, v, x, m) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(denom > 0, p * (v + xm) / denom, np.nan)
     return np.broadcast_to(out, _out_shape((p, q, v), (x, m))).copy()
-
-
-# --------------------------------------------------------------------------- #
-# chunked summaries
-# --------------------------------------------------------------------------- #
-def chunked_posterior_summary(
-    fn: Callable[..., np.ndarray],
-    draws: Mapping[str, np.ndarray],
-    rows: Mapping[str, np.ndarray],
-    chunk_rows: int,
-    quantiles: Sequence[float] = (0.05, 0.95),
-    fn_kwargs: Mapping[str, object] | None = None,
-) -> dict[str, np.ndarray]:
-    """Posterior mean and quantiles per row, evaluated in row chunks.
-
-    Calls ``fn(**draws, **rows_chunk, **fn_kwargs)`` for consecutive slices of
-    ``chunk_rows`` rows; each call must return an array of shape
-    ``(n_draws, len(chunk))``.  Only one such chunk (plus the sort buffer of
-    ``numpy.quantile``, done in place) is alive at a time, so peak memory is
-    O(n_draws * chunk_rows) regardless of the number of rows.
-
-    Parameters
-    ----------
-    fn : callable
-        One of the ``bgnbd_*`` / ``gamma_gamma_*`` functions (or any function
-        with the same calling convention).
-    draws : mapping of str to ndarray, each of shape (n_draws,)
-        Posterior draws passed to ``fn`` unchanged, e.g.
-        ``{"r": r, "alpha": alpha, "a": a, "b": b}``.
-    rows : mapping of str to ndarray, each of shape (n_rows,)
-        Per-customer inputs, sliced into chunks, e.g.
-        ``{"x": x, "t_x": t_x, "T": T}``.
-    chunk_rows : int
-        Number of rows per call (>= 1).
-    quantiles : sequence of float, default (0.05, 0.95)
-        Posterior quantile levels in [0, 1].
-    fn_kwargs : mapping, optional
-        Extra keyword arguments for ``fn`` that are not sliced, e.g. ``{"t": 90}``.
-
-    Returns
-    -------
-    dict of str to ndarray, each of shape (n_rows,)
-        ``"mean"`` plus one key per quantile level formatted as ``f"q{level:g}"``
-        (e.g. ``"q0.05"``, ``"q0.95"``).  NaNs in ``fn``'s output propagate.
-    """
-    chunk_rows = int(chunk_rows)
-    if chunk_rows < 1:
-        raise ValueError("chunk_rows must be >= 1")
-    qs = np.asarray(quantiles, dtype=float).reshape(-1)
-    if np.any((qs < 0) | (qs > 1)):
-        raise ValueError("quantiles must lie in [0, 1]")
-    keys = [f"q{level:g}" for level in qs]
-    if len(set(keys)) != len(keys):
-        raise ValueError("duplicate quantile levels")
-    row_arrays = {k: np.asarray(v) for k, v in rows.items()}
-    lengths = {v.shape[0] if v.ndim else 1 for v in row_arrays.values()}
-    if len(lengths) != 1 or any(v.ndim != 1 for v in row_arrays.values()):
-        raise ValueError("all row arrays must be 1-D with the same length")
-    n_rows = lengths.pop()
-    extra = dict(fn_kwargs or {})
-
-    out = {"mean": np.empty(n_rows)}
-    for k in keys:
-        out[k] = np.empty(n_rows)
-    for start in range(0, n_rows, chunk_rows):
-        stop = min(start + chunk_rows, n_rows)
-        chunk = {k: v[start:stop] for k, v in row_arrays.items()}
-        vals = np.asarray(fn(**draws, **chunk, **extra), dtype=float)
-        if vals.ndim != 2 or vals.shape[1] != stop - start:
-            raise ValueError(
-                f"fn must return shape (n_draws, {stop - start}), got {vals.shape}"
-            )
-        out["mean"][start:stop] = vals.mean(axis=0)
-        if len(qs):
-            qv = np.quantile(vals, qs, axis=0, overwrite_input=True)
-            for k, row in zip(keys, qv):
-                out[k][start:stop] = row
-        del vals
-    return out

@@ -30,8 +30,11 @@ def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZone):
     known = set(context.instance.get_dynamic_partitions(accounts_partitions.name))
     new_accounts = [a for a in valid if a not in known]
     current = {a: fingerprint(root / a) for a in valid}
+    # the event log is read only for accounts the cursor does not know yet
     changed = [
-        a for a in valid if current[a] != seen.get(a, _loaded_fingerprint(context.instance, a))
+        a
+        for a in valid
+        if current[a] != (seen[a] if a in seen else _loaded_fingerprint(context.instance, a))
     ]
     return dg.SensorResult(
         dynamic_partitions_requests=[accounts_partitions.build_add_request(new_accounts)] if new_accounts else [],

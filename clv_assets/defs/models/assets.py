@@ -110,7 +110,6 @@ def _fit_asset(spec: CLVModelSpec, description: str):
         fitted_at = datetime.now(UTC)
         write = {
             **status,
-            "model": spec.name,
             "divergences": posterior.divergences,
             "n_customers": posterior.n_customers,
             "n_distinct_rows": posterior.n_rows,
