@@ -142,8 +142,9 @@ def test_ineligible_account_is_recorded_and_not_fitted(workspace):
     assert status.reason.str.contains("min_customers").all()
     assert workspace.count("predictions.customers", "tiny-shop") == 0
     assert workspace.count("features.rfm", "tiny-shop") == 5
-    observations = dg.DagsterInstance.get().fetch_observations(dg.AssetKey(["models", "bgnbd"]), limit=10)
-    assert any(
-        r.event_log_entry.asset_observation.metadata["status"].value == "ineligible"
-        for r in observations.records
-    )
+    materialization = dg.DagsterInstance.get().get_latest_materialization_event(dg.AssetKey(["models", "bgnbd"]))
+    assert materialization.asset_materialization.metadata["status"].value == "ineligible"
+    # the marts still describe the account: its history, and why nothing is predicted
+    summary = workspace.query("SELECT * FROM marts.account_summary WHERE account = 'tiny-shop'")
+    assert summary.customers[0] == 5 and "min_customers" in summary.model_status[0]
+    assert workspace.count("marts.customer_profile", "tiny-shop") == 5

@@ -15,6 +15,7 @@ from typing import Any
 
 import dagster as dg
 import duckdb
+import yaml
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*")
@@ -87,6 +88,24 @@ def replace_account_rows(
     conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _incoming")
     conn.execute("DROP TABLE _incoming")
     return rows
+
+
+def apply_descriptions(conn: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Store ``sql/<schema>/<table>.columns.yaml``'s descriptions as table and column comments.
+
+    BI tools read them from DuckDB's catalog (``duckdb_tables()``, ``duckdb_columns()``).
+    COMMENT ON takes no parameters; the texts come from the repository, quoted here.
+    """
+    schema, name = _checked_identifier(table).split(".")
+    docs = yaml.safe_load((SQL_DIR / schema / f"{name}.columns.yaml").read_text())
+    conn.execute(f"COMMENT ON TABLE {table} IS {_sql_string(docs['table'])}")
+    for column in column_types(conn, table):
+        if column in docs["columns"]:
+            conn.execute(f'COMMENT ON COLUMN {table}."{column}" IS {_sql_string(docs["columns"][column])}')
+
+
+def _sql_string(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
 
 
 def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:

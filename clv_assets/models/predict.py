@@ -8,6 +8,7 @@ posterior intervals of each quantity.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -52,72 +53,130 @@ def discounted_expected_if_alive(bg: dict, x: np.ndarray, T: np.ndarray, horizon
     return total
 
 
-def predict_rows(
-    rows: pd.DataFrame, bg_draws: dict[str, np.ndarray], gg_draws: dict[str, np.ndarray], settings: PredictionSettings
-) -> pd.DataFrame:
-    """Predictions for distinct rows with columns frequency, recency, T, monetary_value.
+PER_DRAW = ("p_alive", "expected_orders", "p_order", "p_multiple_orders", "expected_aov", "predicted_spend")
+# account-wide per-draw sums over customers (each distinct row weighted by its count `n`)
+ACCOUNT_DRAW_COLUMNS = ("expected_orders", "predicted_spend", "expected_aov", "p_order")
 
-    ``bg_draws`` holds r, alpha, a, b and ``gg_draws`` p, q, v, as equally long arrays of
-    draws; draw i of one model is paired with draw i of the other (the fits are
-    independent, so pairs are draws from the joint posterior). What a customer alive at
-    T will do depends only on (frequency, T), so it is computed once per distinct pair
-    in the chunk and combined with each row's P(alive).
+
+def aligned_draws(bg_draws: dict, gg_draws: dict) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """BG/NBD (r, alpha, a, b) and Gamma-Gamma (p, q, v) draws cut to the same length.
+
+    Draw i of one model is paired with draw i of the other: the fits are independent,
+    so the pairs are draws from the joint posterior.
     """
     bg = {k: np.asarray(bg_draws[k], float) for k in ("r", "alpha", "a", "b")}
     gg = {k: np.asarray(gg_draws[k], float) for k in ("p", "q", "v")}
     n = min(len(bg["r"]), len(gg["p"]))
-    bg, gg = {k: v[:n] for k, v in bg.items()}, {k: v[:n] for k, v in gg.items()}
+    return {k: v[:n] for k, v in bg.items()}, {k: v[:n] for k, v in gg.items()}
+
+
+def map_chunks(
+    rows: pd.DataFrame,
+    bg: dict[str, np.ndarray],
+    gg: dict[str, np.ndarray],
+    settings: PredictionSettings,
+    reduce: Callable[[pd.DataFrame, dict[str, np.ndarray]], object],
+) -> tuple[pd.DataFrame, list]:
+    """Apply ``reduce(chunk, per_draw)`` to each chunk of distinct rows.
+
+    ``bg`` and ``gg`` come from :func:`aligned_draws`; ``per_draw`` maps each name of
+    :data:`PER_DRAW` to a (draws, rows) array for the chunk. Rows are sorted by
+    (frequency, T) so that a chunk's rows share (frequency, T) pairs; returns the sorted
+    rows and the results in chunk order.
+    """
     ordered = rows.sort_values(["frequency", "T"], kind="stable")
     chunks = [ordered.iloc[i : i + settings.chunk_rows] for i in range(0, len(ordered), settings.chunk_rows)]
     # numpy releases the GIL in its kernels: threads use every core, and at most
     # `workers` chunks are in memory at once
     with ThreadPoolExecutor(max_workers=settings.workers) as pool:
-        parts = list(pool.map(lambda chunk: _predict_chunk(chunk, bg, gg, settings), chunks))
-    if not parts:
-        return rows.assign(**{name: pd.Series(dtype=float) for name in PREDICTION_COLUMNS})
-    result = pd.DataFrame(
-        {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}, index=ordered.index
+        parts = list(pool.map(lambda chunk: reduce(chunk, per_draw_quantities(chunk, bg, gg, settings)), chunks))
+    return ordered, parts
+
+
+def predict_rows(
+    rows: pd.DataFrame, bg_draws: dict[str, np.ndarray], gg_draws: dict[str, np.ndarray], settings: PredictionSettings
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Predictions for distinct rows with columns frequency, recency, T, monetary_value, n.
+
+    Returns the rows with their predictions (posterior means, 90% intervals), and the
+    account's per-draw totals: one row per posterior draw with the sums over customers
+    (``n`` customers per row) of :data:`ACCOUNT_DRAW_COLUMNS`, whose quantiles are the
+    intervals of account-wide figures such as the predicted revenue.
+    """
+    bg, gg = aligned_draws(bg_draws, gg_draws)
+    n_draws = len(bg["r"])
+
+    def summarize(chunk: pd.DataFrame, per_draw: dict[str, np.ndarray]) -> tuple[dict, dict]:
+        out: dict[str, np.ndarray] = {}
+        for name in ("p_alive", "expected_orders", "p_order", "expected_aov", "predicted_spend"):
+            out[name] = per_draw[name].mean(axis=0)
+            out[f"{name}_p05"], out[f"{name}_p95"] = np.quantile(per_draw[name], QUANTILES, axis=0)
+        out["p_multiple_orders"] = per_draw["p_multiple_orders"].mean(axis=0)
+        out["churn_probability"] = 1.0 - out["p_order"]
+        out["days_to_next_order"] = _days_to_next_order(bg, chunk, out["p_order"], float(settings.horizon_days))
+        weights = chunk["n"].to_numpy(float) if "n" in chunk else np.ones(len(chunk))
+        return out, {name: per_draw[name] @ weights for name in ACCOUNT_DRAW_COLUMNS}
+
+    ordered, parts = map_chunks(rows, bg, gg, settings, summarize)
+    totals = pd.DataFrame(
+        {
+            name: np.sum([part[1][name] for part in parts], axis=0) if parts else np.zeros(n_draws)
+            for name in ACCOUNT_DRAW_COLUMNS
+        }
     )
-    return pd.concat([rows, result.loc[rows.index]], axis=1)
+    totals.insert(0, "draw", np.arange(n_draws))
+    if not parts:
+        return empty_predictions(rows)[0], totals
+    result = pd.DataFrame(
+        {name: np.concatenate([part[0][name] for part in parts]) for name in parts[0][0]}, index=ordered.index
+    )
+    return pd.concat([rows, result.loc[rows.index]], axis=1), totals
 
 
-def _predict_chunk(chunk: pd.DataFrame, bg: dict, gg: dict, settings: PredictionSettings) -> dict[str, np.ndarray]:
+def empty_predictions(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The frames :func:`predict_rows` returns, with no rows (an account without a fit)."""
+    empty = rows.iloc[:0].assign(**{name: pd.Series(dtype=float) for name in PREDICTION_COLUMNS})
+    totals = pd.DataFrame({"draw": pd.Series(dtype=int), **{n: pd.Series(dtype=float) for n in ACCOUNT_DRAW_COLUMNS}})
+    return empty, totals
+
+
+def per_draw_quantities(chunk: pd.DataFrame, bg: dict, gg: dict, settings: PredictionSettings) -> dict[str, np.ndarray]:
+    """Each quantity of :data:`PER_DRAW` for each posterior draw and row: (draws, rows) arrays.
+
+    What a customer alive at T will do depends only on (frequency, T), so it is computed
+    once per distinct pair in the chunk and combined with each row's P(alive).
+    """
     horizon = float(settings.horizon_days)
-    out: dict[str, np.ndarray] = {}
-
-    def keep(name: str, values: np.ndarray, interval: bool) -> None:
-        out[name] = values.mean(axis=0)
-        if interval:
-            out[f"{name}_p05"], out[f"{name}_p95"] = np.quantile(values, QUANTILES, axis=0)
-
     x, t_x, T = (chunk[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     pairs, inverse = np.unique(np.stack([x, T]), axis=1, return_inverse=True)
     inverse = inverse.reshape(-1)
     future = pmath.bgnbd_future_if_alive(**bg, x=pairs[0], T=pairs[1], t=horizon)
     p_alive = pmath.bgnbd_p_alive(**bg, x=x, t_x=t_x, T=T)
-    keep("p_alive", p_alive, interval=True)
     expected = p_alive * future["expected"][:, inverse]
-    keep("expected_orders", expected, interval=True)
     p_any = p_alive * (1.0 - future["p_none"][:, inverse])
-    keep("p_order", p_any, interval=True)
-    keep("p_multiple_orders", p_any - p_alive * future["p_one"][:, inverse], interval=False)
-    keep("churn_probability", 1.0 - p_any, interval=False)
     aov = pmath.gamma_gamma_expected_spend(**gg, x=x, m=chunk["monetary_value"].to_numpy(float))
-    keep("expected_aov", aov, interval=True)
     if settings.discount_rate != 0:
         discounted = discounted_expected_if_alive(bg, pairs[0], pairs[1], horizon, settings.discount_rate)
-        expected = p_alive * discounted[:, inverse]
-    keep("predicted_spend", expected * aov, interval=True)
-    out["days_to_next_order"] = _days_to_next_order(bg, x, t_x, T, out["p_order"], horizon)
-    return out
+        spend = p_alive * discounted[:, inverse] * aov
+    else:
+        spend = expected * aov
+    return {
+        "p_alive": p_alive,
+        "expected_orders": expected,
+        "p_order": p_any,
+        "p_multiple_orders": p_any - p_alive * future["p_one"][:, inverse],
+        "expected_aov": aov,
+        "predicted_spend": spend,
+    }
 
 
-def _days_to_next_order(bg: dict, x, t_x, T, p_order: np.ndarray, horizon: float) -> np.ndarray:
+def _days_to_next_order(bg: dict, chunk: pd.DataFrame, p_order: np.ndarray, horizon: float) -> np.ndarray:
     """Days until a next order is more likely than not; NaN beyond the horizon.
 
     Solved only for the rows whose probability of ordering within the horizon is at
     least 50%; the others are NaN by definition.
     """
+    x, t_x, T = (chunk[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     days = np.full(len(x), np.nan)
     reachable = p_order >= 0.5
     if reachable.any():

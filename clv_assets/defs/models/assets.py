@@ -94,11 +94,18 @@ def _fit_asset(spec: CLVModelSpec, description: str):
                     conn, "models.fit_status", account, read_sql("models.fit_status"),
                     {**status, "status": "ineligible", "reason": reason}, scope={"model": spec.name},
                 )
-            context.log_event(
-                dg.AssetObservation(
-                    asset_key=key, partition=account, metadata={"status": "ineligible", "reason": reason}
+            # Materialised all the same, so the account's marts still show its history and
+            # why nothing is predicted; the checks fail as warnings (nothing was checked)
+            # and do not block the predictions, which are cleared for the account.
+            yield dg.MaterializeResult(asset_key=key, metadata={"status": "ineligible", "reason": reason})
+            for spec_ in fit_check_specs(key, with_independence):
+                yield dg.AssetCheckResult(
+                    asset_key=key,
+                    check_name=spec_.name,
+                    passed=False,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    description=f"not evaluated: {spec.name} not fitted ({reason})",
                 )
-            )
             return
 
         from clv_assets.models.bayes import fit, summarize  # PyMC loads only when fitting

@@ -10,7 +10,7 @@ from clv_assets.defs.models.assets import bgnbd_fit, gamma_gamma_fit
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, run_sql, transaction
 from clv_assets.models.specs import BGNBD, GAMMA_GAMMA
-from clv_assets.models.predict import PredictionSettings, predict_rows
+from clv_assets.models.predict import PredictionSettings, empty_predictions, predict_rows
 
 
 class PredictionConfig(dg.Config):
@@ -52,10 +52,21 @@ def customer_predictions(context: dg.AssetExecutionContext, config: PredictionCo
         horizon_days=config.horizon_days, discount_rate=config.discount_rate, chunk_rows=config.chunk_rows
     )
     with duckdb.get_connection() as conn:
-        bg, bg_fitted_at = load_draws(conn, account, BGNBD.name, config.draws)
-        gg, gg_fitted_at = load_draws(conn, account, GAMMA_GAMMA.name, config.draws)
+        not_fitted = run_sql(conn, read_sql("predictions.unfitted_models"), {"account": account}).fetchall()
+        if not_fitted:
+            bg = gg = bg_fitted_at = gg_fitted_at = None
+        else:
+            bg, bg_fitted_at = load_draws(conn, account, BGNBD.name, config.draws)
+            gg, gg_fitted_at = load_draws(conn, account, GAMMA_GAMMA.name, config.draws)
         histories = run_sql(conn, read_sql("predictions.customer_histories"), {"account": account}).df()
-    predictions = predict_rows(histories, bg, gg, settings)
+    if not_fitted:
+        # an account too small to fit has no predictions (rather than stale ones)
+        reason = "; ".join(f"{model}: {why}" for model, why in not_fitted)
+        context.log.warning(f"{account}: no predictions: {reason}")
+        predictions, draw_totals = empty_predictions(histories)
+    else:
+        reason = None
+        predictions, draw_totals = predict_rows(histories, bg, gg, settings)
     params = {
         "account": account,
         "horizon_days": config.horizon_days,
@@ -66,7 +77,13 @@ def customer_predictions(context: dg.AssetExecutionContext, config: PredictionCo
     }
     with duckdb.get_connection() as conn:
         conn.register("history_predictions", predictions)
+        conn.register("draw_totals", draw_totals)
         with transaction(conn):
             replace_account_rows(conn, "predictions.customers", account, read_sql("predictions.customers"), params)
+            replace_account_rows(
+                conn, "predictions.account_draws", account, read_sql("predictions.account_draws"), params
+            )
         metadata = partition_metadata(conn, "predictions.customers", account)
+    if reason:
+        metadata = {**metadata, "status": "not fitted", "reason": reason}
     return dg.MaterializeResult(metadata={**metadata, "distinct_histories": len(histories)})

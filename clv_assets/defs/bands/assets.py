@@ -1,0 +1,118 @@
+"""Bands: each customer's history and predictions relative to the account's normal behaviour."""
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+from clv_assets.defs.bands.thresholds import (
+    ORDER_LIKELIHOOD_LABELS,
+    PROBABILITY_LABELS,
+    RELATIVE_LABELS,
+    SPEND_TIER_LABELS,
+    BandThresholds,
+)
+from clv_assets.defs.predictions.assets import customer_predictions, load_draws
+from clv_assets.lib.accounts import accounts_partitions, validate_account
+from clv_assets.lib.landing import account_settings
+from clv_assets.lib.resources import LandingZone
+from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, run_sql, transaction
+from clv_assets.models.band_confidence import PREDICTED_BANDS, band_probabilities
+from clv_assets.models.predict import PredictionSettings, aligned_draws, map_chunks
+from clv_assets.models.specs import BGNBD, GAMMA_GAMMA
+
+LABELS = {
+    "relative_labels": list(RELATIVE_LABELS),
+    "probability_labels": list(PROBABILITY_LABELS),
+    "order_likelihood_labels": list(ORDER_LIKELIHOOD_LABELS),
+    "spend_tier_labels": list(SPEND_TIER_LABELS),
+}
+
+
+@dg.asset(
+    key=["bands", "thresholds"],
+    deps=[customer_predictions],
+    partitions_def=accounts_partitions,
+    group_name="bands",
+    kinds={"duckdb"},
+)
+def band_thresholds(
+    context: dg.AssetExecutionContext, config: BandThresholds, duckdb: DuckDBResource, landing: LandingZone
+):
+    """The cut-offs that turn customers' figures into bands, and the account averages they
+    are relative to: what "above average" or "High tier" means for this account today.
+
+    Defaults and run config, overridden per account by ``"bands"`` in the landing
+    folder's ``_account.json``.
+    """
+    account = validate_account(context.partition_key)
+    settings_file = landing.account_dir(account) / "_account.json"
+    overrides = account_settings(landing.account_dir(account)).get("bands") if settings_file.parent.is_dir() else None
+    thresholds = config.for_account(overrides, str(settings_file))
+    params = {"account": account, **thresholds.model_dump(), "overridden": sorted(overrides or {})}
+    with duckdb.get_connection() as conn:
+        with transaction(conn):
+            replace_account_rows(conn, "bands.thresholds", account, read_sql("bands.thresholds"), params)
+        metadata = partition_metadata(conn, "bands.thresholds", account)
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(
+    key=["bands", "customers"],
+    deps=[band_thresholds],
+    partitions_def=accounts_partitions,
+    group_name="bands",
+    kinds={"duckdb"},
+)
+def customer_bands(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+    """Every customer's bands: how many orders ('1 order' ... '5+ orders'), historical and
+    predicted spend and predicted order value relative to the account average, order
+    likelihood, High/Medium/Low predicted spend tier, churn and purchase-probability bands.
+
+    Each predicted band comes with its confidence: the posterior probability that the
+    customer is in the band shown. A low value marks a customer near a band edge or with
+    little history, so a campaign can leave them out.
+    """
+    account = validate_account(context.partition_key)
+    params = {"account": account, **LABELS}
+    with duckdb.get_connection() as conn:
+        thresholds = run_sql(conn, "SELECT * FROM bands.thresholds WHERE account = $account", params).df()
+        totals = run_sql(conn, read_sql("predictions.account_draws_of_account"), params).df()
+        histories = run_sql(conn, read_sql("predictions.customer_histories"), params).df()
+        if not totals.empty:
+            bg, _ = load_draws(conn, account, BGNBD.name, len(totals))
+            gg, _ = load_draws(conn, account, GAMMA_GAMMA.name, len(totals))
+    probabilities = _band_probabilities(histories, thresholds.iloc[0].to_dict(), totals, bg, gg) if not totals.empty else None
+    with duckdb.get_connection() as conn:
+        conn.register("band_probabilities", _with_probability_columns(histories, probabilities))
+        with transaction(conn):
+            replace_account_rows(conn, "bands.customers", account, read_sql("bands.customers"), params)
+        metadata = partition_metadata(conn, "bands.customers", account)
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _band_probabilities(
+    histories: pd.DataFrame, thresholds: dict, totals: pd.DataFrame, bg: dict, gg: dict
+) -> pd.DataFrame:
+    """Per distinct history, the posterior probability of each predicted band."""
+    customers = thresholds["customers"]
+    mean_spend = totals["total_predicted_spend"].to_numpy(float) / customers
+    mean_aov = totals["sum_expected_aov"].to_numpy(float) / customers
+    settings = PredictionSettings(
+        horizon_days=float(totals["horizon_days"].iloc[0]), discount_rate=float(totals["discount_rate"].iloc[0])
+    )
+    bg, gg = aligned_draws(bg, gg)
+    ordered, parts = map_chunks(
+        histories, bg, gg, settings,
+        lambda chunk, per_draw: band_probabilities(per_draw, thresholds, mean_spend, mean_aov),
+    )
+    columns = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]} if parts else {}
+    return pd.DataFrame(columns, index=ordered.index).loc[histories.index]
+
+
+def _with_probability_columns(histories: pd.DataFrame, probabilities: pd.DataFrame | None) -> pd.DataFrame:
+    keys = histories[["frequency", "recency", "T", "monetary_value"]]
+    if probabilities is None:  # no predictions: the columns exist, empty
+        names = [f"{band}__{k}" for band, n in PREDICTED_BANDS.items() for k in range(n)]
+        return keys.iloc[:0].assign(**{name: pd.Series(dtype=float) for name in names})
+    return pd.concat([keys, probabilities], axis=1)

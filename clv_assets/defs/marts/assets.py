@@ -1,0 +1,62 @@
+"""Marts: the stable, documented tables BI tools and marketers read."""
+
+import dagster as dg
+import duckdb as duckdb_module
+from dagster_duckdb import DuckDBResource
+
+from clv_assets.defs.bands.assets import customer_bands
+from clv_assets.defs.marts.segments import SegmentDefinitionError, load_segments, segments_query
+from clv_assets.defs.predictions.channels import customer_channels
+from clv_assets.lib.accounts import accounts_partitions, validate_account
+from clv_assets.lib.sql_asset import materialize_sql_table
+from clv_assets.lib.warehouse import apply_descriptions, partition_metadata, replace_account_rows, transaction
+
+MARTS = {"group_name": "marts", "partitions_def": accounts_partitions, "kinds": {"duckdb"}}
+
+
+@dg.asset(key=["marts", "customer_profile"], deps=[customer_bands, customer_channels], **MARTS)
+def customer_profile(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+    """The table a marketer filters: one row per customer with history, 12-month
+    predictions and their 90% intervals, every band with its confidence, and the best
+    channel. Every column is described in DuckDB's catalog (COMMENT ON)."""
+    return materialize_sql_table(context, duckdb, "marts.customer_profile", describe=True)
+
+
+@dg.asset(key=["marts", "customer_segments"], deps=[customer_profile], **MARTS)
+def customer_segments(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+    """Who is in which marketing segment (VIP, future VIP, at risk, one-time buyers likely
+    to repeat, ...; one row per customer and segment). The segments are the named
+    predicates of sql/marts/segments.yaml: a new segment is a new entry there."""
+    account = validate_account(context.partition_key)
+    try:
+        sql, params = segments_query(load_segments())
+    except SegmentDefinitionError as exc:
+        raise dg.Failure(str(exc)) from None
+    with duckdb.get_connection() as conn:
+        try:
+            with transaction(conn):
+                replace_account_rows(conn, "marts.customer_segments", account, sql, {**params, "account": account})
+        except duckdb_module.Error as exc:
+            raise dg.Failure(f"sql/marts/segments.yaml: a segment predicate does not run: {exc}") from None
+        return dg.MaterializeResult(metadata=partition_metadata(conn, "marts.customer_segments", account))
+
+
+@dg.asset(key=["marts", "segment_sizes"], deps=[customer_segments], **MARTS)
+def segment_sizes(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+    """How big each segment is, its share of the account's customers and its predicted spend."""
+    return materialize_sql_table(context, duckdb, "marts.segment_sizes")
+
+
+@dg.asset(key=["marts", "band_distribution"], deps=[customer_profile], **MARTS)
+def band_distribution(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+    """How the account's customers spread over the levels of every band."""
+    return materialize_sql_table(context, duckdb, "marts.band_distribution")
+
+
+@dg.asset(key=["marts", "account_summary"], deps=[band_distribution, segment_sizes], **MARTS)
+def account_summary(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+    """The account at a glance: customers, repeat-buyer share, average order value and
+    orders, average predicted spend (CLV), predicted revenue over the horizon with a 90%
+    interval, band distributions, channel mix, and whether the models are fitted (or why
+    not)."""
+    return materialize_sql_table(context, duckdb, "marts.account_summary", describe=True)

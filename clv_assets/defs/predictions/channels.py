@@ -1,0 +1,61 @@
+"""The channel each customer is most likely to convert through."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from clv_assets.defs.features.assets import rfm
+from clv_assets.lib.accounts import accounts_partitions, validate_account
+from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, run_sql, transaction
+from clv_assets.models.channels import channel_mix, fit_concentration
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ["predictions", "account_channels"],
+            deps=[rfm],
+            description=(
+                "The account's channel mix (share of orders per channel) and how strongly "
+                "customers stick to their own channels (the concentration of the prior)."
+            ),
+            kinds={"duckdb"},
+        ),
+        dg.AssetSpec(
+            ["predictions", "customer_channels"],
+            deps=[rfm],
+            description=(
+                "Per customer, the channel the next order is most likely to come through "
+                "(best_channel) and that probability: the customer's own channel history "
+                "shrunk toward the account mix (Dirichlet-multinomial posterior), so one "
+                "order through SMS does not make a customer an SMS customer."
+            ),
+            kinds={"duckdb"},
+        ),
+    ],
+    partitions_def=accounts_partitions,
+    group_name="predictions",
+)
+def customer_channels(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+    account = validate_account(context.partition_key)
+    params = {"account": account}
+    with duckdb.get_connection() as conn:
+        counts = run_sql(conn, read_sql("predictions.customer_channel_orders"), params).df()
+        (as_of,) = run_sql(conn, "SELECT max(as_of) FROM features.rfm WHERE account = $account", params).fetchone()
+    mix = channel_mix(counts)
+    concentration = fit_concentration(counts, mix)
+    context.log.info(f"{account}: {len(mix)} channels, concentration {concentration:.3g}")
+    params = {**params, "concentration": concentration, "as_of": as_of}
+    with duckdb.get_connection() as conn:
+        conn.register("channel_mix", mix)
+        conn.register("customer_channel_orders", counts)
+        with transaction(conn):
+            replace_account_rows(conn, "predictions.account_channels", account, read_sql("predictions.account_channels"), params)
+            replace_account_rows(conn, "predictions.customer_channels", account, read_sql("predictions.customer_channels"), params)
+        for table in ("account_channels", "customer_channels"):
+            yield dg.MaterializeResult(
+                asset_key=["predictions", table],
+                metadata={
+                    **partition_metadata(conn, f"predictions.{table}", account),
+                    "concentration": float(concentration),
+                },
+            )

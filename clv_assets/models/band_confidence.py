@@ -1,0 +1,78 @@
+"""Posterior probability of each predicted band, from the posterior draws.
+
+A customer's band is assigned in SQL (``sql/bands/customers.sql``) from the posterior
+mean of the banded quantity. Under each posterior draw the same quantity falls in some
+band; the share of draws that put the customer in band k is the posterior probability
+of band k, and the one of the assigned band is its ``..._confidence``. Relative bands
+compare with the account mean *of the same draw* (an account-wide shift moves the mean
+with the customer); the spend-tier cut-offs are the account percentiles of posterior-mean
+predicted spend, held fixed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from clv_assets.defs.bands.thresholds import (
+    ORDER_LIKELIHOOD_LABELS,
+    PROBABILITY_LABELS,
+    RELATIVE_LABELS,
+    SPEND_TIER_LABELS,
+)
+
+PREDICTED_BANDS = {
+    "predicted_spend_band": len(RELATIVE_LABELS),
+    "predicted_aov_band": len(RELATIVE_LABELS),
+    "order_likelihood_band": len(ORDER_LIKELIHOOD_LABELS),
+    "spend_tier": len(SPEND_TIER_LABELS),
+    "churn_band": len(PROBABILITY_LABELS),
+    "purchase_probability_band": len(PROBABILITY_LABELS),
+}
+
+
+def band_index(values: np.ndarray, cutoffs) -> np.ndarray:
+    """0-based band of each value: how many cut-offs lie strictly below it (bands are (lower, upper])."""
+    return np.searchsorted(np.asarray(cutoffs, float), values, side="left")
+
+
+def whole_percent(probability: np.ndarray) -> np.ndarray:
+    """Probability in whole percent, halves rounded up (as SQL's floor(100 p + 0.5))."""
+    return np.floor(100.0 * probability + 0.5)
+
+
+def order_likelihood_index(p_order: np.ndarray, p_multiple: np.ndarray, thresholds: dict) -> np.ndarray:
+    return np.where(
+        p_multiple >= thresholds["likely_to_order_multiple"],
+        2,
+        np.where(p_order >= thresholds["likely_to_order"], 1, 0),
+    )
+
+
+def band_probabilities(
+    per_draw: dict[str, np.ndarray], thresholds: dict, mean_spend: np.ndarray, mean_aov: np.ndarray
+) -> dict[str, np.ndarray]:
+    """``{"<band>__<k>": P(band index = k)}`` per row, for every band of :data:`PREDICTED_BANDS`.
+
+    ``per_draw`` holds (draws, rows) arrays (see ``predict.per_draw_quantities``);
+    ``mean_spend`` and ``mean_aov`` are the account means of predicted spend and expected
+    AOV under each draw, shape (draws,).
+    """
+    relative = thresholds["relative_cutoffs"]
+    probability = thresholds["probability_cutoffs_pct"]
+    p_order = per_draw["p_order"]
+    indices = {
+        "predicted_spend_band": band_index(per_draw["predicted_spend"] / mean_spend[:, None], relative),
+        "predicted_aov_band": band_index(per_draw["expected_aov"] / mean_aov[:, None], relative),
+        "order_likelihood_band": order_likelihood_index(p_order, per_draw["p_multiple_orders"], thresholds),
+        "spend_tier": band_index(
+            per_draw["predicted_spend"],
+            [thresholds["spend_tier_low_cutoff"], thresholds["spend_tier_high_cutoff"]],
+        ),
+        "churn_band": band_index(whole_percent(1.0 - p_order), probability),
+        "purchase_probability_band": band_index(whole_percent(p_order), probability),
+    }
+    return {
+        f"{band}__{k}": (index == k).mean(axis=0)
+        for band, index in indices.items()
+        for k in range(PREDICTED_BANDS[band])
+    }

@@ -1,0 +1,15 @@
+-- predictions.account_draws: one row per posterior draw of the account, with sums over
+-- all customers of that draw's predictions over the horizon. Their quantiles over draws
+-- are the posterior intervals of account-wide figures (e.g. predicted revenue), which
+-- summing the customers' own intervals would overstate.
+SELECT
+    CAST($account AS VARCHAR) AS account,
+    CAST(draw AS INTEGER) AS draw,
+    CAST($horizon_days AS INTEGER) AS horizon_days,
+    expected_orders AS total_expected_orders,
+    predicted_spend AS total_predicted_spend,
+    expected_aov AS sum_expected_aov,
+    p_order AS expected_customers_ordering,
+    CAST($predicted_at AS TIMESTAMPTZ) AS predicted_at
+FROM draw_totals
+ORDER BY draw
