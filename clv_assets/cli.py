@@ -19,6 +19,9 @@ SUMMARY_TABLES = [
     "features.rfm",
     "models.fits",
     "predictions.customers",
+    "marts.customer_profile",
+    "marts.customer_segments",
+    "marts.account_summary",
 ]
 
 
@@ -169,9 +172,10 @@ def _print_summary(accounts: list[str]) -> None:
     print(
         "\nexample query (any DuckDB client; here the project's Python):\n"
         f"  .venv/bin/python -c \"import duckdb; duckdb.connect('{path}', read_only=True).sql("
-        "'SELECT account, count(*) AS customers, round(avg(p_alive), 3) AS avg_p_alive, "
-        "round(sum(predicted_spend)) AS predicted_12m_revenue FROM predictions.customers "
-        "GROUP BY account ORDER BY account').show()\""
+        "'SELECT account, customers, round(avg_predicted_spend, 2) AS avg_clv, round(predicted_revenue) AS revenue, "
+        "round(predicted_revenue_p05) AS p05, round(predicted_revenue_p95) AS p95, model_status "
+        "FROM marts.account_summary ORDER BY account').show()\"\n"
+        "more queries: docs/bi_guide.md"
     )
 
 

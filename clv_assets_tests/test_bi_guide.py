@@ -1,0 +1,56 @@
+"""Every query of docs/bi_guide.md, run by a separate read-only DuckDB client process."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pandas as pd
+
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "bi_guide.md"
+CLIENT = """
+import json, sys, duckdb
+conn = duckdb.connect(sys.argv[1], read_only=True)
+results = [conn.execute(q).df().to_json(orient="split", date_format="iso", default_handler=str) for q in json.load(sys.stdin)]
+print(json.dumps(results))
+"""
+
+
+def _guide_queries() -> list[str]:
+    return re.findall(r"```sql\n(.*?)```", GUIDE.read_text(), flags=re.S)
+
+
+def _run_in_separate_client(warehouse: Path, queries: list[str]) -> list[pd.DataFrame]:
+    out = subprocess.run(
+        [sys.executable, "-c", CLIENT, str(warehouse)], input=json.dumps(queries), capture_output=True, text=True, check=True
+    )
+    return [pd.read_json(StringIO(r), orient="split") for r in json.loads(out.stdout)]
+
+
+def test_every_guide_query_runs_and_returns_rows(workspace):
+    queries = _guide_queries()
+    assert len(queries) >= 11
+    account = workspace.truths[0]["account"]
+    assert all("'acme-outdoor'" in q for q in queries if "WHERE account" in q) and account == "acme-outdoor"
+    results = _run_in_separate_client(workspace.warehouse, queries)
+    by_segment = {}
+    for query, result in zip(queries, results):
+        match = re.search(r"segment = '([a-z_]+)'", query)
+        if match and "customer_segments" in query:
+            by_segment[match.group(1)] = result
+        elif match is None or match.group(1) != "one_time_buyers_likely_to_repeat":
+            assert not result.empty, query
+    # the segment queries return the members recomputed from the profile
+    profile = workspace.query("SELECT * FROM marts.customer_profile WHERE account = $a", {"a": account})
+    above = {"Above average", "Well above average"}
+    vip = profile[profile.spend_band.isin(above) & profile.predicted_spend_band.isin(above)]
+    assert set(by_segment["vip"].customer_id) == set(vip.customer_id) and len(vip) > 0
+    at_risk = profile[profile.churn_band.isin(["High", "Very high"]) & profile.purchase_probability_band.isin(["Small", "Medium"])]
+    assert set(by_segment["at_risk"].customer_id) == set(at_risk.customer_id)
+    assert set(by_segment) == {
+        "one_time_buyers_likely_to_repeat", "vip", "future_vip", "loyal_staying_loyal", "becoming_loyal", "at_risk"
+    }
