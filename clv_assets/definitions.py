@@ -14,6 +14,7 @@ from clv_assets.defs.ingestion import assets as ingestion_assets
 from clv_assets.defs.ingestion.schedules import daily_accounts_schedule
 from clv_assets.defs.ingestion.sensors import landing_sensor
 from clv_assets.defs.marts import assets as mart_assets
+from clv_assets.defs.marts import checks as mart_checks
 from clv_assets.defs.models import assets as model_assets
 from clv_assets.defs.predictions import assets as prediction_assets
 from clv_assets.defs.predictions import channels as channel_assets
@@ -21,7 +22,7 @@ from clv_assets.defs.jobs import clv_account_job
 from clv_assets.lib.resources import LandingZone, warehouse_resource
 
 ASSET_MODULES = [ingestion_assets, feature_assets, model_assets, prediction_assets, channel_assets, band_assets, mart_assets]
-CHECK_MODULES = [feature_checks]
+CHECK_MODULES = [feature_checks, mart_checks]
 
 
 def build_defs(warehouse: Path | None = None, landing_dir: Path | None = None) -> dg.Definitions:

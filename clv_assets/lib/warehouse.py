@@ -96,12 +96,18 @@ def apply_descriptions(conn: duckdb.DuckDBPyConnection, table: str) -> None:
     BI tools read them from DuckDB's catalog (``duckdb_tables()``, ``duckdb_columns()``).
     COMMENT ON takes no parameters; the texts come from the repository, quoted here.
     """
-    schema, name = _checked_identifier(table).split(".")
-    docs = yaml.safe_load((SQL_DIR / schema / f"{name}.columns.yaml").read_text())
+    docs = table_descriptions(table)
     conn.execute(f"COMMENT ON TABLE {table} IS {_sql_string(docs['table'])}")
     for column in column_types(conn, table):
         if column in docs["columns"]:
             conn.execute(f'COMMENT ON COLUMN {table}."{column}" IS {_sql_string(docs["columns"][column])}')
+
+
+def table_descriptions(table: str) -> dict:
+    """``sql/<schema>/<table>.columns.yaml`` ({"table": ..., "columns": {...}}), or empty."""
+    schema, name = _checked_identifier(table).split(".")
+    path = SQL_DIR / schema / f"{name}.columns.yaml"
+    return yaml.safe_load(path.read_text()) if path.exists() else {"table": None, "columns": {}}
 
 
 def _sql_string(text: str) -> str:
@@ -132,8 +138,12 @@ def partition_metadata(
     preview = conn.execute(
         f"SELECT * FROM {table} {where} LIMIT {int(preview_rows)}", {"account": account}
     ).df()
+    described = table_descriptions(table)["columns"]
     schema = dg.TableSchema(
-        columns=[dg.TableColumn(name, dtype) for name, dtype in column_types(conn, table).items()]
+        columns=[
+            dg.TableColumn(name, dtype, description=described.get(name))
+            for name, dtype in column_types(conn, table).items()
+        ]
     )
     return {
         "dagster/row_count": dg.MetadataValue.int(int(rows)),
