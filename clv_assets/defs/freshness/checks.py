@@ -32,15 +32,16 @@ def account_ages(conn, query: str, table: str, accounts: list[str], now: datetim
     """Per account: the last time (``last_at``, NaT if never) and its age in hours.
 
     ``query`` names the SQL file (``schema.name``) returning ``account, last_at`` for the
-    bound ``$accounts``; when ``table`` does not exist yet no account has rows.
+    bound ``$accounts`` that have rows; when ``table`` does not exist yet none has.
     """
-    if table_exists(conn, table):
-        frame = run_sql(conn, read_sql(query), {"accounts": accounts}).df()
-    else:
-        frame = pd.DataFrame({"account": sorted(set(accounts)), "last_at": pd.NaT})
-    last_at = pd.to_datetime(frame["last_at"], utc=True)
-    frame["last_at"] = last_at
-    frame["age_hours"] = (pd.Timestamp(now) - last_at).dt.total_seconds() / 3600.0
+    found = (
+        run_sql(conn, read_sql(query), {"accounts": accounts}).df()
+        if table_exists(conn, table)
+        else pd.DataFrame({"account": [], "last_at": []})
+    )
+    frame = pd.DataFrame({"account": sorted(set(accounts))}).merge(found, on="account", how="left")
+    frame["last_at"] = pd.to_datetime(frame["last_at"], utc=True)
+    frame["age_hours"] = (pd.Timestamp(now) - frame["last_at"]).dt.total_seconds() / 3600.0
     return frame
 
 
@@ -87,13 +88,6 @@ def freshness_result(ages: pd.DataFrame, limit_hours: float, what: str) -> dg.As
     )
 
 
-def _evaluate(context, duckdb, query: str, table: str, limit_hours: float, what: str) -> dg.AssetCheckResult:
-    accounts = context.instance.get_dynamic_partitions(accounts_partitions.name)
-    with duckdb.get_connection() as conn:
-        ages = account_ages(conn, query, table, accounts, datetime.now(UTC))
-    return freshness_result(ages, limit_hours, what)
-
-
 def _limit(configured: float | None, from_environment) -> float:
     if configured is None:
         return from_environment()
@@ -102,30 +96,40 @@ def _limit(configured: float | None, from_environment) -> float:
     return configured
 
 
-@dg.asset_check(asset=RAW_ORDERS, name="accounts_loaded_recently")
-def accounts_loaded_recently(
-    context: dg.AssetCheckExecutionContext, config: FreshnessConfig, duckdb: DuckDBResource
-) -> dg.AssetCheckResult:
-    """Every account's orders were loaded within the limit (default 36 h).
+def _freshness_check(asset: dg.AssetKey, name: str, what: str, query: str, table: str, limit_from_environment, description: str):
+    @dg.asset_check(asset=asset, name=name, description=description)
+    def _check(
+        context: dg.AssetCheckExecutionContext, config: FreshnessConfig, duckdb: DuckDBResource
+    ) -> dg.AssetCheckResult:
+        limit = _limit(config.max_age_hours, limit_from_environment)
+        accounts = context.instance.get_dynamic_partitions(accounts_partitions.name)
+        with duckdb.get_connection() as conn:
+            ages = account_ages(conn, query, table, accounts, datetime.now(UTC))
+        return freshness_result(ages, limit, what)
 
-    Metadata: each account's last load time and age, and the stale accounts by name.
-    """
-    limit = _limit(config.max_age_hours, settings.max_load_age_hours)
-    return _evaluate(context, duckdb, "raw.last_loads", "raw.orders", limit, "loaded")
+    return _check
 
 
-@dg.asset_check(asset=PREDICTIONS, name="accounts_predicted_recently")
-def accounts_predicted_recently(
-    context: dg.AssetCheckExecutionContext, config: FreshnessConfig, duckdb: DuckDBResource
-) -> dg.AssetCheckResult:
-    """Every account's customer predictions were computed within the limit (default 36 h).
-
-    Metadata: each account's last prediction time and age, and the stale accounts by name.
-    """
-    limit = _limit(config.max_age_hours, settings.max_prediction_age_hours)
-    return _evaluate(
-        context, duckdb, "predictions.last_predictions", "predictions.customers", limit, "predicted"
-    )
-
+accounts_loaded_recently = _freshness_check(
+    RAW_ORDERS,
+    "accounts_loaded_recently",
+    "loaded",
+    "raw.last_loads",
+    "raw.orders",
+    settings.max_load_age_hours,
+    "Every account's orders were loaded within the limit (default 36 h, CLV_MAX_LOAD_AGE_HOURS). "
+    "Metadata: each account's last load time and age, and the stale accounts by name.",
+)
+accounts_predicted_recently = _freshness_check(
+    PREDICTIONS,
+    "accounts_predicted_recently",
+    "predicted",
+    "predictions.last_predictions",
+    "predictions.customers",
+    settings.max_prediction_age_hours,
+    "Every account's customer predictions were computed within the limit (default 36 h, "
+    "CLV_MAX_PREDICTION_AGE_HOURS). Metadata: each account's last prediction time and age, "
+    "and the stale accounts by name.",
+)
 
 FRESHNESS_CHECKS = [accounts_loaded_recently, accounts_predicted_recently]

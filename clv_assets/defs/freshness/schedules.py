@@ -10,6 +10,8 @@ account_freshness_job = dg.define_asset_job(
     FRESHNESS_JOB,
     selection=dg.AssetSelection.checks(*FRESHNESS_CHECKS),
     description="Evaluate the per-account freshness checks (no asset is materialised).",
+    # two short queries: a process per check would cost more than the checks
+    executor_def=dg.in_process_executor,
 )
 
 account_freshness_schedule = dg.ScheduleDefinition(
