@@ -34,6 +34,15 @@ def _ages(evaluation) -> dict[str, float | None]:
     return {r.data["account"]: r.data["age_hours"] for r in evaluation.metadata["ages"].records}
 
 
+@pytest.fixture
+def instance(workspace):
+    """An instance with the demo accounts as its only partitions: other tests register
+    accounts of their own in the session instance, some never materialised."""
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("accounts", sorted(t["account"] for t in workspace.truths))
+        yield instance
+
+
 @contextmanager
 def _aged(workspace, table: str, column: str, account: str, hours: int):
     """Make ``account``'s ``column`` in ``table`` ``hours`` older, and restore it after."""
@@ -47,21 +56,25 @@ def _aged(workspace, table: str, column: str, account: str, hours: int):
             conn.execute(shift, {"h": hours, "account": account})
 
 
-def test_fresh_accounts_pass(workspace):
+def test_fresh_accounts_pass(workspace, instance):
     accounts = sorted(t["account"] for t in workspace.truths)
-    evaluations = _run_checks(dg.DagsterInstance.get(), workspace.warehouse, workspace.landing)
+    evaluations = _run_checks(instance, workspace.warehouse, workspace.landing)
     for name in (LOADED, PREDICTED):
         assert evaluations[name].passed, evaluations[name].description
         assert _stale(evaluations[name]) == []
-        ages = _ages(evaluations[name])
-        assert sorted(ages) == accounts
-        assert all(0 <= age < 1 for age in ages.values())  # materialised by this session
+        assert sorted(_ages(evaluations[name])) == accounts
+    # ages are hours since the stored load / prediction times
+    stored = workspace.query(
+        "SELECT account, epoch(now() - max(predicted_at)) / 3600 AS hours FROM predictions.customers GROUP BY account"
+    )
+    ages = _ages(evaluations[PREDICTED])
+    for row in stored.itertuples():
+        assert ages[row.account] == pytest.approx(row.hours, abs=0.05)
         assert evaluations[name].metadata["limit_hours"].value == 36.0
 
 
-def test_one_stale_account_among_fresh_ones_fails_and_is_named(workspace):
+def test_one_stale_account_among_fresh_ones_fails_and_is_named(workspace, instance):
     first, second, third = sorted(t["account"] for t in workspace.truths)
-    instance = dg.DagsterInstance.get()
     with _aged(workspace, "raw.orders", "loaded_at", first, 48), _aged(
         workspace, "raw.landing_files", "loaded_at", first, 48
     ), _aged(workspace, "predictions.customers", "predicted_at", second, 48):
@@ -86,19 +99,25 @@ def test_one_stale_account_among_fresh_ones_fails_and_is_named(workspace):
     evaluations = _run_checks(instance, workspace.warehouse, workspace.landing)
     assert evaluations[LOADED].passed and evaluations[PREDICTED].passed
 
+    # a registered account never materialised is stale in both
+    instance.add_dynamic_partitions("accounts", ["never-loaded"])
+    evaluations = _run_checks(instance, workspace.warehouse, workspace.landing)
+    for name in (LOADED, PREDICTED):
+        assert _stale(evaluations[name]) == ["never-loaded"]
+        assert _ages(evaluations[name])["never-loaded"] is None
 
-def test_stale_orders_in_either_raw_table_count(workspace):
+
+def test_stale_orders_in_either_raw_table_count(workspace, instance):
     """raw.orders and raw.landing_files share one load time; the older one is judged."""
     account = sorted(t["account"] for t in workspace.truths)[-1]
     with _aged(workspace, "raw.orders", "loaded_at", account, 40):
-        evaluations = _run_checks(dg.DagsterInstance.get(), workspace.warehouse, workspace.landing)
+        evaluations = _run_checks(instance, workspace.warehouse, workspace.landing)
     assert _stale(evaluations[LOADED]) == [account]
     assert evaluations[PREDICTED].passed
 
 
-def test_limits_come_from_the_environment(workspace, monkeypatch):
+def test_limits_come_from_the_environment(workspace, instance, monkeypatch):
     account = sorted(t["account"] for t in workspace.truths)[0]
-    instance = dg.DagsterInstance.get()
     with _aged(workspace, "predictions.customers", "predicted_at", account, 48):
         monkeypatch.setenv("CLV_MAX_PREDICTION_AGE_HOURS", "49")
         evaluations = _run_checks(instance, workspace.warehouse, workspace.landing)
