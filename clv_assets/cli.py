@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             return _demo(args)
         return _materialize(args)
-    except (CliError, InvalidAccountError) as exc:
+    except (CliError, InvalidAccountError, settings.InvalidSettingError) as exc:
         print(f"clv-assets: error: {exc}", file=sys.stderr)
         return 2
 

@@ -10,6 +10,9 @@ from clv_assets import settings
 from clv_assets.defs.bands import assets as band_assets
 from clv_assets.defs.features import assets as feature_assets
 from clv_assets.defs.features import checks as feature_checks
+from clv_assets.defs.freshness import checks as freshness_checks
+from clv_assets.defs.freshness.policies import with_freshness_policies
+from clv_assets.defs.freshness.schedules import account_freshness_job, account_freshness_schedule
 from clv_assets.defs.ingestion import assets as ingestion_assets
 from clv_assets.defs.ingestion.schedules import daily_accounts_schedule
 from clv_assets.defs.ingestion.sensors import landing_sensor
@@ -22,7 +25,7 @@ from clv_assets.defs.jobs import clv_account_job
 from clv_assets.lib.resources import LandingZone, warehouse_resource
 
 ASSET_MODULES = [ingestion_assets, feature_assets, model_assets, prediction_assets, channel_assets, band_assets, mart_assets]
-CHECK_MODULES = [feature_checks, mart_checks]
+CHECK_MODULES = [feature_checks, mart_checks, freshness_checks]
 
 
 def build_defs(warehouse: Path | None = None, landing_dir: Path | None = None) -> dg.Definitions:
@@ -30,11 +33,11 @@ def build_defs(warehouse: Path | None = None, landing_dir: Path | None = None) -
     warehouse = warehouse or settings.warehouse_path()
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     return dg.Definitions(
-        assets=dg.load_assets_from_modules(ASSET_MODULES),
+        assets=with_freshness_policies(dg.load_assets_from_modules(ASSET_MODULES)),
         asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
-        jobs=[clv_account_job],
+        jobs=[clv_account_job, account_freshness_job],
         sensors=[landing_sensor],
-        schedules=[daily_accounts_schedule],
+        schedules=[daily_accounts_schedule, account_freshness_schedule],
         resources={
             "duckdb": warehouse_resource(warehouse),
             "landing": LandingZone(root=str(landing_dir or settings.landing_dir())),

@@ -32,3 +32,33 @@ def ensure_dagster_home() -> Path:
     if not config.exists():
         config.write_text("telemetry:\n  enabled: false\n")
     return home
+
+
+DEFAULT_MAX_AGE_HOURS = 36.0
+
+
+class InvalidSettingError(ValueError):
+    """An environment setting with a value that cannot be used."""
+
+
+def max_load_age_hours() -> float:
+    """Hours after which an account's orders count as stale (``CLV_MAX_LOAD_AGE_HOURS``)."""
+    return _positive_hours("CLV_MAX_LOAD_AGE_HOURS")
+
+
+def max_prediction_age_hours() -> float:
+    """Hours after which an account's predictions count as stale (``CLV_MAX_PREDICTION_AGE_HOURS``)."""
+    return _positive_hours("CLV_MAX_PREDICTION_AGE_HOURS")
+
+
+def _positive_hours(variable: str) -> float:
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return DEFAULT_MAX_AGE_HOURS
+    try:
+        hours = float(text)
+    except ValueError:
+        hours = float("nan")
+    if not hours > 0 or hours == float("inf"):
+        raise InvalidSettingError(f"{variable} must be a positive number of hours, got {text!r}")
+    return hours

@@ -6,13 +6,15 @@ from datetime import date
 
 import dagster as dg
 
+from clv_assets.defs.freshness.checks import FRESHNESS_CHECKS
 from clv_assets.lib.accounts import accounts_partitions
 
 ACCOUNT_JOB = "clv_account_job"
 
 clv_account_job = dg.define_asset_job(
     ACCOUNT_JOB,
-    selection=dg.AssetSelection.all(),
+    # the freshness checks judge every account at once: they have a job of their own
+    selection=dg.AssetSelection.all() - dg.AssetSelection.checks(*FRESHNESS_CHECKS),
     partitions_def=accounts_partitions,
     description="Materialise the whole graph for one account partition.",
 )

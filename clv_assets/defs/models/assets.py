@@ -14,6 +14,9 @@ from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_accou
 from clv_assets.models.specs import BGNBD, GAMMA_GAMMA, CLVModelSpec, FitSettings, Posterior
 
 
+MAX_PLOTTED_FREQUENCY = 50  # rows of the P(alive) matrix plot
+
+
 class FitConfig(dg.Config):
     """How to fit, and when an account has too little data to try."""
 
@@ -113,6 +116,8 @@ def _fit_asset(spec: CLVModelSpec, description: str):
         posterior = fit(spec, rows, config.settings())
         summary = summarize(posterior, spec.parameters)
         checks = diagnostics_results(key, summary, posterior, config.max_r_hat, config.min_ess)
+        # before anything is written: a fit whose plots fail leaves the stored fit as it was
+        plot_metadata = diagnostic_plots(spec, posterior, rows)
         passed = all(check.passed for check in checks)
         fitted_at = datetime.now(UTC)
         write = {
@@ -150,6 +155,7 @@ def _fit_asset(spec: CLVModelSpec, description: str):
                 "n_distinct_rows": posterior.n_rows,
                 "diagnostics_passed": passed,
                 "summary": dg.MetadataValue.md(summary.round(4).to_markdown(index=False)),
+                **plot_metadata,
             }
         )
         yield from checks
@@ -157,6 +163,40 @@ def _fit_asset(spec: CLVModelSpec, description: str):
             yield independence_result(key, facts["frequency_spend_correlation"])
 
     return _asset
+
+
+def diagnostic_plots(spec: CLVModelSpec, posterior: Posterior, rows: pd.DataFrame) -> dict[str, dg.MetadataValue]:
+    """Plots of the fit as inline images (Markdown data URIs the UI renders), plus the
+    numbers behind the repeat-order plot.
+
+    Every fit: the posterior of each parameter by chain. BG/NBD also: the P(alive) matrix
+    (frequency x recency at the oldest customer's age) and the number of customers by
+    repeat orders, actual vs expected, which shows whether the model fits the account.
+    """
+    from clv_assets.models import plots  # matplotlib loads only when a fit runs
+
+    title = f"{spec.name} posterior ({posterior.method}, {posterior.n_customers:,} customers)"
+    images = {"posterior_plot": (plots.posterior_png(posterior.draws, spec.parameters, title), title)}
+    tables = {}
+    if spec is BGNBD:
+        age = float(rows["T"].max())
+        frequency, recency, matrix = plots.p_alive_matrix(
+            posterior.draws, min(int(rows["frequency"].max()), MAX_PLOTTED_FREQUENCY), age
+        )
+        counts = plots.repeat_order_counts(posterior.draws, rows)
+        images["p_alive_matrix"] = (plots.p_alive_png(frequency, recency, matrix, age), "P(alive)")
+        images["repeat_orders_plot"] = (plots.repeat_orders_png(counts), "repeat orders, actual vs expected")
+        tables["repeat_orders"] = dg.MetadataValue.table(
+            records=[dg.TableRecord(record) for record in counts.round({"expected": 3}).to_dict("records")],
+            schema=dg.TableSchema(
+                columns=[
+                    dg.TableColumn("repeat_orders", "string"),
+                    dg.TableColumn("actual", "int"),
+                    dg.TableColumn("expected", "float"),
+                ]
+            ),
+        )
+    return {name: dg.MetadataValue.md(plots.markdown_image(png, alt)) for name, (png, alt) in images.items()} | tables
 
 
 def _long_draws(posterior: Posterior) -> pd.DataFrame:

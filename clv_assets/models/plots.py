@@ -1,0 +1,147 @@
+"""Diagnostic plots of a fit, as PNG bytes for the asset's materialisation metadata.
+
+Pure numpy and matplotlib (``Figure`` objects, no pyplot: no global state, no display
+needed). The quantities come from :mod:`clv_assets.models.posterior_math`, so a plot
+shows exactly what the predictions compute.
+
+* :func:`posterior_png`: posterior density of every parameter, one line per chain
+  (chains that disagree show as curves that do not overlap);
+* :func:`p_alive_matrix` / :func:`p_alive_png`: posterior-mean P(alive) by frequency and
+  recency for the oldest customer age T (Fader, Hardie & Lee 2005, figure 5);
+* :func:`repeat_order_counts` / :func:`repeat_orders_png`: the number of customers with
+  0, 1, 2, ... repeat orders in their observation period, actual vs expected by the
+  model (the calibration fit of Fader, Hardie & Lee 2005, figure 2).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from clv_assets.models.posterior_math import bgnbd_p_alive, bgnbd_prob_n_purchases
+
+PLOT_DRAWS = 200  # posterior draws behind the P(alive) and repeat-order plots
+DPI = 80
+
+
+def markdown_image(png: bytes, title: str) -> str:
+    """Markdown embedding ``png`` as a data URI (the Dagster UI renders it inline)."""
+    return f"![{title}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
+
+
+def thinned(draws: Mapping[str, np.ndarray], n: int = PLOT_DRAWS) -> dict[str, np.ndarray]:
+    """At most ``n`` evenly spaced draws of each parameter, chains concatenated."""
+    flat = {name: np.asarray(values, dtype=float).reshape(-1) for name, values in draws.items()}
+    size = len(next(iter(flat.values())))
+    index = np.unique(np.linspace(0, size - 1, min(n, size)).round().astype(int))
+    return {name: values[index] for name, values in flat.items()}
+
+
+def posterior_png(draws: Mapping[str, np.ndarray], parameters: Sequence[str], title: str) -> bytes:
+    """Density of each parameter's draws (shape (chains, draws)), one line per chain."""
+    fig = Figure(figsize=(3.2 * len(parameters), 2.8), layout="constrained")
+    for ax, name in zip(fig.subplots(1, len(parameters), squeeze=False)[0], parameters, strict=True):
+        values = np.asarray(draws[name], dtype=float)
+        if values.size == 1:  # a point estimate (MAP): no distribution to show
+            ax.axvline(values.item(), color="C0")
+        else:
+            bins = np.histogram_bin_edges(values, bins=40)
+            for chain, chain_values in enumerate(values):
+                ax.hist(chain_values, bins=bins, density=True, histtype="step", label=f"chain {chain}")
+        ax.set_title(f"{name}  (mean {values.mean():.4g})", fontsize=10)
+        ax.set_yticks([])
+    fig.suptitle(title, fontsize=11)
+    return _png(fig)
+
+
+def p_alive_matrix(
+    draws: Mapping[str, np.ndarray], max_frequency: int, T: float, recency_steps: int = 60
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Posterior-mean P(alive) for frequency 0..max_frequency x recency in [0, T].
+
+    Returns ``(frequency, recency, matrix)`` with ``matrix[i, j]`` for ``frequency[i]``
+    and ``recency[j]`` (a customer with no repeat order has recency 0 and is alive, so
+    row 0 is 1 throughout, as in the model).
+    """
+    bg = thinned({k: draws[k] for k in ("r", "alpha", "a", "b")})
+    frequency = np.arange(max_frequency + 1)
+    recency = np.linspace(0.0, T, recency_steps)
+    x, t_x = np.meshgrid(frequency, recency, indexing="ij")
+    p = bgnbd_p_alive(bg["r"], bg["alpha"], bg["a"], bg["b"], x.ravel(), t_x.ravel(), np.full(x.size, T))
+    return frequency, recency, p.mean(axis=0).reshape(x.shape)
+
+
+def p_alive_png(frequency: np.ndarray, recency: np.ndarray, matrix: np.ndarray, T: float) -> bytes:
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(
+        matrix,
+        origin="lower",
+        aspect="auto",
+        cmap="viridis",
+        vmin=0.0,
+        vmax=1.0,
+        extent=(recency[0], recency[-1], frequency[0] - 0.5, frequency[-1] + 0.5),
+    )
+    fig.colorbar(image, ax=ax, label="P(alive)")
+    ax.set_xlabel("recency: day of the last repeat order")
+    ax.set_ylabel("frequency: repeat orders")
+    ax.set_title(f"Probability a customer is alive, customer age T = {T:g} days", fontsize=11)
+    return _png(fig)
+
+
+def repeat_order_counts(
+    draws: Mapping[str, np.ndarray], rows: pd.DataFrame, max_orders: int = 7
+) -> pd.DataFrame:
+    """Customers with 0, 1, ..., ``max_orders - 1`` and ``max_orders``+ repeat orders:
+    ``actual`` (from ``rows``) and ``expected`` by the fitted BG/NBD.
+
+    ``rows`` holds distinct ``frequency`` and ``T`` with their customer count ``n``.
+    Customer i's repeat orders over its own period T_i are a new customer's X(T_i), with
+    the posterior-mean PMF (``posterior_math.bgnbd_prob_n_purchases`` for an empty
+    history); ``expected[k]`` sums it over customers. The last bucket takes the rest of
+    the distribution, so both columns sum to the number of customers.
+    """
+    bg = thinned({k: draws[k] for k in ("r", "alpha", "a", "b")})
+    by_age = rows.groupby("T", as_index=False)["n"].sum()
+    ages = by_age["T"].to_numpy(float)
+    weights = by_age["n"].to_numpy(float)
+    zeros = np.zeros_like(ages)
+    expected = []
+    for k in range(max_orders):
+        pmf = bgnbd_prob_n_purchases(
+            bg["r"], bg["alpha"], bg["a"], bg["b"], zeros, zeros, zeros, ages, np.full_like(ages, k)
+        )
+        expected.append(float(pmf.mean(axis=0) @ weights))
+    customers = float(weights.sum())
+    expected.append(customers - sum(expected))
+    frequency = rows["frequency"].to_numpy()
+    n = rows["n"].to_numpy()
+    actual = [int(n[frequency == k].sum()) for k in range(max_orders)] + [int(n[frequency >= max_orders].sum())]
+    labels = [str(k) for k in range(max_orders)] + [f"{max_orders}+"]
+    return pd.DataFrame({"repeat_orders": labels, "actual": actual, "expected": expected})
+
+
+def repeat_orders_png(counts: pd.DataFrame) -> bytes:
+    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
+    ax = fig.subplots()
+    position = np.arange(len(counts))
+    ax.bar(position - 0.2, counts["actual"], width=0.4, label="actual")
+    ax.bar(position + 0.2, counts["expected"], width=0.4, label="expected (BG/NBD)")
+    ax.set_xticks(position, counts["repeat_orders"])
+    ax.set_xlabel("repeat orders in the customer's observation period")
+    ax.set_ylabel("customers")
+    ax.set_title("Customers by number of repeat orders: actual vs model", fontsize=11)
+    ax.legend()
+    return _png(fig)
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
