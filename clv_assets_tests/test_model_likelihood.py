@@ -56,3 +56,48 @@ def test_gamma_gamma_weighted_log_likelihood_equals_customer_level():
             gamma_gamma_loglik(p, q, v, distinct["frequency"].to_numpy(float), distinct["monetary_value"].to_numpy(float)),
         ).eval()
         np.testing.assert_allclose(ours, potential(point), rtol=1e-7)  # exp(log(p)) round trip
+
+
+def test_mbgnbd_weighted_log_posterior_equals_customer_level():
+    from pymc_marketing.clv import ModifiedBetaGeoModel
+
+    from clv_assets.models.bayes import mbgnbd_model
+
+    customers = _customers()
+    distinct = customers.groupby(["frequency", "recency", "T"]).size().rename("n").reset_index()
+    reference = ModifiedBetaGeoModel(model_config={"alpha": Prior("Weibull", alpha=2, beta=10 * PRIOR_TIME_UNIT_DAYS)})
+    reference.build_model(customers[["customer_id", "frequency", "recency", "T"]])
+    ref_logp, our_logp = reference.model.compile_logp(), mbgnbd_model(distinct).compile_logp()
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        point = {
+            "alpha_log__": rng.normal(3, 0.5),
+            "r_log__": rng.normal(-0.5, 0.5),
+            "phi_dropout_interval__": rng.normal(0, 1),
+            "kappa_dropout_interval__": rng.normal(1, 0.5),
+        }
+        np.testing.assert_allclose(our_logp(point), ref_logp(point), rtol=1e-10)
+
+
+def test_pareto_nbd_weighted_log_posterior_equals_customer_level():
+    from pymc_marketing.clv import ParetoNBDModel
+
+    from clv_assets.models.bayes import pareto_nbd_model
+
+    customers = _customers()
+    distinct = customers.groupby(["frequency", "recency", "T"]).size().rename("n").reset_index()
+    days = 10 * PRIOR_TIME_UNIT_DAYS
+    reference = ParetoNBDModel(
+        model_config={"alpha": Prior("Weibull", alpha=2, beta=days), "beta": Prior("Weibull", alpha=2, beta=days)}
+    )
+    reference.build_model(customers[["customer_id", "frequency", "recency", "T"]])
+    ref_logp, our_logp = reference.model.compile_logp(), pareto_nbd_model(distinct).compile_logp()
+    rng = np.random.default_rng(2)
+    for _ in range(5):
+        point = {
+            "r_log__": rng.normal(-0.5, 0.5),
+            "alpha_log__": rng.normal(4, 0.5),
+            "s_log__": rng.normal(-0.5, 0.5),
+            "beta_log__": rng.normal(4, 0.5),
+        }
+        np.testing.assert_allclose(our_logp(point), ref_logp(point), rtol=1e-9)
