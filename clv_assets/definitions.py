@@ -13,11 +13,12 @@ from clv_assets.defs.ingestion import assets as ingestion_assets
 from clv_assets.defs.ingestion.schedules import daily_accounts_schedule
 from clv_assets.defs.ingestion.sensors import landing_sensor
 from clv_assets.defs.models import assets as model_assets
+from clv_assets.defs.models import evaluation as evaluation_assets
 from clv_assets.defs.predictions import assets as prediction_assets
-from clv_assets.defs.jobs import clv_account_job
+from clv_assets.defs.jobs import clv_account_job, clv_evaluation_job
 from clv_assets.lib.resources import LandingZone, warehouse_resource
 
-ASSET_MODULES = [ingestion_assets, feature_assets, model_assets, prediction_assets]
+ASSET_MODULES = [ingestion_assets, feature_assets, model_assets, prediction_assets, evaluation_assets]
 CHECK_MODULES = [feature_checks]
 
 
@@ -28,7 +29,7 @@ def build_defs(warehouse: Path | None = None, landing_dir: Path | None = None) -
     return dg.Definitions(
         assets=dg.load_assets_from_modules(ASSET_MODULES),
         asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
-        jobs=[clv_account_job],
+        jobs=[clv_account_job, clv_evaluation_job],
         sensors=[landing_sensor],
         schedules=[daily_accounts_schedule],
         resources={

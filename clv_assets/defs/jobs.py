@@ -9,12 +9,22 @@ import dagster as dg
 from clv_assets.lib.accounts import accounts_partitions
 
 ACCOUNT_JOB = "clv_account_job"
+EVALUATION_JOB = "clv_evaluation_job"
+# Backtests refit every candidate model: on demand, not on every load or daily run.
+EVALUATION = dg.AssetSelection.assets(dg.AssetKey(["models", "evaluation"]))
 
 clv_account_job = dg.define_asset_job(
     ACCOUNT_JOB,
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - EVALUATION,
     partitions_def=accounts_partitions,
-    description="Materialise the whole graph for one account partition.",
+    description="Materialise the whole graph (except the holdout evaluation) for one account partition.",
+)
+
+clv_evaluation_job = dg.define_asset_job(
+    EVALUATION_JOB,
+    selection=EVALUATION,
+    partitions_def=accounts_partitions,
+    description="Holdout backtest of the candidate models and the model choice for one account partition.",
 )
 
 
