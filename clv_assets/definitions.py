@@ -19,12 +19,16 @@ from clv_assets.defs.ingestion.sensors import landing_sensor
 from clv_assets.defs.marts import assets as mart_assets
 from clv_assets.defs.marts import checks as mart_checks
 from clv_assets.defs.models import assets as model_assets
+from clv_assets.defs.models import evaluation as evaluation_assets
 from clv_assets.defs.predictions import assets as prediction_assets
 from clv_assets.defs.predictions import channels as channel_assets
-from clv_assets.defs.jobs import clv_account_job
+from clv_assets.defs.jobs import clv_account_job, clv_evaluation_job
 from clv_assets.lib.resources import LandingZone, warehouse_resource
 
-ASSET_MODULES = [ingestion_assets, feature_assets, model_assets, prediction_assets, channel_assets, band_assets, mart_assets]
+ASSET_MODULES = [
+    ingestion_assets, feature_assets, model_assets, prediction_assets, channel_assets, band_assets, mart_assets,
+    evaluation_assets,
+]
 CHECK_MODULES = [feature_checks, mart_checks, freshness_checks]
 
 
@@ -35,7 +39,7 @@ def build_defs(warehouse: Path | None = None, landing_dir: Path | None = None) -
     return dg.Definitions(
         assets=with_freshness_policies(dg.load_assets_from_modules(ASSET_MODULES)),
         asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
-        jobs=[clv_account_job, account_freshness_job],
+        jobs=[clv_account_job, clv_evaluation_job, account_freshness_job],
         sensors=[landing_sensor],
         schedules=[daily_accounts_schedule, account_freshness_schedule],
         resources={

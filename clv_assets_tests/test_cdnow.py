@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from clv_assets.cdnow import cdnow_orders as read_cdnow_orders
 from clv_assets.cli import main
 
 CDNOW = Path(__file__).parent / "fixtures" / "cdnow" / "CDNOW_sample.txt"
@@ -28,17 +29,7 @@ PUBLISHED = {
 
 
 def cdnow_orders() -> pd.DataFrame:
-    """The sample as landing orders: one row per purchase record, naive UTC dates."""
-    raw = pd.read_csv(CDNOW, sep=r"\s+", header=None, names=["master_id", "customer", "date", "cds", "dollars"])
-    return pd.DataFrame(
-        {
-            "order_id": [f"r{i}" for i in range(1, len(raw) + 1)],
-            "customer_id": raw.customer.map("c{:04d}".format),
-            "ordered_at": pd.to_datetime(raw.date.astype(str), format="%Y%m%d").dt.strftime("%Y-%m-%dT12:00:00"),
-            "amount": raw.dollars,
-            "currency": "USD",
-        }
-    )
+    return read_cdnow_orders(CDNOW)
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytensor.tensor as pt
+import pytest
 from pymc_extras.prior import Prior
-from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
+from pymc_marketing.clv import BetaGeoModel, GammaGammaModel, ModifiedBetaGeoModel
 
-from clv_assets.models.bayes import PRIOR_TIME_UNIT_DAYS, bgnbd_model, gamma_gamma_loglik
+from clv_assets.models.bayes import PRIOR_TIME_UNIT_DAYS, bgnbd_model, gamma_gamma_loglik, mbgnbd_model
 
 
 def _customers(n=400, seed=3) -> pd.DataFrame:
@@ -22,13 +23,14 @@ def _customers(n=400, seed=3) -> pd.DataFrame:
     )
 
 
-def test_bgnbd_weighted_log_posterior_equals_customer_level():
+@pytest.mark.parametrize("builder, reference_model", [(bgnbd_model, BetaGeoModel), (mbgnbd_model, ModifiedBetaGeoModel)])
+def test_beta_geo_weighted_log_posterior_equals_customer_level(builder, reference_model):
     customers = _customers()
     distinct = customers.groupby(["frequency", "recency", "T"]).size().rename("n").reset_index()
     assert len(distinct) < len(customers)  # the compression is real
-    reference = BetaGeoModel(model_config={"alpha": Prior("Weibull", alpha=2, beta=10 * PRIOR_TIME_UNIT_DAYS)})
+    reference = reference_model(model_config={"alpha": Prior("Weibull", alpha=2, beta=10 * PRIOR_TIME_UNIT_DAYS)})
     reference.build_model(customers[["customer_id", "frequency", "recency", "T"]])
-    ours = bgnbd_model(distinct)
+    ours = builder(distinct)
     ref_logp, our_logp = reference.model.compile_logp(), ours.compile_logp()
     rng = np.random.default_rng(0)
     for _ in range(5):
@@ -56,3 +58,27 @@ def test_gamma_gamma_weighted_log_likelihood_equals_customer_level():
             gamma_gamma_loglik(p, q, v, distinct["frequency"].to_numpy(float), distinct["monetary_value"].to_numpy(float)),
         ).eval()
         np.testing.assert_allclose(ours, potential(point), rtol=1e-7)  # exp(log(p)) round trip
+
+
+def test_pareto_nbd_weighted_log_posterior_equals_customer_level():
+    from pymc_marketing.clv import ParetoNBDModel
+
+    from clv_assets.models.bayes import pareto_nbd_model
+
+    customers = _customers()
+    distinct = customers.groupby(["frequency", "recency", "T"]).size().rename("n").reset_index()
+    days = 10 * PRIOR_TIME_UNIT_DAYS
+    reference = ParetoNBDModel(
+        model_config={"alpha": Prior("Weibull", alpha=2, beta=days), "beta": Prior("Weibull", alpha=2, beta=days)}
+    )
+    reference.build_model(customers[["customer_id", "frequency", "recency", "T"]])
+    ref_logp, our_logp = reference.model.compile_logp(), pareto_nbd_model(distinct).compile_logp()
+    rng = np.random.default_rng(2)
+    for _ in range(5):
+        point = {
+            "r_log__": rng.normal(-0.5, 0.5),
+            "alpha_log__": rng.normal(4, 0.5),
+            "s_log__": rng.normal(-0.5, 0.5),
+            "beta_log__": rng.normal(4, 0.5),
+        }
+        np.testing.assert_allclose(our_logp(point), ref_logp(point), rtol=1e-9)

@@ -10,13 +10,24 @@ from clv_assets.defs.freshness.checks import FRESHNESS_CHECKS
 from clv_assets.lib.accounts import accounts_partitions
 
 ACCOUNT_JOB = "clv_account_job"
+EVALUATION_JOB = "clv_evaluation_job"
+# Backtests refit every candidate model: on demand, not on every load or daily run.
+EVALUATION = dg.AssetSelection.assets(dg.AssetKey(["models", "evaluation"]))
 
 clv_account_job = dg.define_asset_job(
     ACCOUNT_JOB,
-    # the freshness checks judge every account at once: they have a job of their own
-    selection=dg.AssetSelection.all() - dg.AssetSelection.checks(*FRESHNESS_CHECKS),
+    # the freshness checks judge every account at once and the holdout evaluation refits
+    # every candidate: each has a job of its own
+    selection=dg.AssetSelection.all() - dg.AssetSelection.checks(*FRESHNESS_CHECKS) - EVALUATION,
     partitions_def=accounts_partitions,
-    description="Materialise the whole graph for one account partition.",
+    description="Materialise the whole graph (except the holdout evaluation) for one account partition.",
+)
+
+clv_evaluation_job = dg.define_asset_job(
+    EVALUATION_JOB,
+    selection=EVALUATION,
+    partitions_def=accounts_partitions,
+    description="Holdout backtest of the candidate models and the model choice for one account partition.",
 )
 
 

@@ -28,10 +28,10 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 from pymc_extras.prior import Prior
-from pymc_marketing.clv import BetaGeoModel
-from pymc_marketing.clv.distributions import BetaGeoNBD
+from pymc_marketing.clv import BetaGeoModel, ModifiedBetaGeoModel, ParetoNBDModel
+from pymc_marketing.clv.distributions import BetaGeoNBD, ModifiedBetaGeoNBD, ParetoNBD
 
-from clv_assets.models.specs import BGNBD, GAMMA_GAMMA, CLVModelSpec, FitSettings, Posterior
+from clv_assets.models.specs import BGNBD, GAMMA_GAMMA, MBGNBD, PARETO_NBD, CLVModelSpec, FitSettings, Posterior
 
 PRIOR_TIME_UNIT_DAYS = 7.0
 SPEND_PRIOR = Prior("HalfNormal", sigma=20)
@@ -40,25 +40,53 @@ SPEND_PRIOR = Prior("HalfNormal", sigma=20)
 NUTPIE_KWARGS = {"adaptation": "low_rank"}
 
 
-def bgnbd_model(rows: pd.DataFrame) -> pm.Model:
-    """BG/NBD on distinct (frequency, recency, T) rows weighted by their count ``n``."""
-    config = BetaGeoModel().default_model_config
-    weekly = config["alpha"]
-    alpha_prior = Prior(
-        weekly.distribution,
-        alpha=weekly.parameters["alpha"],
-        beta=weekly.parameters["beta"] * PRIOR_TIME_UNIT_DAYS,
-    )
+def _in_days(weekly: Prior) -> Prior:
+    """A Weibull prior on a time scale stated per week, restated per day."""
+    return Prior(weekly.distribution, alpha=weekly.parameters["alpha"], beta=weekly.parameters["beta"] * PRIOR_TIME_UNIT_DAYS)
+
+
+def _weighted_potential(rows: pd.DataFrame, dist) -> None:
+    """sum over distinct rows of count x log-likelihood, as the model's likelihood."""
+    observed = np.column_stack([rows["recency"].to_numpy(float), rows["frequency"].to_numpy(float)])
+    pm.Potential("likelihood", pt.dot(rows["n"].to_numpy(float), pm.logp(dist, observed)))
+
+
+def _beta_geo_model(rows: pd.DataFrame, distribution, defaults) -> pm.Model:
+    config = defaults().default_model_config
     with pm.Model() as model:
-        alpha = alpha_prior.create_variable("alpha")
+        alpha = _in_days(config["alpha"]).create_variable("alpha")
         r = config["r"].create_variable("r")
         phi = config["phi_dropout"].create_variable("phi_dropout")
         kappa = config["kappa_dropout"].create_variable("kappa_dropout")
         a = pm.Deterministic("a", phi * kappa)
         b = pm.Deterministic("b", (1.0 - phi) * kappa)
-        observed = np.column_stack([rows["recency"].to_numpy(float), rows["frequency"].to_numpy(float)])
-        loglik = pm.logp(BetaGeoNBD.dist(a=a, b=b, r=r, alpha=alpha, T=rows["T"].to_numpy(float)), observed)
-        pm.Potential("likelihood", pt.dot(rows["n"].to_numpy(float), loglik))
+        _weighted_potential(rows, distribution.dist(a=a, b=b, r=r, alpha=alpha, T=rows["T"].to_numpy(float)))
+    return model
+
+
+def bgnbd_model(rows: pd.DataFrame) -> pm.Model:
+    """BG/NBD on distinct (frequency, recency, T) rows weighted by their count ``n``."""
+    return _beta_geo_model(rows, BetaGeoNBD, BetaGeoModel)
+
+
+def mbgnbd_model(rows: pd.DataFrame) -> pm.Model:
+    """MBG/NBD (pymc-marketing's ``ModifiedBetaGeoNBD`` and ``ModifiedBetaGeoModel`` priors), weighted."""
+    return _beta_geo_model(rows, ModifiedBetaGeoNBD, ModifiedBetaGeoModel)
+
+
+def pareto_nbd_model(rows: pd.DataFrame) -> pm.Model:
+    """Pareto/NBD (pymc-marketing's ``ParetoNBD`` and ``ParetoNBDModel`` priors), weighted.
+
+    Both ``alpha`` (purchase) and ``beta`` (dropout) are time scales: their weekly
+    ``Weibull(2, 10)`` priors are restated per day.
+    """
+    config = ParetoNBDModel().default_model_config
+    with pm.Model() as model:
+        r = config["r"].create_variable("r")
+        alpha = _in_days(config["alpha"]).create_variable("alpha")
+        s = config["s"].create_variable("s")
+        beta = _in_days(config["beta"]).create_variable("beta")
+        _weighted_potential(rows, ParetoNBD.dist(r=r, alpha=alpha, s=s, beta=beta, T=rows["T"].to_numpy(float)))
     return model
 
 
@@ -99,7 +127,12 @@ def gamma_gamma_loglik(p, q, v, x, z):
     )
 
 
-MODEL_BUILDERS = {BGNBD.name: bgnbd_model, GAMMA_GAMMA.name: gamma_gamma_model}
+MODEL_BUILDERS = {
+    BGNBD.name: bgnbd_model,
+    GAMMA_GAMMA.name: gamma_gamma_model,
+    MBGNBD.name: mbgnbd_model,
+    PARETO_NBD.name: pareto_nbd_model,
+}
 
 
 def fit(spec: CLVModelSpec, rows: pd.DataFrame, settings: FitSettings) -> Posterior:
@@ -109,7 +142,7 @@ def fit(spec: CLVModelSpec, rows: pd.DataFrame, settings: FitSettings) -> Poster
         raise ValueError(f"{spec.name}: rows lack column(s) {missing}")
     method = settings.resolve(len(rows))
     model = MODEL_BUILDERS[spec.name](rows)
-    keep = [*spec.parameters, *(["phi_dropout", "kappa_dropout"] if spec is BGNBD else [])]
+    keep = [*spec.parameters, *spec.latent]
     started = time.perf_counter()
     divergences = 0
     with model:

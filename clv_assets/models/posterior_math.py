@@ -80,7 +80,7 @@ Notes on pymc-marketing (1.3.0) conventions
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import betainc, betaln, expit, gammaln, hyp2f1, xlogy
+from scipy.special import betainc, betaln, expit, gammaln, hyp2f1, roots_legendre, xlogy
 
 __all__ = [
     "bgnbd_p_alive",
@@ -89,6 +89,12 @@ __all__ = [
     "bgnbd_prob_at_least_one_purchase",
     "bgnbd_time_to_next_purchase_quantile",
     "gamma_gamma_expected_spend",
+    "mbgnbd_p_alive",
+    "mbgnbd_expected_purchases",
+    "mbgnbd_prob_n_purchases",
+    "pareto_nbd_p_alive",
+    "pareto_nbd_expected_purchases",
+    "pareto_nbd_prob_n_purchases",
 ]
 
 
@@ -365,9 +371,16 @@ def bgnbd_prob_n_purchases(r, alpha, a, b, x, t_x, T, t, n) -> np.ndarray:
         raise ValueError("n must be a non-negative integer")
 
     p_alive = np.exp(_log_p_alive(r, alpha, a, b, x, t_x, T))
-    r1 = r + x
-    alpha1 = alpha + T
-    b1 = b + x
+    out = _mix_with_dead(p_alive, r + x, alpha + T, a, b + x, t, n)
+    return np.broadcast_to(out, _out_shape((r, alpha, a, b), (x, t_x, T, t, n))).copy()
+
+
+def _mix_with_dead(p_alive, r1, alpha1, a, b1, t, n) -> np.ndarray:
+    """P(X = n) of a customer alive with ``p_alive`` whose future, if alive, is a fresh
+    BG/NBD process with parameters (r1, alpha1, a, b1); dead customers never buy.
+
+    Shared by BG/NBD (b1 = b + x) and MBG/NBD (b1 = b + x + 1).
+    """
     log_pi = -np.log1p(t / alpha1)  # log(alpha' / (alpha' + t))
     one_minus_pi = t / (alpha1 + t)
 
@@ -392,8 +405,7 @@ def bgnbd_prob_n_purchases(r, alpha, a, b, x, t_x, T, t, n) -> np.ndarray:
 
     # n = 0: use the exact, cancellation-free form 1 - P(alive) (1 - pi^r')
     p0 = 1.0 + p_alive * np.expm1(r1 * log_pi)
-    out = np.where(n == 0, p0, p_alive * term)
-    return np.broadcast_to(out, _out_shape((r, alpha, a, b), (x, t_x, T, t, n))).copy()
+    return np.where(n == 0, p0, p_alive * term)
 
 
 def bgnbd_time_to_next_purchase_quantile(
@@ -482,6 +494,197 @@ def bgnbd_time_to_next_purchase_quantile(
         if np.all(hi - lo <= tol):
             break
     return np.where(reachable, hi, np.nan)
+
+
+# --------------------------------------------------------------------------- #
+# MBG/NBD (Batislam, Denizel & Filiztekin 2007)
+# --------------------------------------------------------------------------- #
+# As BG/NBD, but the dropout coin is also tossed right after the first purchase, so a
+# customer without repeat purchases may have lapsed. Individual likelihood:
+#   (1-p)^(x+1) lambda^x e^{-lambda T}  (alive at T)  +  p (1-p)^x lambda^x e^{-lambda t_x}  (died after t_x)
+# The alive branch is proportional to Gamma(r + x, alpha + T) x Beta(a, b + x + 1), and a
+# customer alive at T continues as a fresh BG/NBD process with those parameters: every
+# BG/NBD "if alive" quantity applies with b + 1 in place of b.
+def _log_p_alive_mbg(r, alpha, a, b, x, t_x, T) -> np.ndarray:
+    log_odds_dead = np.log(a) - np.log(b + x) + (r + x) * np.log1p((T - t_x) / (alpha + t_x))
+    return -np.logaddexp(0.0, log_odds_dead)
+
+
+def mbgnbd_p_alive(r, alpha, a, b, x, t_x, T) -> np.ndarray:
+    r"""P(alive at T | x, t_x, T) of the MBG/NBD model.
+
+    .. math::
+
+        P(\text{alive}) = \left[1 + \frac{a}{b + x}
+            \left(\frac{\alpha + T}{\alpha + t_x}\right)^{r + x}\right]^{-1}
+
+    (Batislam et al. 2007, eq. 5); below 1 also for ``x = 0``. Same as
+    ``pymc_marketing.clv.ModifiedBetaGeoModel.expected_probability_alive``.
+    Shapes as in :func:`bgnbd_p_alive`.
+    """
+    r, alpha, a, b = map(_draws, (r, alpha, a, b))
+    x, t_x, T = map(_rows, (x, t_x, T))
+    out = np.exp(_log_p_alive_mbg(r, alpha, a, b, x, t_x, T))
+    return np.broadcast_to(out, _out_shape((r, alpha, a, b), (x, t_x, T))).copy()
+
+
+def mbgnbd_expected_purchases(r, alpha, a, b, x, t_x, T, t) -> np.ndarray:
+    """Expected purchases in ``(T, T + t]`` given the history, MBG/NBD (Batislam et al. 2007, eq. 6).
+
+    ``P(alive)`` times the BG/NBD expectation of a customer alive at T with ``b + 1``.
+    With ``x = t_x = T = 0`` it is the expectation for a new customer (eq. 4). Same as
+    ``ModifiedBetaGeoModel.expected_purchases`` / ``expected_purchases_new_customer``.
+    """
+    r, alpha, a, b = map(_draws, (r, alpha, a, b))
+    x, t_x, T, t = map(_rows, (x, t_x, T, t))
+    out = np.exp(_log_p_alive_mbg(r, alpha, a, b, x, t_x, T)) * _expected_if_alive(r, alpha, a, b + 1.0, x, T, t)
+    return np.broadcast_to(out, _out_shape((r, alpha, a, b), (x, t_x, T, t))).copy()
+
+
+def mbgnbd_prob_n_purchases(r, alpha, a, b, x, t_x, T, t, n) -> np.ndarray:
+    """Conditional PMF ``P(X(T, T + t) = n | x, t_x, T)`` of the MBG/NBD model.
+
+    ``(1 - P(alive)) 1{n=0} + P(alive) P_BGNBD(X(t) = n | r + x, alpha + T, a, b + x + 1)``:
+    the argument of :func:`bgnbd_prob_n_purchases` with the MBG/NBD posterior of the
+    alive branch (see the comment above). pymc-marketing 1.3.0 has no MBG/NBD PMF
+    (``expected_probability_no_purchase`` raises); the tests check this one by simulation.
+    """
+    r, alpha, a, b = map(_draws, (r, alpha, a, b))
+    x, t_x, T, t, n = map(_rows, (x, t_x, T, t, n))
+    if np.any(n < 0) or np.any(n != np.floor(n)):
+        raise ValueError("n must be a non-negative integer")
+    p_alive = np.exp(_log_p_alive_mbg(r, alpha, a, b, x, t_x, T))
+    out = _mix_with_dead(p_alive, r + x, alpha + T, a, b + x + 1.0, t, n)
+    return np.broadcast_to(out, _out_shape((r, alpha, a, b), (x, t_x, T, t, n))).copy()
+
+
+# --------------------------------------------------------------------------- #
+# Pareto/NBD (Schmittlein, Morrison & Colombo 1987)
+# --------------------------------------------------------------------------- #
+# lambda ~ Gamma(r, alpha) purchase rate, mu ~ Gamma(s, beta) dropout rate (exponential
+# lifetime). The alive-at-T branch of the likelihood is proportional to
+# Gamma(r + x, alpha + T) x Gamma(s, beta + T), so given alive, the future is a fresh
+# Pareto/NBD process with r' = r + x, alpha' = alpha + T, s, beta' = beta + T.
+_GL_PANELS, _GL_NODES = 8, 16
+_GL_X, _GL_W = roots_legendre(_GL_NODES)
+
+
+def pareto_nbd_loglik(r, alpha, s, beta, x, t_x, T) -> np.ndarray:
+    """Log-likelihood of (x, t_x, T), pymc-marketing's ``ParetoNBD.logp`` in numpy.
+
+    Fader & Hardie (2005), "A note on deriving the Pareto/NBD model", eq. (22) in the form
+    with two positive hypergeometric terms (no cancellation).
+    """
+    r, alpha, s, beta = map(_draws, (r, alpha, s, beta))
+    x, t_x, T = map(_rows, (x, t_x, T))
+    rsx, rx = r + s + x, r + x
+    cond = alpha >= beta
+    larger = np.where(cond, alpha, beta)
+    diff = np.abs(alpha - beta)
+    second_t1 = np.where(cond, s + 1.0, rx)
+    second_t2 = np.where(cond, s, rx + 1.0)
+    refactored = rsx * np.log(larger + t_x)
+    h1 = np.log(hyp2f1(rsx, second_t1, rsx + 1.0, diff / (larger + t_x)))
+    h2 = np.log(hyp2f1(rsx, second_t2, rsx + 1.0, diff / (larger + T))) - rsx * np.log(larger + T) + refactored
+    a1 = gammaln(rx) - gammaln(r) + r * np.log(alpha) + s * np.log(beta) - refactored
+    a2 = np.log(s) - np.log(rsx) + h1
+    a3 = np.log(rx) - np.log(rsx) + h2
+    return a1 + np.logaddexp(a2, a3)
+
+
+def _log_alive_term(r, alpha, s, beta, x, T):
+    """log of the alive-at-T part of the likelihood: Gamma(r+x) alpha^r beta^s / (Gamma(r) (alpha+T)^(r+x) (beta+T)^s)."""
+    return gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta) - (r + x) * np.log(alpha + T) - s * np.log(beta + T)
+
+
+def pareto_nbd_p_alive(r, alpha, s, beta, x, t_x, T) -> np.ndarray:
+    """P(alive at T | x, t_x, T) of the Pareto/NBD model (alive term / likelihood).
+
+    Same as ``pymc_marketing.clv.ParetoNBDModel.expected_probability_alive`` (future_t=0).
+    """
+    r, alpha, s, beta = map(_draws, (r, alpha, s, beta))
+    x, t_x, T = map(_rows, (x, t_x, T))
+    log_p = _log_alive_term(r, alpha, s, beta, x, T) - pareto_nbd_loglik(r.ravel(), alpha.ravel(), s.ravel(), beta.ravel(), x.ravel(), t_x.ravel(), T.ravel())
+    out = np.exp(np.minimum(log_p, 0.0))
+    return np.broadcast_to(out, _out_shape((r, alpha, s, beta), (x, t_x, T))).copy()
+
+
+def pareto_nbd_expected_purchases(r, alpha, s, beta, x, t_x, T, t) -> np.ndarray:
+    r"""Expected purchases in ``(T, T + t]`` given the history, Pareto/NBD.
+
+    .. math::
+
+        E = P(\text{alive}) \frac{(r + x)(\beta + T)}{(\alpha + T)(s - 1)}
+            \left[1 - \left(\frac{\beta + T}{\beta + T + t}\right)^{s - 1}\right]
+
+    (Fader & Hardie 2005, eq. 41; the limit ``(r+x)/(alpha+T) (beta+T) log(1 + t/(beta+T))``
+    at ``s = 1``). With ``x = t_x = T = 0`` it is the expectation for a new customer.
+    Same as ``ParetoNBDModel.expected_purchases`` / ``expected_purchases_new_customer``.
+    """
+    r, alpha, s, beta = map(_draws, (r, alpha, s, beta))
+    x, t_x, T, t = map(_rows, (x, t_x, T, t))
+    p_alive = pareto_nbd_p_alive(r.ravel(), alpha.ravel(), s.ravel(), beta.ravel(), x.ravel(), t_x.ravel(), T.ravel())
+    log1p_t = np.log1p(t / (beta + T))
+    sm1 = s - 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # (1 - (1 + u)^-(s-1)) / (s-1), continuous at s = 1 (-> log(1 + u))
+        lifetime = np.where(np.abs(sm1) > 1e-8, -np.expm1(-sm1 * log1p_t) / sm1, log1p_t)
+    out = p_alive * (r + x) / (alpha + T) * (beta + T) * lifetime
+    return np.broadcast_to(out, _out_shape((r, alpha, s, beta), (x, t_x, T, t))).copy()
+
+
+def pareto_nbd_prob_n_purchases(r, alpha, s, beta, x, t_x, T, t, n) -> np.ndarray:
+    r"""Conditional PMF ``P(X(T, T + t) = n | x, t_x, T)`` of the Pareto/NBD model.
+
+    Given alive at T (probability :func:`pareto_nbd_p_alive`), with
+    :math:`r' = r + x, \alpha' = \alpha + T, \beta' = \beta + T` the customer's remaining
+    lifetime :math:`\tau` is Lomax(s, beta') and the purchases in a time :math:`u` are
+    NB(n; r', alpha'/(alpha'+u)), so
+
+    .. math::
+
+        P(X = n \mid \text{alive}) = \left(\frac{\beta'}{\beta' + t}\right)^{s} NB(n; t)
+            + \int_0^t \frac{s\,\beta'^s}{(\beta' + \tau)^{s+1}} NB(n; \tau)\,d\tau,
+
+    the conditional PMF of Fader & Hardie (2014), "Deriving the conditional PMF of the
+    Pareto/NBD model", written as an integral over the dropout time instead of with
+    differences of hypergeometric functions, which cancel badly. The integral is
+    evaluated by composite Gauss-Legendre quadrature (8 panels x 16 nodes; smooth
+    integrand, error below 1e-8 in the tests). Agrees with
+    ``ParetoNBDModel.expected_purchase_probability``.
+
+    Memory: ``n_draws x n_rows x 128`` doubles per call; chunk rows upstream.
+    """
+    r, alpha, s, beta = map(_draws, (r, alpha, s, beta))
+    x, t_x, T, t, n = map(_rows, (x, t_x, T, t, n))
+    if np.any(n < 0) or np.any(n != np.floor(n)):
+        raise ValueError("n must be a non-negative integer")
+    shape = _out_shape((r, alpha, s, beta), (x, t_x, T, t, n))
+    p_alive = pareto_nbd_p_alive(r.ravel(), alpha.ravel(), s.ravel(), beta.ravel(), x.ravel(), t_x.ravel(), T.ravel())
+    r1, a1, b1 = r + x, alpha + T, beta + T
+
+    def log_nb(u):  # log NB(n; r', alpha'/(alpha'+u)) for u >= 0
+        return (
+            gammaln(r1 + n) - gammaln(r1) - gammaln(n + 1.0)
+            - r1 * np.log1p(u / a1) + xlogy(n, u / (a1 + u))
+        )
+
+    survive = np.exp(-s * np.log1p(t / b1) + log_nb(t))
+    # composite Gauss-Legendre on [0, t]: node k of panel j at (j + (x_k + 1)/2) t / P
+    offsets = (np.arange(_GL_PANELS)[:, None] + (_GL_X[None, :] + 1.0) / 2.0).ravel() / _GL_PANELS
+    weights = np.tile(_GL_W, _GL_PANELS) / (2.0 * _GL_PANELS)
+    tau = t[..., None] * offsets  # (1, rows, K)
+    expand = lambda v: np.asarray(v)[..., None]  # noqa: E731
+    r1, a1, b1, s_, n_ = map(expand, (r1, a1, b1, s, n))
+    log_dropout_density = np.log(s_) + s_ * np.log(b1) - (s_ + 1.0) * np.log(b1 + tau)
+    log_nb_tau = (
+        gammaln(r1 + n_) - gammaln(r1) - gammaln(n_ + 1.0)
+        - r1 * np.log1p(tau / a1) + xlogy(n_, tau / (a1 + tau))
+    )
+    integral = t * np.sum(weights * np.exp(log_dropout_density + log_nb_tau), axis=-1)
+    if_alive = survive + integral
+    out = np.where(n == 0, 1.0 - p_alive * (1.0 - if_alive), p_alive * if_alive)
+    return np.broadcast_to(out, shape).copy()
 
 
 # --------------------------------------------------------------------------- #

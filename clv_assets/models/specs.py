@@ -23,10 +23,15 @@ class CLVModelSpec:
     name: str
     columns: tuple[str, ...]
     parameters: tuple[str, ...]
+    latent: tuple[str, ...] = ()  # sampled reparametrisations kept with the draws
 
 
-BGNBD = CLVModelSpec("bgnbd", ("frequency", "recency", "T"), BGNBD_PARAMETERS)
+BGNBD = CLVModelSpec("bgnbd", ("frequency", "recency", "T"), BGNBD_PARAMETERS, ("phi_dropout", "kappa_dropout"))
 GAMMA_GAMMA = CLVModelSpec("gamma_gamma", ("frequency", "monetary_value"), GAMMA_GAMMA_PARAMETERS)
+# Candidates compared by the holdout evaluation (models.evaluation).
+MBGNBD = CLVModelSpec("mbgnbd", ("frequency", "recency", "T"), BGNBD_PARAMETERS, ("phi_dropout", "kappa_dropout"))
+PARETO_NBD = CLVModelSpec("pareto_nbd", ("frequency", "recency", "T"), ("r", "alpha", "s", "beta"))
+PURCHASE_MODELS = {spec.name: spec for spec in (BGNBD, MBGNBD, PARETO_NBD)}
 
 
 @dataclass

@@ -1,0 +1,212 @@
+"""Holdout backtests of the candidate purchase models per account, and the model choice."""
+
+import json
+from datetime import UTC, date, datetime
+from typing import Literal
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+from pydantic import field_validator, model_validator
+
+from clv_assets.defs.features.assets import customer_transactions
+from clv_assets.defs.models.assets import ineligibility_reason
+from clv_assets.lib.accounts import accounts_partitions, validate_account
+from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, run_sql, transaction
+from clv_assets.models import evaluation as ev
+from clv_assets.models.specs import GAMMA_GAMMA, PURCHASE_MODELS, FitSettings
+
+EVALUATION_KEY = dg.AssetKey(["models", "evaluation"])
+
+
+class EvaluationConfig(dg.Config):
+    """Backtest window, candidates, fit method and the model choice.
+
+    ``method: auto`` fits BG/NBD and MBG/NBD by NUTS up to ``max_mcmc_rows`` distinct
+    histories (Laplace above) and Pareto/NBD by Laplace: NUTS through its
+    hypergeometric-function gradients takes minutes where Laplace takes seconds
+    (CDNOW: ~200 s vs ~7 s).
+    """
+
+    cutoff: str | None = None  # YYYY-MM-DD, end of calibration; default: holdout_fraction before holdout_end
+    holdout_end: str | None = None  # YYYY-MM-DD; default: the account's last transaction
+    holdout_fraction: float = 1 / 3
+    candidates: list[str] = list(ev.CANDIDATES)
+    model: str = ev.DEFAULT_MODEL  # a candidate, or "auto": the best by holdout score
+    method: Literal["auto", "mcmc", "laplace", "map"] = "auto"
+    draws: int = 500
+    tune: int = 500
+    chains: int = 2
+    random_seed: int = 42
+    max_mcmc_rows: int = 20_000
+    predictive_draws: int = 200  # posterior draws used for the predictive quantities
+    min_customers: int = 100
+    min_repeat_buyers: int = 30
+
+    @field_validator("cutoff", "holdout_end")
+    @classmethod
+    def _iso_date(cls, value: str | None) -> str | None:
+        if value is not None:
+            date.fromisoformat(value)
+        return value
+
+    @field_validator("candidates")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = [c for c in value if c not in ev.CANDIDATES]
+        if unknown or not value:
+            raise ValueError(f"candidates must be a non-empty subset of {list(ev.CANDIDATES)}, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _model_is_a_candidate(self):
+        if self.model != "auto" and self.model not in self.candidates:
+            raise ValueError(f"model must be 'auto' or one of the candidates {self.candidates}, got {self.model!r}")
+        return self
+
+    def settings(self, model: str) -> FitSettings:
+        method = "laplace" if self.method == "auto" and model == "pareto_nbd" else self.method
+        return FitSettings(
+            method=method, draws=self.draws, tune=self.tune, chains=self.chains,
+            random_seed=self.random_seed, max_mcmc_rows=self.max_mcmc_rows,
+        )
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+@dg.asset(
+    key=EVALUATION_KEY,
+    deps=[customer_transactions],
+    partitions_def=accounts_partitions,
+    group_name="models",
+    kinds={"pymc", "duckdb"},
+)
+def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duckdb: DuckDBResource):
+    """How good the account's predictions are, measured on orders the models did not see.
+
+    Each candidate purchase model (BG/NBD, MBG/NBD, Pareto/NBD) is fitted on the history up
+    to a cutoff (default: the last third of the observed window is held out) and its
+    predictions for the holdout are compared with what customers did: aggregate forecast
+    error of repeat orders, per-customer error, calibration of "will order" by decile,
+    ranking of predicted spend, and coverage of 90% predictive intervals. Writes
+    models.evaluation (scorecard), models.evaluation_calibration (deciles),
+    models.evaluation_tracking (cumulative orders by day) and models.model_choice (the
+    model the account uses, with the reason). Tracking and calibration plots are in the
+    materialisation metadata.
+    """
+    account = validate_account(context.partition_key)
+    params = {"account": account}
+    with duckdb.get_connection() as conn:
+        first, last, n_tx = run_sql(conn, read_sql("models.evaluation_window"), params).fetchone()
+        if not n_tx:
+            raise dg.Failure(f"account {account!r} has no clean transactions to evaluate")
+        try:
+            window = ev.backtest_window(first, last, _date(config.cutoff), _date(config.holdout_end), config.holdout_fraction)
+        except ValueError as exc:
+            raise dg.Failure(f"account {account!r}: {exc}") from None
+        params |= {"cutoff": window.cutoff, "holdout_end": window.holdout_end, "start": window.start, "as_of": window.cutoff}
+        # the production RFM SQL, as of the cutoff: calibration features are the features
+        rfm = run_sql(conn, read_sql("features.rfm"), params).df()
+        holdout = run_sql(conn, read_sql("models.evaluation_holdout"), params).df()
+        daily = run_sql(conn, read_sql("models.evaluation_daily"), params).df()
+    customers = rfm.merge(holdout, on="customer_id", how="left", validate="one_to_one")
+    evaluated_at = datetime.now(UTC)
+    facts = {
+        "n_customers": len(customers),
+        "n_repeat_buyers": int(((customers.frequency > 0) & (customers.monetary_value > 0)).sum()),
+    }
+    reason = ineligibility_reason(facts, config)
+    if reason:
+        context.log.warning(f"{account}: not evaluated: {reason}")
+        choice = {
+            "chosen_model": ev.DEFAULT_MODEL, "score_name": ev.CHOICE_SCORE, "score": None,
+            "reason": f"not evaluated ({reason}); default model kept", "candidates_compared": "",
+        }
+        with duckdb.get_connection() as conn, transaction(conn):
+            _write_choice(conn, account, choice, config.model, window, evaluated_at)
+        return dg.MaterializeResult(metadata={"status": "ineligible", "reason": reason, "cutoff": str(window.cutoff)})
+
+    from clv_assets.models.bayes import fit  # PyMC loads only when fitting
+
+    histories, index = ev.distinct_histories(customers)
+    spend_rows = (
+        customers[(customers.frequency > 0) & (customers.monetary_value > 0)]
+        .groupby(["frequency", "monetary_value"]).size().rename("n").reset_index()
+    )
+    gg = fit(GAMMA_GAMMA, spend_rows, config.settings(GAMMA_GAMMA.name))
+    aov = ev.expected_order_value(ev.thin(gg.draws, config.predictive_draws), customers)
+    scores, deciles, tracks = [], [], []
+    actual_cumulative = np.cumsum(daily["repeat_orders"].to_numpy())
+    for model in config.candidates:
+        posterior = fit(PURCHASE_MODELS[model], histories, config.settings(model))
+        draws = ev.thin(posterior.draws, config.predictive_draws)
+        summary = ev.predictive_summary(model, draws, histories, float(window.holdout_days))
+        figures, calibration = ev.score(summary.iloc[index].reset_index(drop=True), customers, aov)
+        predicted_cumulative = ev.tracking(model, draws, daily)
+        scores.append(
+            {
+                "model": model,
+                "method": posterior.method,
+                **figures,
+                "tracking_error_pct": ev.tracking_error_pct(actual_cumulative, predicted_cumulative),
+                "parameters": json.dumps({k: round(float(np.mean(v)), 6) for k, v in posterior.draws.items() if k in ev.PURCHASE_MATH[model].parameters}),
+                "max_r_hat": _max_r_hat(posterior),
+                "n_draws": len(next(iter(draws.values()))),
+                "fit_seconds": posterior.seconds,
+            }
+        )
+        deciles.append(calibration.assign(model=model))
+        tracks.append(
+            pd.DataFrame(
+                {
+                    "model": model,
+                    "day_date": daily["day_date"],
+                    "actual_cumulative": actual_cumulative,
+                    "predicted_cumulative": predicted_cumulative,
+                }
+            )
+        )
+        context.log.info(f"{account}: {model} by {posterior.method}: " + ", ".join(f"{k}={v:.4g}" for k, v in figures.items()))
+    scores = pd.DataFrame(scores)
+    deciles, tracks = pd.concat(deciles, ignore_index=True), pd.concat(tracks, ignore_index=True)
+    choice = ev.choose_model(scores, config.model)
+    write = {**params, "holdout_days": window.holdout_days, "evaluated_at": evaluated_at}
+    with duckdb.get_connection() as conn:
+        conn.register("evaluation_scores", scores)
+        conn.register("evaluation_deciles", deciles)
+        conn.register("evaluation_track", tracks)
+        with transaction(conn):
+            for table in ("models.evaluation", "models.evaluation_calibration", "models.evaluation_tracking"):
+                replace_account_rows(conn, table, account, read_sql(table), write)
+            _write_choice(conn, account, choice, config.model, window, evaluated_at)
+        metadata = partition_metadata(conn, "models.evaluation", account)
+    shown = scores.set_index("model")[["method", "aggregate_error_pct", "tracking_error_pct", "mae_orders", "brier_p_order", "auc_top_decile_spend", "gini_spend", "interval_coverage", "interval_expected_coverage"]]
+    return dg.MaterializeResult(
+        metadata={
+            **metadata,
+            "cutoff": str(window.cutoff),
+            "holdout": f"{window.cutoff} < day <= {window.holdout_end} ({window.holdout_days} days)",
+            "n_customers": len(customers),
+            "chosen_model": choice["chosen_model"],
+            "choice_reason": choice["reason"],
+            "scorecard": dg.MetadataValue.md(shown.round(4).to_markdown()),
+            "tracking_plot": dg.MetadataValue.md(ev.markdown_image(ev.tracking_plot(tracks, window), "tracking plot")),
+            "calibration_plot": dg.MetadataValue.md(ev.markdown_image(ev.calibration_plot(deciles), "calibration plot")),
+        }
+    )
+
+
+def _max_r_hat(posterior) -> float | None:
+    if posterior.method != "mcmc":
+        return None
+    import arviz as az
+
+    return float(max(az.rhat(v) for v in posterior.draws.values()))
+
+
+def _write_choice(conn, account: str, choice: dict, requested: str, window: ev.Window, evaluated_at: datetime) -> None:
+    params = {**choice, "account": account, "requested_model": requested, "cutoff": window.cutoff, "evaluated_at": evaluated_at}
+    replace_account_rows(conn, "models.model_choice", account, read_sql("models.model_choice"), params)

@@ -1,0 +1,374 @@
+"""Holdout backtests of the purchase models: fit up to a cutoff, predict the holdout, compare.
+
+Pure numpy/pandas on the frames the evaluation asset reads with the project's own SQL
+(calibration RFM is ``sql/features/rfm.sql`` run with ``as_of`` = cutoff). Every figure
+comes from posterior predictive quantities of :mod:`clv_assets.models.posterior_math`:
+
+- ``aggregate_error_pct``: (predicted - actual) / actual x 100 of the holdout repeat
+  orders of the calibration cohort (customers whose first order is on or before the cutoff;
+  every holdout order of theirs is a repeat order);
+- ``mae_orders``: mean over customers of |E[holdout orders] - actual orders|;
+- ``brier_p_order`` and the decile calibration: P(at least one holdout order) per
+  customer, customers split into 10 equal groups by it, predicted mean vs observed share;
+- ``auc_top_decile_spend``: AUC of predicted holdout spend (E[orders] x Gamma-Gamma
+  expected order value) for telling the top 10% of actual holdout spenders from the rest,
+  and ``gini_spend``, the normalised Gini of predicted spend against actual spend
+  (1 = perfect ordering, 0 = random);
+- ``interval_coverage``: share of customers whose holdout order count lies in their 90%
+  equal-tailed posterior predictive interval, the 5% and 95% quantiles of
+  P(X = n) averaged over posterior draws (never a normal approximation). Counts are
+  discrete, so the intervals hold at least 90% of the predictive mass; the mass they
+  actually hold is ``interval_expected_coverage``, the figure the observed coverage
+  should match.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from clv_assets.models import posterior_math as pmath
+
+CANDIDATES = ("bgnbd", "mbgnbd", "pareto_nbd")
+DEFAULT_MODEL = "bgnbd"
+MODEL_LABELS = {"bgnbd": "BG/NBD", "mbgnbd": "MBG/NBD", "pareto_nbd": "Pareto/NBD"}
+INTERVAL = (0.05, 0.95)
+DECILES = 10
+TOP_SHARE = 0.10
+MAX_ORDERS = 10_000  # guard of the predictive-interval search
+# Model choice: lowest per-customer MAE of holdout orders; candidates within this
+# relative distance of the best MAE count as tied and the smallest |aggregate error| wins.
+CHOICE_SCORE = "mae_orders"
+CHOICE_TIE_TOLERANCE = 0.005
+
+
+@dataclass(frozen=True)
+class PurchaseMath:
+    """The numpy quantities of one purchase model, over posterior draws x history rows."""
+
+    parameters: tuple[str, ...]
+    p_alive: Callable
+    expected_purchases: Callable
+    prob_n_purchases: Callable
+
+
+PURCHASE_MATH: Mapping[str, PurchaseMath] = {
+    "bgnbd": PurchaseMath(("r", "alpha", "a", "b"), pmath.bgnbd_p_alive, pmath.bgnbd_expected_purchases, pmath.bgnbd_prob_n_purchases),
+    "mbgnbd": PurchaseMath(("r", "alpha", "a", "b"), pmath.mbgnbd_p_alive, pmath.mbgnbd_expected_purchases, pmath.mbgnbd_prob_n_purchases),
+    "pareto_nbd": PurchaseMath(
+        ("r", "alpha", "s", "beta"), pmath.pareto_nbd_p_alive, pmath.pareto_nbd_expected_purchases, pmath.pareto_nbd_prob_n_purchases
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Window:
+    """Calibration [start, cutoff] and holdout (cutoff, holdout_end], whole days."""
+
+    start: date
+    cutoff: date
+    holdout_end: date
+
+    @property
+    def holdout_days(self) -> int:
+        return (self.holdout_end - self.cutoff).days
+
+    @property
+    def total_days(self) -> int:
+        return (self.holdout_end - self.start).days
+
+
+def backtest_window(
+    first_date: date,
+    last_date: date,
+    cutoff: date | None = None,
+    holdout_end: date | None = None,
+    holdout_fraction: float = 1 / 3,
+) -> Window:
+    """The backtest window of an account observed from ``first_date`` to ``last_date``.
+
+    Default: the holdout is the last ``holdout_fraction`` of the observed window and ends
+    at the last transaction. Raises ValueError (one line) when the window is empty.
+    """
+    end = holdout_end or last_date
+    if cutoff is None:
+        if not 0 < holdout_fraction < 1:
+            raise ValueError(f"holdout_fraction must be between 0 and 1, got {holdout_fraction}")
+        cutoff = first_date + timedelta(days=math.floor((end - first_date).days * (1 - holdout_fraction)))
+    if cutoff < first_date:
+        raise ValueError(f"cutoff {cutoff} is before the account's first transaction {first_date}")
+    if end <= cutoff:
+        raise ValueError(f"holdout end {end} is not after the cutoff {cutoff}: no holdout to evaluate")
+    return Window(first_date, cutoff, end)
+
+
+def thin(draws: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """At most ``n`` evenly spaced draws of each parameter, chains flattened."""
+    flat = {k: np.asarray(v, float).reshape(-1) for k, v in draws.items()}
+    size = len(next(iter(flat.values())))
+    index = np.unique(np.linspace(0, size - 1, min(n, size)).round().astype(int))
+    return {k: v[index] for k, v in flat.items()}
+
+
+def distinct_histories(customers: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Distinct (frequency, recency, T) rows with counts ``n``, and each customer's row index."""
+    keys = customers[["frequency", "recency", "T"]].to_numpy(float)
+    rows, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    frame = pd.DataFrame(rows, columns=["frequency", "recency", "T"]).assign(n=counts)
+    return frame, inverse.reshape(-1)
+
+
+def predictive_summary(model: str, draws: Mapping[str, np.ndarray], rows: pd.DataFrame, t: float, chunk_rows: int = 256) -> pd.DataFrame:
+    """Per history row: E[X], P(X >= 1) and the 90% predictive interval of X over ``t`` days.
+
+    X is the number of orders in (T, T + t]. The predictive distribution is
+    P(X = n) = mean over draws of P(X = n | history, draw); the interval is its 5% and
+    95% quantiles, ``interval_mass`` the probability inside it.
+    """
+    math_ = PURCHASE_MATH[model]
+    params = {k: np.asarray(draws[k], float) for k in math_.parameters}
+    parts = []
+    for start in range(0, len(rows), chunk_rows):
+        chunk = rows.iloc[start : start + chunk_rows]
+        hist = {"x": chunk["frequency"].to_numpy(float), "t_x": chunk["recency"].to_numpy(float), "T": chunk["T"].to_numpy(float)}
+        expected = math_.expected_purchases(**params, **hist, t=t).mean(axis=0)
+        lower = np.full(len(chunk), -1)
+        upper = np.full(len(chunk), -1)
+        cdf = np.zeros(len(chunk))
+        pmf = []
+        n = 0
+        while (upper < 0).any():
+            if n > MAX_ORDERS:
+                raise ValueError(f"{model}: predictive distribution does not reach 95% within {MAX_ORDERS} orders")
+            # only rows whose 95% quantile is not reached yet: most stop after n = 1 or 2
+            pending = upper < 0
+            p = np.zeros(len(chunk))
+            p[pending] = math_.prob_n_purchases(**params, **{k: v[pending] for k, v in hist.items()}, t=t, n=n).mean(axis=0)
+            pmf.append(p)
+            cdf = cdf + p
+            lower = np.where((lower < 0) & (cdf >= INTERVAL[0]), n, lower)
+            upper = np.where((upper < 0) & (cdf >= INTERVAL[1] - 1e-12), n, upper)
+            n += 1
+        pmf = np.stack(pmf)  # (n, rows)
+        ns = np.arange(len(pmf))[:, None]
+        mass = np.where((ns >= lower) & (ns <= upper), pmf, 0.0).sum(axis=0)
+        parts.append(
+            pd.DataFrame({"expected_orders": expected, "p_order": 1.0 - pmf[0], "lower": lower, "upper": upper, "interval_mass": mass})
+        )
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["expected_orders", "p_order", "lower", "upper", "interval_mass"])
+
+
+def expected_order_value(gg_draws: Mapping[str, np.ndarray] | None, customers: pd.DataFrame) -> np.ndarray:
+    """Posterior mean Gamma-Gamma expected order value per customer (NaN without a spend fit)."""
+    if gg_draws is None:
+        return np.full(len(customers), np.nan)
+    keys = customers[["frequency", "monetary_value"]].to_numpy(float)
+    rows, inverse = np.unique(keys, axis=0, return_inverse=True)
+    aov = pmath.gamma_gamma_expected_spend(**{k: gg_draws[k] for k in ("p", "q", "v")}, x=rows[:, 0], m=rows[:, 1])
+    return np.nanmean(aov, axis=0)[inverse.reshape(-1)]
+
+
+def auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney, ties count one half); NaN with one class."""
+    from scipy.stats import rankdata
+
+    labels = labels.astype(bool)
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(scores)
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def normalized_gini(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """Gini of ``actual`` ordered by ``predicted`` over the Gini of the perfect order."""
+
+    def gini(order_by: np.ndarray) -> float:
+        order = np.lexsort((np.arange(len(order_by)), -order_by))  # descending, stable
+        cumulative = np.cumsum(actual[order]) / actual.sum()
+        return float(cumulative.sum() / len(actual) - (len(actual) + 1) / (2 * len(actual)))
+
+    if len(actual) == 0 or actual.sum() <= 0:
+        return float("nan")
+    return gini(predicted) / gini(actual)
+
+
+def top_share_labels(actual: np.ndarray, share: float = TOP_SHARE) -> np.ndarray:
+    """Customers at or above the (1 - share) quantile of actual spend who spent anything."""
+    if len(actual) == 0:
+        return np.zeros(0, bool)
+    threshold = np.quantile(actual, 1 - share)
+    return (actual >= threshold) & (actual > 0)
+
+
+def calibration_deciles(p_order: np.ndarray, ordered: np.ndarray) -> pd.DataFrame:
+    """Customers in 10 equal groups by predicted P(order) (1 = lowest): predicted vs observed."""
+    order = np.argsort(p_order, kind="stable")
+    groups = np.array_split(order, DECILES)
+    return pd.DataFrame(
+        {
+            "decile": np.arange(1, DECILES + 1),
+            "n_customers": [len(g) for g in groups],
+            "predicted_p_order": [float(p_order[g].mean()) if len(g) else np.nan for g in groups],
+            "observed_share": [float(ordered[g].mean()) if len(g) else np.nan for g in groups],
+        }
+    )
+
+
+def score(summary: pd.DataFrame, customers: pd.DataFrame, aov: np.ndarray) -> tuple[dict, pd.DataFrame]:
+    """Scorecard figures and decile calibration for one model.
+
+    ``summary`` is :func:`predictive_summary` per customer (aligned with ``customers``,
+    which carries ``holdout_orders`` and ``holdout_spend``).
+    """
+    actual = customers["holdout_orders"].to_numpy(float)
+    spend = customers["holdout_spend"].to_numpy(float)
+    expected = summary["expected_orders"].to_numpy(float)
+    p_order = summary["p_order"].to_numpy(float)
+    ordered = (actual >= 1).astype(float)
+    predicted_total, actual_total = float(expected.sum()), float(actual.sum())
+    inside = (actual >= summary["lower"].to_numpy()) & (actual <= summary["upper"].to_numpy())
+    predicted_spend = expected * np.nan_to_num(aov, nan=0.0)
+    figures = {
+        "n_customers": len(customers),
+        "actual_repeat_orders": actual_total,
+        "predicted_repeat_orders": predicted_total,
+        "aggregate_error_pct": (predicted_total - actual_total) / actual_total * 100 if actual_total > 0 else float("nan"),
+        "mae_orders": float(np.abs(expected - actual).mean()),
+        "rmse_orders": float(np.sqrt(((expected - actual) ** 2).mean())),
+        "brier_p_order": float(((p_order - ordered) ** 2).mean()),
+        "observed_share_ordering": float(ordered.mean()),
+        "auc_top_decile_spend": auc(predicted_spend, top_share_labels(spend)),
+        "gini_spend": normalized_gini(spend, predicted_spend),
+        "interval_coverage": float(inside.mean()),
+        "interval_expected_coverage": float(summary["interval_mass"].mean()),
+        "mean_interval_width": float((summary["upper"] - summary["lower"]).mean()),
+    }
+    return figures, calibration_deciles(p_order, ordered)
+
+
+def expected_new_customer(model: str, draws: Mapping[str, np.ndarray], days: np.ndarray) -> np.ndarray:
+    """Posterior mean E[repeat orders in (0, t]] of a customer just acquired, for each t in ``days``."""
+    math_ = PURCHASE_MATH[model]
+    params = {k: np.asarray(draws[k], float) for k in math_.parameters}
+    return math_.expected_purchases(**params, x=0.0, t_x=0.0, T=0.0, t=np.asarray(days, float)).mean(axis=0)
+
+
+def tracking(model: str, draws: Mapping[str, np.ndarray], daily: pd.DataFrame) -> np.ndarray:
+    """Predicted cumulative repeat orders of the cohort by day (the classic tracking curve).
+
+    ``daily`` has one row per day from the window start (``day`` 0, 1, ...) with
+    ``new_customers`` (first orders of the cohort that day). Each cohort member acquired
+    on day f contributes E[X(d - f)] by day d: a convolution.
+    """
+    days = np.arange(len(daily))
+    curve = expected_new_customer(model, draws, days)
+    return np.convolve(daily["new_customers"].to_numpy(float), curve)[: len(daily)]
+
+
+def tracking_error_pct(actual_cumulative: np.ndarray, predicted_cumulative: np.ndarray) -> float:
+    """Error of the tracking curve's cumulative repeat orders at the holdout end, % (the
+    figure Fader, Hardie & Lee 2005 report for CDNOW: BG/NBD about -4% at week 78)."""
+    actual = float(actual_cumulative[-1]) if len(actual_cumulative) else 0.0
+    return (float(predicted_cumulative[-1]) - actual) / actual * 100 if actual > 0 else float("nan")
+
+
+def choose_model(scores: pd.DataFrame, requested: str) -> dict:
+    """The account's model: ``requested``, or with ``auto`` the best candidate by holdout score.
+
+    Score: lowest ``mae_orders`` (per-customer mean absolute error of holdout orders);
+    candidates within 0.5% of the best MAE are tied and the smallest |aggregate error|
+    among them wins.
+    """
+    compared = ", ".join(f"{r.model} {CHOICE_SCORE}={r.mae_orders:.4f} aggregate_error={r.aggregate_error_pct:+.2f}%" for r in scores.itertuples())
+    if requested != "auto":
+        row = scores.set_index("model").loc[requested] if requested in set(scores.model) else None
+        return {
+            "chosen_model": requested,
+            "score_name": CHOICE_SCORE,
+            "score": float(row[CHOICE_SCORE]) if row is not None else None,
+            "reason": f"model {requested!r} configured (model: auto not requested)",
+            "candidates_compared": compared,
+        }
+    best = scores[CHOICE_SCORE].min()
+    tied = scores[scores[CHOICE_SCORE] <= best * (1 + CHOICE_TIE_TOLERANCE)]
+    winner = tied.loc[tied["aggregate_error_pct"].abs().idxmin()] if len(tied) > 1 else tied.iloc[0]
+    others = scores[scores.model != winner.model]
+    if len(tied) > 1:
+        reason = (
+            f"{', '.join(tied.model)} tied on {CHOICE_SCORE} (within {CHOICE_TIE_TOLERANCE:.1%} of {best:.4f}); "
+            f"{winner.model} has the smallest |aggregate error| ({winner.aggregate_error_pct:+.2f}%)"
+        )
+    else:
+        runner = others.sort_values(CHOICE_SCORE).iloc[0] if len(others) else None
+        reason = f"lowest {CHOICE_SCORE} {winner[CHOICE_SCORE]:.4f}" + (
+            f" vs {runner.model} {runner[CHOICE_SCORE]:.4f}" if runner is not None else ""
+        )
+    return {
+        "chosen_model": winner.model,
+        "score_name": CHOICE_SCORE,
+        "score": float(winner[CHOICE_SCORE]),
+        "reason": reason,
+        "candidates_compared": compared,
+    }
+
+
+# --------------------------------------------------------------------------- #
+# plots (PNG bytes; the asset shows them as markdown data-URI images)
+# --------------------------------------------------------------------------- #
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def tracking_plot(track: pd.DataFrame, window: Window) -> bytes:
+    """Cumulative repeat orders by day, actual and per model, with the cutoff marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    first = track[track.model == track.model.iloc[0]]
+    ax.plot(first["day_date"], first["actual_cumulative"], color="black", lw=2, label="actual")
+    for model, group in track.groupby("model", sort=False):
+        ax.plot(group["day_date"], group["predicted_cumulative"], ls="--", label=MODEL_LABELS.get(model, model))
+    ax.axvline(pd.Timestamp(window.cutoff), color="grey", ls=":", label="cutoff")
+    ax.set_ylabel("cumulative repeat orders")
+    ax.set_title("Tracking: calibration and holdout")
+    ax.legend()
+    return _png(fig)
+
+
+def calibration_plot(deciles: pd.DataFrame) -> bytes:
+    """Predicted P(order) vs observed share of customers who ordered, by decile and model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", lw=1)
+    for model, group in deciles.groupby("model", sort=False):
+        ax.plot(group["predicted_p_order"], group["observed_share"], marker="o", label=MODEL_LABELS.get(model, model))
+    ax.set_xlabel("predicted P(at least one holdout order)")
+    ax.set_ylabel("observed share who ordered")
+    ax.set_title("Calibration by decile")
+    ax.legend()
+    return _png(fig)
+
+
+def markdown_image(png: bytes, alt: str) -> str:
+    """Markdown that the Dagster UI renders as an inline image."""
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"

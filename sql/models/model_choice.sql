@@ -1,0 +1,12 @@
+-- models.model_choice: the purchase model an account uses and why (joined into
+-- marts.account_summary).
+SELECT
+    CAST($account AS VARCHAR) AS account,
+    CAST($chosen_model AS VARCHAR) AS chosen_model,
+    CAST($requested_model AS VARCHAR) AS requested_model,
+    CAST($score_name AS VARCHAR) AS score_name,
+    CAST($score AS DOUBLE) AS score,
+    CAST($reason AS VARCHAR) AS reason,
+    CAST($candidates_compared AS VARCHAR) AS candidates_compared,
+    CAST($cutoff AS DATE) AS cutoff,
+    CAST($evaluated_at AS TIMESTAMPTZ) AS evaluated_at
