@@ -197,3 +197,22 @@ def test_bad_window_fails_the_run_with_one_line(workspace, tmp_path):
     failure = next(e for e in result.all_events if e.is_step_failure)
     message = failure.step_failure_data.error.message.strip()
     assert "not after the cutoff" in message and len(message.splitlines()) == 1
+
+
+def test_account_summary_reports_the_backtest_choice(cdnow_backtest):
+    root, _, scores = cdnow_backtest
+    from clv_assets.definitions import build_defs
+    from clv_assets.defs.jobs import ACCOUNT_JOB, account_run_config
+
+    run_config = account_run_config(dt.date(1998, 6, 30))
+    for op in ("bgnbd_fit", "gamma_gamma_fit"):
+        run_config["ops"][op] = {"config": {"method": "laplace"}}
+    job = build_defs(warehouse=root / "warehouse.duckdb", landing_dir=root / "landing").resolve_job_def(ACCOUNT_JOB)
+    result = job.execute_in_process(
+        instance=dg.DagsterInstance.get(), partition_key="cdnow-backtest", run_config=run_config, raise_on_error=False
+    )
+    assert result.success
+    summary = _query(root / "warehouse.duckdb", "SELECT * FROM marts.account_summary").iloc[0]
+    assert summary.customers == 2357 and summary.served_model == "bgnbd"
+    assert summary.backtest_chosen_model == scores.mae_orders.idxmin()
+    assert "mae_orders" in summary.backtest_choice_reason

@@ -1,6 +1,7 @@
 -- marts.account_summary: one row per account: size, history, predictions over the horizon
 -- (predicted revenue with a 90% posterior interval from the per-draw totals in
--- predictions.account_draws), band distributions, channel mix and model status.
+-- predictions.account_draws), band distributions, channel mix, model status and the
+-- model choice of the latest holdout backtest (temp table model_choice_of_account).
 WITH profile AS (SELECT * FROM marts.customer_profile WHERE account = $account),
 draws AS (SELECT * FROM predictions.account_draws WHERE account = $account),
 status AS (
@@ -55,5 +56,10 @@ SELECT
     (SELECT channel_shares FROM channels) AS channel_shares,
     count(p.predicted_spend) > 0 AS predicted,
     (SELECT model_status FROM status) AS model_status,
+    -- the model predictions.customers serves: BG/NBD (serving another candidate is not wired yet)
+    'bgnbd' AS served_model,
+    (SELECT any_value(chosen_model) FROM model_choice_of_account) AS backtest_chosen_model,
+    (SELECT any_value(reason) FROM model_choice_of_account) AS backtest_choice_reason,
+    (SELECT any_value(evaluated_at) FROM model_choice_of_account) AS backtest_evaluated_at,
     max(p.predicted_at) AS predicted_at
 FROM profile AS p

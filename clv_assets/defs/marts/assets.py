@@ -2,6 +2,7 @@
 
 import dagster as dg
 import duckdb as duckdb_module
+import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from clv_assets.defs.bands.assets import customer_bands
@@ -9,7 +10,14 @@ from clv_assets.defs.marts.segments import SegmentDefinitionError, load_segments
 from clv_assets.defs.predictions.channels import customer_channels
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.sql_asset import materialize_sql_table
-from clv_assets.lib.warehouse import apply_descriptions, partition_metadata, replace_account_rows, transaction
+from clv_assets.lib.warehouse import (
+    partition_metadata,
+    read_sql,
+    replace_account_rows,
+    run_sql,
+    table_exists,
+    transaction,
+)
 
 MARTS = {"group_name": "marts", "partitions_def": accounts_partitions, "kinds": {"duckdb"}}
 
@@ -57,6 +65,22 @@ def band_distribution(context: dg.AssetExecutionContext, duckdb: DuckDBResource)
 def account_summary(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
     """The account at a glance: customers, repeat-buyer share, average order value and
     orders, average predicted spend (CLV), predicted revenue over the horizon with a 90%
-    interval, band distributions, channel mix, and whether the models are fitted (or why
-    not)."""
-    return materialize_sql_table(context, duckdb, "marts.account_summary", describe=True)
+    interval, band distributions, channel mix, whether the models are fitted (or why not),
+    and the purchase model the latest holdout backtest chose, with the reason."""
+    account = validate_account(context.partition_key)
+    with duckdb.get_connection() as conn:
+        # the backtest runs on demand (clv_evaluation_job): an account may have none yet
+        choice = (
+            run_sql(conn, read_sql("models.model_choice_of_account"), {"account": account}).df()
+            if table_exists(conn, "models.model_choice")
+            else pd.DataFrame(
+                {
+                    "chosen_model": pd.Series(dtype=str),
+                    "reason": pd.Series(dtype=str),
+                    "evaluated_at": pd.Series(dtype="datetime64[ns, UTC]"),
+                }
+            )
+        )
+    return materialize_sql_table(
+        context, duckdb, "marts.account_summary", describe=True, inputs={"model_choice_of_account": choice}
+    )
