@@ -63,14 +63,17 @@ def test_fresh_accounts_pass(workspace, instance):
         assert evaluations[name].passed, evaluations[name].description
         assert _stale(evaluations[name]) == []
         assert sorted(_ages(evaluations[name])) == accounts
+        assert evaluations[name].metadata["limit_hours"].value == 36.0
     # ages are hours since the stored load / prediction times
     stored = workspace.query(
-        "SELECT account, epoch(now() - max(predicted_at)) / 3600 AS hours FROM predictions.customers GROUP BY account"
+        "SELECT account, epoch(now() - max(predicted_at)) / 3600 AS hours FROM predictions.customers "
+        "WHERE list_contains($accounts, account) GROUP BY account",
+        {"accounts": accounts},
     )
+    assert sorted(stored.account) == accounts
     ages = _ages(evaluations[PREDICTED])
     for row in stored.itertuples():
         assert ages[row.account] == pytest.approx(row.hours, abs=0.05)
-        assert evaluations[name].metadata["limit_hours"].value == 36.0
 
 
 def test_one_stale_account_among_fresh_ones_fails_and_is_named(workspace, instance):
