@@ -15,6 +15,7 @@ from clv_assets.defs.ingestion.sensors import landing_sensor
 from clv_assets.defs.models import assets as model_assets
 from clv_assets.defs.predictions import assets as prediction_assets
 from clv_assets.defs.jobs import clv_account_job
+from clv_assets.defs.serving.sensors import serving_publish_sensor
 from clv_assets.lib.resources import LandingZone, warehouse_resource
 
 ASSET_MODULES = [ingestion_assets, feature_assets, model_assets, prediction_assets]
@@ -29,7 +30,7 @@ def build_defs(warehouse: Path | None = None, landing_dir: Path | None = None) -
         assets=dg.load_assets_from_modules(ASSET_MODULES),
         asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
         jobs=[clv_account_job],
-        sensors=[landing_sensor],
+        sensors=[landing_sensor, serving_publish_sensor],
         schedules=[daily_accounts_schedule],
         resources={
             "duckdb": warehouse_resource(warehouse),

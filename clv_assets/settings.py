@@ -32,3 +32,15 @@ def ensure_dagster_home() -> Path:
     if not config.exists():
         config.write_text("telemetry:\n  enabled: false\n")
     return home
+
+
+def serving_path(warehouse: Path | None = None) -> Path:
+    """DuckDB file BI tools read (``CLV_SERVING``; default ``<warehouse>.serving.duckdb`` beside it).
+
+    It holds every table of the warehouse as the latest successful run of each account left
+    it, and is replaced atomically by each publish (``clv_assets.lib.serving``).
+    """
+    if os.environ.get("CLV_SERVING"):
+        return Path(os.environ["CLV_SERVING"]).absolute()
+    warehouse = warehouse or warehouse_path()
+    return warehouse.with_name(f"{warehouse.stem}.serving{warehouse.suffix or '.duckdb'}")

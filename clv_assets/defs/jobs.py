@@ -10,11 +10,26 @@ from clv_assets.lib.accounts import accounts_partitions
 
 ACCOUNT_JOB = "clv_account_job"
 
+# Transient failures (warehouse busy beyond the lock timeout, a killed step process, an
+# I/O hiccup) are retried with backoff; deterministic ones (a malformed landing file)
+# raise dg.Failure(allow_retries=False) and fail at once.
+TRANSIENT_RETRY_POLICY = dg.RetryPolicy(
+    max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+
+# Steps run in processes forked from a server that imported the code location and PyMC
+# once per run, instead of each step process importing them again (seconds per step).
+STEP_PROCESS_PRELOAD = ["clv_assets.definitions", "clv_assets.models.bayes"]
+
 clv_account_job = dg.define_asset_job(
     ACCOUNT_JOB,
     selection=dg.AssetSelection.all(),
     partitions_def=accounts_partitions,
     description="Materialise the whole graph for one account partition.",
+    executor_def=dg.multiprocess_executor.configured(
+        {"start_method": {"forkserver": {"preload_modules": STEP_PROCESS_PRELOAD}}}
+    ),
+    op_retry_policy=TRANSIENT_RETRY_POLICY,
 )
 
 
