@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     mat.add_argument("--account", action="append", default=[], help="repeatable; default: all")
     mat.add_argument("--as-of", type=_iso_date, default=None, help="observation end, YYYY-MM-DD")
     mat.add_argument(
+        "--method", choices=["auto", "mcmc", "laplace", "map"], default=None,
+        help="fit method of both models (default: their config, auto)",
+    )
+    mat.add_argument(
         "--workers", type=_positive_int, default=1,
         help="processes materialising accounts side by side (default 1)",
     )
@@ -124,9 +128,10 @@ def _materialize(args: argparse.Namespace) -> int:
         instance.add_dynamic_partitions(accounts_partitions.name, new)
         print(f"registered account partition(s): {', '.join(new)}")
     if args.workers > 1 and len(accounts) > 1:
-        failed = _run_in_workers(instance, accounts, args.as_of, args.workers)
+        failed = _run_in_workers(instance, accounts, args, args.workers)
     else:
-        failed = _run_here(instance, build_defs(landing_dir=landing).resolve_job_def(ACCOUNT_JOB), accounts, args.as_of)
+        job = build_defs(landing_dir=landing).resolve_job_def(ACCOUNT_JOB)
+        failed = _run_here(instance, job, accounts, account_run_config(args.as_of, args.method))
     if not args.worker:
         _publish_and_print([a for a in accounts if a not in failed])
         _print_summary(accounts)
@@ -136,11 +141,8 @@ def _materialize(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_here(instance, job, accounts: list[str], as_of: date | None) -> list[str]:
+def _run_here(instance, job, accounts: list[str], run_config: dict) -> list[str]:
     """One run per account, one after the other in this process (imports and compiled models are reused)."""
-    from clv_assets.defs.jobs import account_run_config
-
-    run_config = account_run_config(as_of)
     # Dagster's own console log stays quiet; every event is in the instance (and the UI).
     run_config["loggers"] = {"console": {"config": {"log_level": "CRITICAL"}}}
     failed = []
@@ -160,7 +162,7 @@ def _run_here(instance, job, accounts: list[str], as_of: date | None) -> list[st
     return failed
 
 
-def _run_in_workers(instance, accounts: list[str], as_of: date | None, workers: int) -> list[str]:
+def _run_in_workers(instance, accounts: list[str], args: argparse.Namespace, workers: int) -> list[str]:
     """Split the accounts over ``workers`` processes, each running its share like ``_run_here``.
 
     Fits of different accounts then sample side by side, while the warehouse lock
@@ -175,7 +177,8 @@ def _run_in_workers(instance, accounts: list[str], as_of: date | None, workers: 
     procs = []
     for share in filter(None, shares):
         argv = [sys.executable, "-m", "clv_assets.cli", "materialize", "--worker"]
-        argv += ["--as-of", as_of.isoformat()] if as_of else []
+        argv += ["--as-of", args.as_of.isoformat()] if args.as_of else []
+        argv += ["--method", args.method] if args.method else []
         argv += [arg for account in share for arg in ("--account", account)]
         procs.append(subprocess.Popen(argv))
     for proc in procs:

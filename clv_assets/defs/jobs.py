@@ -33,7 +33,27 @@ clv_account_job = dg.define_asset_job(
 )
 
 
-def account_run_config(as_of: date | None = None) -> dict:
-    """Run config of :data:`clv_account_job`; ``as_of`` None means today (UTC)."""
+FIT_OPS = ("bgnbd_fit", "gamma_gamma_fit")
+
+
+def account_run_config(as_of: date | None = None, fit_method: str | None = None) -> dict:
+    """Run config of :data:`clv_account_job`; ``as_of`` None means today (UTC).
+
+    ``fit_method`` (auto, mcmc, laplace, map) sets both fits' method; None keeps their default.
+    """
     as_of_config = {"as_of": as_of.isoformat()} if as_of else {}
-    return {"ops": {"features__rfm": {"config": as_of_config}}}
+    ops = {"features__rfm": {"config": as_of_config}}
+    if fit_method:
+        ops.update({op: {"config": {"method": fit_method}} for op in FIT_OPS})
+    return {"ops": ops}
+
+
+def account_job() -> dg.JobDefinition:
+    """:data:`clv_account_job` resolved in the code location, for ``dg.reconstructable``.
+
+    ``dg.execute_job(dg.reconstructable(account_job), ...)`` runs it out of process with its
+    multiprocess executor, as the daemon does, without a daemon.
+    """
+    from clv_assets.definitions import defs
+
+    return defs.resolve_job_def(ACCOUNT_JOB)
