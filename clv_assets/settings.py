@@ -30,8 +30,18 @@ def ensure_dagster_home() -> Path:
     os.environ["DAGSTER_HOME"] = str(home)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+        config.write_text(INSTANCE_CONFIG)
     return home
+
+
+# A backfill queues one run per account; a few at a time keep a small machine responsive
+# (each run's fits use two cores). The warehouse lock serialises their reads and writes.
+INSTANCE_CONFIG = """telemetry:
+  enabled: false
+concurrency:
+  runs:
+    max_concurrent_runs: 4
+"""
 
 
 def serving_path(warehouse: Path | None = None) -> Path:
