@@ -6,7 +6,7 @@ import argparse
 import sys
 import warnings
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from clv_assets import settings
@@ -61,6 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     mat = commands.add_parser("materialize", help="register accounts and materialise the graph")
     mat.add_argument("--account", action="append", default=[], help="repeatable; default: all")
     mat.add_argument("--as-of", type=_iso_date, default=None, help="observation end, YYYY-MM-DD")
+    mat.add_argument(
+        "--method", choices=["auto", "mcmc", "laplace", "map"], default=None,
+        help="fit method of both models (default: their config, auto)",
+    )
+    mat.add_argument(
+        "--workers", type=_positive_int, default=1,
+        help="processes materialising accounts side by side (default 1)",
+    )
+    mat.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # no publish, no summary
+    pub = commands.add_parser("publish", help="copy accounts to the serving file BI tools read")
+    pub.add_argument("--account", action="append", default=[], help="repeatable; default: all")
     return parser
 
 
@@ -70,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "demo":
             return _demo(args)
+        if args.command == "publish":
+            return _publish(args)
         return _materialize(args)
     except (CliError, InvalidAccountError, settings.InvalidSettingError) as exc:
         print(f"clv-assets: error: {exc}", file=sys.stderr)
@@ -117,8 +130,22 @@ def _materialize(args: argparse.Namespace) -> int:
     if new:
         instance.add_dynamic_partitions(accounts_partitions.name, new)
         print(f"registered account partition(s): {', '.join(new)}")
-    job = build_defs(landing_dir=landing).resolve_job_def(ACCOUNT_JOB)
-    run_config = account_run_config(args.as_of)
+    if args.workers > 1 and len(accounts) > 1:
+        failed = _run_in_workers(instance, accounts, args, args.workers)
+    else:
+        job = build_defs(landing_dir=landing).resolve_job_def(ACCOUNT_JOB)
+        failed = _run_here(instance, job, accounts, account_run_config(args.as_of, args.method))
+    if not args.worker:
+        _publish_and_print([a for a in accounts if a not in failed])
+        _print_summary(accounts)
+    if failed:
+        print(f"clv-assets: error: {len(failed)} account(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_here(instance, job, accounts: list[str], run_config: dict) -> list[str]:
+    """One run per account, one after the other in this process (imports and compiled models are reused)."""
     # Dagster's own console log stays quiet; every event is in the instance (and the UI).
     run_config["loggers"] = {"console": {"config": {"log_level": "CRITICAL"}}}
     failed = []
@@ -130,15 +157,80 @@ def _materialize(args: argparse.Namespace) -> int:
         )
         seconds = time.perf_counter() - started
         if result.success:
-            print(f"[{i}/{len(accounts)}] {account}: ok in {seconds:.1f} s (run {result.run_id[:8]})")
+            print(f"[{i}/{len(accounts)}] {account}: ok in {seconds:.1f} s (run {result.run_id[:8]})", flush=True)
         else:
             failed.append(account)
-            print(f"[{i}/{len(accounts)}] {account}: FAILED in {seconds:.1f} s (run {result.run_id[:8]}): {_failure_message(result)}")
-    _print_summary(accounts)
-    if failed:
-        print(f"clv-assets: error: {len(failed)} account(s) failed: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
+            print(f"[{i}/{len(accounts)}] {account}: FAILED in {seconds:.1f} s (run {result.run_id[:8]}): "
+                  f"{_failure_message(result)}", flush=True)
+    return failed
+
+
+def _run_in_workers(instance, accounts: list[str], args: argparse.Namespace, workers: int) -> list[str]:
+    """Split the accounts over ``workers`` processes, each running its share like ``_run_here``.
+
+    Fits of different accounts then sample side by side, while the warehouse lock
+    serialises their short reads and writes.
+    """
+    import subprocess
+
+    import dagster as dg
+
+    started = time.time()
+    shares = [accounts[i::workers] for i in range(workers)]
+    procs = []
+    for share in filter(None, shares):
+        argv = [sys.executable, "-m", "clv_assets.cli", "materialize", "--worker"]
+        argv += ["--as-of", args.as_of.isoformat()] if args.as_of else []
+        argv += ["--method", args.method] if args.method else []
+        argv += [arg for account in share for arg in ("--account", account)]
+        procs.append(subprocess.Popen(argv))
+    for proc in procs:
+        proc.wait()
+    # the instance, not the workers' exit codes, says which account ended how
+    succeeded = {
+        record.dagster_run.tags.get("dagster/partition")
+        for record in instance.get_run_records(
+            filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS], created_after=datetime.fromtimestamp(started, UTC))
+        )
+    }
+    return [a for a in accounts if a not in succeeded]
+
+
+def _publish_and_print(accounts: list[str]) -> None:
+    """Copy ``accounts`` to the serving file BI tools read (``clv_assets.lib.serving``)."""
+    from clv_assets.lib.resources import warehouse_resource
+    from clv_assets.lib.serving import publish_accounts
+
+    if accounts:
+        serving = settings.serving_path()
+        publish_accounts(warehouse_resource(settings.warehouse_path()), serving, accounts)
+        print(f"published {len(accounts)} account(s) to {serving}")
+
+
+def _publish(args: argparse.Namespace) -> int:
+    """Publish accounts whose latest run succeeded (say after runs launched without the daemon)."""
+    settings.ensure_dagster_home()
+    import dagster as dg
+
+    from clv_assets.lib.accounts import accounts_partitions
+
+    requested = [validate_account(a) for a in args.account]
+    instance = dg.DagsterInstance.get()
+    known = instance.get_dynamic_partitions(accounts_partitions.name)
+    unknown = [a for a in requested if a not in known]
+    if unknown:
+        raise CliError(f"unknown account(s): {', '.join(unknown)}")
+    if not known:
+        raise CliError("no account partitions registered (run `clv-assets materialize` first)")
+    ready, not_ready = [], []
+    for account in requested or known:
+        latest = instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/partition": account}), limit=1)
+        succeeded = latest and latest[0].dagster_run.status == dg.DagsterRunStatus.SUCCESS
+        (ready if succeeded else not_ready).append(account)
+    for account in not_ready:
+        print(f"not publishing {account}: its latest run did not succeed (or is still running)", file=sys.stderr)
+    _publish_and_print(ready)
+    return 1 if not_ready else 0
 
 
 def _failure_message(result) -> str:
@@ -169,9 +261,11 @@ def _print_summary(accounts: list[str]) -> None:
                     {"a": accounts},
                 ).fetchone()
                 print(f"  {table:<32} {rows[0]:>10,} rows  ({rows[1]} accounts)")
+    serving = settings.serving_path()
     print(
-        "\nexample query (any DuckDB client; here the project's Python):\n"
-        f"  .venv/bin/python -c \"import duckdb; duckdb.connect('{path}', read_only=True).sql("
+        f"\nBI tools read the serving copy {serving} (never the warehouse, which runs lock).\n"
+        "example query (any DuckDB client; here the project's Python):\n"
+        f"  .venv/bin/python -c \"import duckdb; duckdb.connect('{serving}', read_only=True).sql("
         "'SELECT account, customers, round(avg_predicted_spend, 2) AS avg_clv, round(predicted_revenue) AS revenue, "
         "round(predicted_revenue_p05) AS p05, round(predicted_revenue_p95) AS p95, model_status "
         "FROM marts.account_summary ORDER BY account').show()\"\n"

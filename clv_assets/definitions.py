@@ -23,6 +23,7 @@ from clv_assets.defs.models import evaluation as evaluation_assets
 from clv_assets.defs.predictions import assets as prediction_assets
 from clv_assets.defs.predictions import channels as channel_assets
 from clv_assets.defs.jobs import clv_account_job, clv_evaluation_job
+from clv_assets.defs.serving.sensors import serving_publish_sensor
 from clv_assets.lib.resources import LandingZone, warehouse_resource
 
 ASSET_MODULES = [
@@ -40,7 +41,7 @@ def build_defs(warehouse: Path | None = None, landing_dir: Path | None = None) -
         assets=with_freshness_policies(dg.load_assets_from_modules(ASSET_MODULES)),
         asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
         jobs=[clv_account_job, clv_evaluation_job, account_freshness_job],
-        sensors=[landing_sensor],
+        sensors=[landing_sensor, serving_publish_sensor],
         schedules=[daily_accounts_schedule, account_freshness_schedule],
         resources={
             "duckdb": warehouse_resource(warehouse),

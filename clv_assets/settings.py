@@ -30,7 +30,7 @@ def ensure_dagster_home() -> Path:
     os.environ["DAGSTER_HOME"] = str(home)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+        config.write_text(INSTANCE_CONFIG)
     return home
 
 
@@ -62,3 +62,25 @@ def _positive_hours(variable: str) -> float:
     if not hours > 0 or hours == float("inf"):
         raise InvalidSettingError(f"{variable} must be a positive number of hours, got {text!r}")
     return hours
+
+
+# A backfill queues one run per account; a few at a time keep a small machine responsive
+# (each run's fits use two cores). The warehouse lock serialises their reads and writes.
+INSTANCE_CONFIG = """telemetry:
+  enabled: false
+concurrency:
+  runs:
+    max_concurrent_runs: 4
+"""
+
+
+def serving_path(warehouse: Path | None = None) -> Path:
+    """DuckDB file BI tools read (``CLV_SERVING``; default ``<warehouse>.serving.duckdb`` beside it).
+
+    It holds every table of the warehouse as the latest successful run of each account left
+    it, and is replaced atomically by each publish (``clv_assets.lib.serving``).
+    """
+    if os.environ.get("CLV_SERVING"):
+        return Path(os.environ["CLV_SERVING"]).absolute()
+    warehouse = warehouse or warehouse_path()
+    return warehouse.with_name(f"{warehouse.stem}.serving{warehouse.suffix or '.duckdb'}")

@@ -7,6 +7,7 @@ runs the naive pymc-marketing way (customer-level fits with default MCMC, then t
 
     .venv/bin/python scripts/bench.py [--sizes 100000 1000000] [--no-naive] [--repeat N]
     .venv/bin/python scripts/bench.py --landing DIR [--naive-too]   # your own account folders
+    .venv/bin/python scripts/bench.py --many 20 --customers 5000 [--workers 2]   # many accounts
 """
 
 from __future__ import annotations
@@ -110,6 +111,90 @@ def child_naive(warehouse: str, account: str, horizon: int) -> None:
     print(json.dumps({"seconds": time.perf_counter() - started, "fit_seconds": fitted - started}))
 
 
+def run_breakdown(dagster_home: str, since: float) -> dict:
+    """Medians over the runs created after ``since``: run seconds, fit seconds, SQL-step seconds."""
+    import dagster as dg
+
+    instance = dg.DagsterInstance.from_config(dagster_home)
+    records = instance.get_run_records(filters=dg.RunsFilter(created_after=datetime.fromtimestamp(since, UTC)))
+    runs, fits, sql_steps = [], {"bgnbd": [], "gamma_gamma": []}, []
+    for record in records:
+        if record.dagster_run.status != dg.DagsterRunStatus.SUCCESS:
+            continue
+        runs.append(record.end_time - record.start_time)
+        started = {}
+        sql = 0.0
+        for entry in instance.all_logs(record.dagster_run.run_id):
+            event = entry.dagster_event
+            if event is None:
+                continue
+            if event.event_type == dg.DagsterEventType.STEP_START:
+                started[entry.step_key] = entry.timestamp
+            elif event.event_type == dg.DagsterEventType.STEP_SUCCESS and "fit" not in entry.step_key:
+                sql += entry.timestamp - started[entry.step_key]
+            elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+                materialization = event.event_specific_data.materialization
+                model = materialization.asset_key.path[-1]
+                if model in fits:
+                    fits[model].append(materialization.metadata["seconds"].value)
+        sql_steps.append(sql)
+    med = lambda xs: statistics.median(xs) if xs else float("nan")  # noqa: E731
+    return {"runs": len(runs), "run": med(runs), "sql": med(sql_steps), **{k: med(v) for k, v in fits.items()}}
+
+
+def bench_many(n_accounts: int, n_customers: int, workers: int, as_of: str) -> None:
+    """Materialise many accounts two ways and print wall time and per-account overhead.
+
+    - one process per account (what a run per partition costs: process start, imports,
+      first model compilation, then the work), ``workers`` processes at a time;
+    - ``clv-assets materialize --workers N``: each worker process runs its share of the
+      accounts one after the other, paying imports and first compilations once.
+    """
+    from clv_assets.demo import write_demo_accounts
+
+    root = Path(tempfile.mkdtemp(prefix=f"clv-bench-many-{n_accounts}x{n_customers}-"))
+    env = {
+        **os.environ,
+        "CLV_WAREHOUSE": str(root / "warehouse.duckdb"),
+        "CLV_LANDING_DIR": str(root / "landing"),
+        "DAGSTER_HOME": str(root / "dagster_home"),
+    }
+    cli = [str(Path(sys.executable).with_name("clv-assets"))]
+    imports = [measure([sys.executable, "-c", "import clv_assets.definitions, clv_assets.models.bayes"], env)["wall"]
+               for _ in range(3)]
+    truths = write_demo_accounts(root / "landing", n_accounts=n_accounts, n_customers=n_customers, seed=20)
+    accounts = [t["account"] for t in truths]
+    print(f"== {n_accounts} accounts x {n_customers:,} customers, {workers} processes at a time ({root})")
+    print(f"  process start + imports (definitions + PyMC): {statistics.median(imports):.1f} s (median of 3)")
+    # register the partitions and warm the on-disk compile caches, as a daemon would have
+    measure(cli + ["materialize", "--account", accounts[0], "--as-of", as_of], env)
+
+    results = {}
+    started_at, started = time.time(), time.perf_counter()
+    pending, running, per_process = list(accounts), [], []
+    while pending or running:
+        while pending and len(running) < workers:
+            account = pending.pop(0)
+            argv = cli + ["materialize", "--account", account, "--as-of", as_of]
+            running.append((time.perf_counter(), subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)))
+        for item in list(running):
+            if item[1].poll() is not None:
+                running.remove(item)
+                per_process.append(time.perf_counter() - item[0])
+        time.sleep(0.2)
+    results["one process per account"] = (time.perf_counter() - started, statistics.median(per_process),
+                                          run_breakdown(env["DAGSTER_HOME"], started_at))
+    started_at, started = time.time(), time.perf_counter()
+    measure(cli + ["materialize", "--workers", str(workers), "--as-of", as_of], env)
+    results[f"{workers} worker processes"] = (time.perf_counter() - started, float("nan"),
+                                              run_breakdown(env["DAGSTER_HOME"], started_at))
+    print(f"  {'mode':<26} {'total':>8} {'per account (median):':>22} {'process':>8} {'run':>6} "
+          f"{'bgnbd fit':>9} {'gg fit':>7} {'SQL steps':>9}")
+    for mode, (total, process, b) in results.items():
+        print(f"  {mode:<26} {total:7.0f}s {'':>22} {process:7.1f}s {b['run']:5.1f}s {b['bgnbd']:8.1f}s "
+              f"{b['gamma_gamma']:6.1f}s {b['sql']:8.1f}s   ({b['runs']} runs)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -118,6 +203,9 @@ def main() -> None:
     parser.add_argument("--landing", type=Path, help="benchmark these account folders instead of generated ones")
     parser.add_argument("--naive-too", action="store_true", help="with --landing: also run the naive way")
     parser.add_argument("--as-of", help="observation end, YYYY-MM-DD (default: 30 days ago)")
+    parser.add_argument("--many", type=int, help="materialise this many accounts (see bench_many)")
+    parser.add_argument("--customers", type=int, default=5000, help="with --many: customers per account")
+    parser.add_argument("--workers", type=int, default=2, help="with --many: processes at a time")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -129,6 +217,9 @@ def main() -> None:
     from clv_assets.demo import write_demo_accounts
 
     as_of = args.as_of or (datetime.now(UTC).date() - timedelta(days=AS_OF_OFFSET_DAYS)).isoformat()
+    if args.many:
+        bench_many(args.many, args.customers, args.workers, as_of)
+        return
     me = [sys.executable, str(Path(__file__).resolve())]
     cli = [str(Path(sys.executable).with_name("clv-assets"))]
     baseline = measure([sys.executable, "-c", "import clv_assets.definitions"], dict(os.environ))

@@ -3,25 +3,104 @@
 from __future__ import annotations
 
 import os
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
+from filelock import FileLock, Timeout
+from pydantic import Field
 
 DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"
+DEFAULT_LOCK_TIMEOUT_SECONDS = 900.0
 
 
-def warehouse_resource(path: Path | str) -> DuckDBResource:
+class WarehouseBusy(Exception):
+    """The warehouse stayed locked by other processes for longer than the lock timeout."""
+
+
+class WarehouseResource(DuckDBResource):
+    """The warehouse file, opened by one process at a time.
+
+    DuckDB lets one process hold a database file read-write and refuses every other
+    process, even read-only ones, with "Could not set lock on file". Runs of several
+    accounts (and the steps of one run under the multiprocess executor) are separate
+    processes, so every connection first takes a cross-process file lock next to the
+    warehouse (``<warehouse>.lock``): a process that wants the file waits for the one
+    that has it instead of failing. Assets keep connections short (read, close, fit,
+    then open again to write), so the lock is never held while a model samples.
+
+    A process outside this resource (say a DuckDB shell on the warehouse) does not take
+    the file lock; opening then retries with jittered exponential backoff. Both waits end
+    after ``lock_timeout`` seconds with :class:`WarehouseBusy`, which the job's retry
+    policy treats as transient. BI tools read the serving copy (``clv_assets.lib.serving``),
+    never this file.
+    """
+
+    lock_timeout: float = Field(default=DEFAULT_LOCK_TIMEOUT_SECONDS, description="seconds to wait for the file")
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self.database == ":memory:":
+            conn = duckdb.connect(":memory:", config=self.connection_config)
+            try:
+                yield conn
+            finally:
+                conn.close()
+            return
+        deadline = time.monotonic() + self.lock_timeout
+        # one lock object per file and process: reentrant when a connection is opened
+        # while another one of this thread is open (DuckDB shares the instance then)
+        lock = FileLock(f"{self.database}.lock", is_singleton=True)
+        try:
+            lock.acquire(timeout=self.lock_timeout)
+        except Timeout:
+            raise WarehouseBusy(
+                f"warehouse {self.database} stayed locked by another process for {self.lock_timeout:.0f} s"
+            ) from None
+        try:
+            conn = _connect_when_free(self.database, self.connection_config, deadline)
+            try:
+                yield conn
+            finally:
+                # close even when the body failed: an open connection keeps DuckDB's
+                # own file lock after ours is released
+                conn.close()
+        finally:
+            lock.release()
+
+
+def _connect_when_free(database: str, config: dict, deadline: float) -> duckdb.DuckDBPyConnection:
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(database, read_only=False, config=config)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() + delay > deadline:
+                raise WarehouseBusy(f"warehouse {database} is held by another program: {exc}") from None
+        time.sleep(delay * random.uniform(0.5, 1.5))
+        delay = min(delay * 2, 2.0)
+
+
+def warehouse_resource(path: Path | str) -> WarehouseResource:
     """The one way to open the warehouse in this process.
 
     DuckDB shares one database instance per file and process and refuses a second
     connection configuration, so every caller goes through this. The memory limit
     (``CLV_DUCKDB_MEMORY_LIMIT``, default 1GB) makes large loads spill to disk instead
-    of growing the process.
+    of growing the process; ``CLV_WAREHOUSE_LOCK_TIMEOUT`` (seconds, default 900) bounds
+    the wait for a warehouse held by another process.
     """
-    return DuckDBResource(
+    return WarehouseResource(
         database=str(path),
         connection_config={"memory_limit": os.environ.get("CLV_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT)},
+        lock_timeout=float(os.environ.get("CLV_WAREHOUSE_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT_SECONDS)),
     )
 
 

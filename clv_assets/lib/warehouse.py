@@ -115,10 +115,12 @@ def _sql_string(text: str) -> str:
 
 
 def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether ``table`` exists in the connection's current database (or as a temp table)."""
     schema, name = table.split(".") if "." in table else ("main", table)
     query = (
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = $name "
-        "AND (schema_name = $schema OR (temporary AND $schema = 'main'))"
+        "AND (schema_name = $schema OR (temporary AND $schema = 'main')) "
+        "AND (temporary OR database_name = current_database())"
     )
     return conn.execute(query, {"name": name, "schema": schema}).fetchone()[0] > 0
 

@@ -1,5 +1,6 @@
 """Landing files -> raw.orders + raw.rejected_orders (+ raw.landing_files)."""
 
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -7,7 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from clv_assets.defs.ingestion.checks import raw_check_specs, raw_check_results
 from clv_assets.lib.accounts import accounts_partitions, validate_account
-from clv_assets.lib.landing import account_settings, fingerprint, landing_files, stage_files
+from clv_assets.lib.landing import MalformedLandingFile, account_settings, fingerprint, landing_files, stage_files
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, run_sql, transaction
 
@@ -54,10 +55,13 @@ def raw_orders(
     account = validate_account(context.partition_key)
     account_dir = landing.account_dir(account)
     if not account_dir.is_dir():
-        raise dg.Failure(f"landing folder {account_dir} for account {account!r} does not exist")
-    files = landing_files(account_dir)
+        raise dg.Failure(
+            f"landing folder {account_dir} for account {account!r} does not exist", allow_retries=False
+        )
+    with _fails_without_retry(MalformedLandingFile):
+        files = landing_files(account_dir)
+        settings = account_settings(account_dir)
     files_fingerprint = fingerprint(account_dir)
-    settings = account_settings(account_dir)
     params = {
         "account": account,
         "loaded_at": datetime.now(UTC),
@@ -67,7 +71,8 @@ def raw_orders(
         conn.execute("SET TimeZone = 'UTC'")
         # Staging reads every file before anything stored is touched: a malformed file
         # fails the run here and the account's previous rows stay as they were.
-        stage_files(conn, files)
+        with _fails_without_retry(MalformedLandingFile):
+            stage_files(conn, files)
         run_sql(
             conn,
             "CREATE OR REPLACE TEMP TABLE validated_landing_rows AS "
@@ -84,3 +89,12 @@ def raw_orders(
             metadata[LANDING_FINGERPRINT] = dg.MetadataValue.text(files_fingerprint)
             yield dg.MaterializeResult(asset_key=key, metadata=metadata)
         yield from raw_check_results(conn, account, RAW_ORDERS)
+
+
+@contextmanager
+def _fails_without_retry(*errors: type[Exception]):
+    """Turn ``errors`` into a step failure the job's retry policy skips: a retry cannot fix a file."""
+    try:
+        yield
+    except errors as exc:
+        raise dg.Failure(str(exc), allow_retries=False) from exc

@@ -1,0 +1,367 @@
+"""Concurrent runs, BI readers, failures and crashes, on real files and real processes.
+
+The fleet fixture materialises 9 small accounts, then backfills them again as 9
+concurrent Dagster runs with the multiprocess executor (one process per run, one per
+step) while a separate process holds the serving file open, one account's landing files
+having been broken in between.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from clv_assets.demo import write_demo_accounts
+from clv_assets.lib.resources import warehouse_resource
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = str(Path(sys.executable).with_name("clv-assets"))
+N_ACCOUNTS = 9
+BROKEN = "shop-09"
+TABLES = ["raw.orders", "raw.rejected_orders", "staging.customer_transactions", "features.rfm",
+          "models.fits", "models.posterior_draws", "models.fit_status", "predictions.customers"]
+
+# A BI tool: one read-only connection held open for the whole backfill, re-queried, plus a
+# new connection now and then that checks no account is half published.
+READER = textwrap.dedent('''
+    import duckdb, json, sys, time
+    from pathlib import Path
+    serving, stop, out = sys.argv[1:]
+    SNAPSHOT = "SELECT account, min(as_of)::VARCHAR, max(as_of)::VARCHAR, count(*) FROM features.rfm GROUP BY ALL ORDER BY 1"
+    # every account as one run left it: its fit status and features share the as-of date,
+    # and it has a prediction per customer
+    TORN = """
+        SELECT r.account FROM features.rfm r
+        JOIN models.fit_status s USING (account)
+        GROUP BY r.account
+        HAVING count(DISTINCT r.as_of) > 1 OR bool_or(r.as_of <> s.as_of)
+            OR count(DISTINCT r.customer_id) <> (SELECT count(*) FROM predictions.customers p WHERE p.account = r.account)
+    """
+    held = duckdb.connect(serving, read_only=True)
+    first = held.execute(SNAPSHOT).fetchall()
+    report = {"queries": 0, "changed": 0, "errors": [], "torn": [], "fresh_connections": 0, "versions": set()}
+    while not Path(stop).exists():
+        try:
+            report["changed"] += held.execute(SNAPSHOT).fetchall() != first
+            report["queries"] += 1
+            with duckdb.connect(serving, read_only=True) as fresh:
+                report["torn"] += [row[0] for row in fresh.execute(TORN).fetchall()]
+                report["versions"].add(str(fresh.execute(SNAPSHOT).fetchall()))
+                report["fresh_connections"] += 1
+        except Exception as exc:
+            report["errors"].append(str(exc))
+        time.sleep(0.2)
+    report["versions"] = len(report["versions"])
+    Path(out).write_text(json.dumps(report))
+''')
+
+# One Dagster run of the account job, out of process, with the job's multiprocess executor.
+RUN = textwrap.dedent('''
+    import json, sys, warnings
+    warnings.filterwarnings("ignore")
+    import dagster as dg
+    from clv_assets.defs.jobs import account_job
+    account, config = sys.argv[1], json.loads(sys.argv[2])
+    with dg.DagsterInstance.get() as instance:
+        result = dg.execute_job(dg.reconstructable(account_job), instance, run_config=config,
+                                tags={"dagster/partition": account})
+        print(json.dumps({"run_id": result.run_id, "success": result.success}))
+''')
+
+
+@dataclass
+class Fleet:
+    root: Path
+    env: dict
+    warehouse: Path
+    serving: Path
+    accounts: list[str]
+    before_as_of: str
+    after_as_of: str
+    serving_before: dict
+    warehouse_before: dict
+    runs: dict
+    reader: dict
+    seconds: float
+
+
+def _fingerprints(path: Path, accounts: list[str]) -> dict:
+    """(rows, order-independent hash of every column) per table and account."""
+    conn = duckdb.connect(str(path), read_only=True)
+    try:
+        out = {}
+        for table in TABLES:
+            for account in accounts:
+                out[table, account] = tuple(conn.execute(
+                    f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0) FROM {table} t WHERE account = $a", {"a": account}
+                ).fetchone())
+        return out
+    finally:
+        conn.close()
+
+
+def _instance(env: dict) -> dg.DagsterInstance:
+    return dg.DagsterInstance.from_config(env["DAGSTER_HOME"])
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory) -> Fleet:
+    from clv_assets.defs.jobs import account_run_config
+    from clv_assets.defs.serving.sensors import serving_publish_sensor
+
+    root = tmp_path_factory.mktemp("fleet")
+    env = {
+        **os.environ,
+        "CLV_WAREHOUSE": str(root / "warehouse.duckdb"),
+        "CLV_LANDING_DIR": str(root / "landing"),
+        "DAGSTER_HOME": str(root / "dagster_home"),
+    }
+    env.pop("CLV_SERVING", None)
+    truths = write_demo_accounts(root / "landing", n_accounts=N_ACCOUNTS, n_customers=150, seed=3)
+    accounts = [t["account"] for t in truths]
+    today = datetime.now(UTC).date()
+    before, after = today - timedelta(days=40), today - timedelta(days=10)
+    # the starting state, published: two CLI worker processes
+    subprocess.run([CLI, "materialize", "--workers", "2", "--method", "map", "--as-of", before.isoformat()],
+                   env=env, check=True, capture_output=True, text=True, cwd=ROOT)
+    warehouse, serving = root / "warehouse.duckdb", root / "warehouse.serving.duckdb"
+    serving_before = _fingerprints(serving, accounts)
+    warehouse_before = _fingerprints(warehouse, [BROKEN])
+    (root / "landing" / BROKEN / "orders_late.csv").write_text("order_id;customer;when\n1;2;yesterday\n")
+
+    stop, report = root / "stop-reader", root / "reader.json"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(serving), str(stop), str(report)])
+    time.sleep(1.0)  # the reader holds the serving file before the runs start
+    config = json.dumps(account_run_config(after, fit_method="map"))
+    started = time.perf_counter()
+    procs = {
+        a: subprocess.Popen([sys.executable, "-c", RUN, a, config], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        for a in accounts
+    }
+    instance = _instance(env)
+    runs = {}
+    resources = {"duckdb": warehouse_resource(warehouse)}
+    # as each run ends, the daemon would evaluate the publish sensor: do exactly that
+    while len(runs) < len(procs):
+        for account, proc in procs.items():
+            if account in runs or proc.poll() is None:
+                continue
+            runs[account] = json.loads(proc.stdout.read().strip().splitlines()[-1])
+            run = instance.get_run_by_id(runs[account]["run_id"])
+            if run.status == dg.DagsterRunStatus.SUCCESS:
+                (event,) = [r.event_log_entry.dagster_event for r in instance.get_records_for_run(
+                    run.run_id, of_type=dg.DagsterEventType.RUN_SUCCESS).records]
+                context = dg.build_run_status_sensor_context(
+                    sensor_name=serving_publish_sensor.name, dagster_event=event,
+                    dagster_instance=instance, dagster_run=run, resources=resources,
+                )
+                serving_publish_sensor(context)
+        time.sleep(0.5)
+    seconds = time.perf_counter() - started
+    stop.touch()
+    reader.wait(timeout=60)
+    return Fleet(root, env, warehouse, serving, accounts, before.isoformat(), after.isoformat(),
+                 serving_before, warehouse_before, runs, json.loads(report.read_text()), seconds)
+
+
+def _events(instance, run_id, event_type):
+    return [r.event_log_entry for r in instance.get_records_for_run(run_id, of_type=event_type).records]
+
+
+def test_concurrent_backfill_runs_succeed_without_lock_errors(fleet):
+    instance = _instance(fleet.env)
+    ok = sorted(a for a, r in fleet.runs.items() if r["success"])
+    assert ok == sorted(a for a in fleet.accounts if a != BROKEN)
+    for account, result in fleet.runs.items():
+        run_id = result["run_id"]
+        assert instance.get_run_by_id(run_id).tags["dagster/partition"] == account
+        failures = [e.dagster_event.message or "" for e in _events(instance, run_id, dg.DagsterEventType.STEP_FAILURE)]
+        assert not [m for m in failures if "lock" in m.lower() or "busy" in m.lower()]
+        # the steps really ran in their own processes
+        assert any("multiprocess executor" in (e.message or "") for e in _events(instance, run_id, dg.DagsterEventType.ENGINE_EVENT))
+    with duckdb.connect(str(fleet.warehouse), read_only=True) as conn:
+        as_of = dict(conn.execute("SELECT account, max(as_of)::VARCHAR FROM features.rfm GROUP BY ALL").fetchall())
+    assert {a: as_of[a] for a in ok} == {a: fleet.after_as_of for a in ok}
+
+
+def test_failing_account_fails_alone_without_retries_and_keeps_its_rows(fleet):
+    instance = _instance(fleet.env)
+    run_id = fleet.runs[BROKEN]["run_id"]
+    (failure,) = _events(instance, run_id, dg.DagsterEventType.STEP_FAILURE)
+    assert failure.step_key == "raw_orders"
+    assert "orders_late.csv" in failure.dagster_event.step_failure_data.error.message
+    assert not _events(instance, run_id, dg.DagsterEventType.STEP_UP_FOR_RETRY)  # a file cannot heal
+    assert _fingerprints(fleet.warehouse, [BROKEN]) == fleet.warehouse_before
+
+
+def test_bi_reader_is_never_blocked_and_never_sees_a_partial_account(fleet):
+    report = fleet.reader
+    assert report["errors"] == []
+    assert report["queries"] > 10 and report["fresh_connections"] > 10
+    assert report["changed"] == 0  # the held connection kept its snapshot throughout
+    assert report["torn"] == []
+    assert report["versions"] >= 2  # new connections saw publishes land while runs went on
+
+
+def test_serving_copy_has_each_successful_run_and_the_failed_account_unchanged(fleet):
+    after = _fingerprints(fleet.serving, fleet.accounts)
+    for table in TABLES:
+        assert after[table, BROKEN] == fleet.serving_before[table, BROKEN]
+    with duckdb.connect(str(fleet.serving), read_only=True) as conn:
+        published = dict(conn.execute("SELECT account, run_id FROM serving.published_accounts").fetchall())
+        as_of = dict(conn.execute("SELECT account, max(as_of)::VARCHAR FROM features.rfm GROUP BY ALL").fetchall())
+    for account in fleet.accounts:
+        if account == BROKEN:
+            assert published[account] is None and as_of[account] == fleet.before_as_of  # from the CLI's publish
+        else:
+            assert published[account] == fleet.runs[account]["run_id"]
+            assert as_of[account] == fleet.after_as_of
+    assert not list(fleet.serving.parent.glob(".*.tmp*"))
+
+
+KILLED_WRITER = textwrap.dedent('''
+    import sys
+    from pathlib import Path
+    from clv_assets.lib.resources import warehouse_resource
+    from clv_assets.lib.warehouse import replace_account_rows, transaction
+    warehouse, account, marker = sys.argv[1:]
+
+    def hold() -> bool:  # reached inside the second table's replace: signal, then wait to die
+        Path(marker).touch()
+        import time; time.sleep(600)
+        return True
+
+    with warehouse_resource(warehouse).get_connection() as conn:
+        conn.create_function("hold", hold, [], "BOOLEAN", side_effects=True)
+        with transaction(conn):
+            # a large replacement first, so row groups reach the file before the commit
+            replace_account_rows(conn, "raw.orders", account,
+                                 "SELECT o.* FROM raw.orders o, range(300) WHERE o.account = $account",
+                                 {"account": account})
+            replace_account_rows(conn, "features.rfm", account,
+                                 "SELECT * FROM features.rfm WHERE account = $account AND hold()",
+                                 {"account": account})
+''')
+
+
+def test_process_killed_inside_a_write_leaves_every_table_as_it_was(workspace, tmp_path):
+    import shutil
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(workspace.warehouse, warehouse)
+    accounts = [t["account"] for t in workspace.truths]
+    account = accounts[0]
+    before = _fingerprints(warehouse, accounts)
+    marker = tmp_path / "inside-write"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(warehouse), account, str(marker)])
+    deadline = time.monotonic() + 300
+    while not marker.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "writer ended before reaching the hook"
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    # the killed process's locks died with it: this opens at once, and recovery drops the
+    # uncommitted transaction
+    started = time.monotonic()
+    with warehouse_resource(warehouse).get_connection() as conn:
+        assert time.monotonic() - started < 10
+        (rows,) = conn.execute("SELECT count(*) FROM raw.orders WHERE account = $a", {"a": account}).fetchone()
+    assert _fingerprints(warehouse, accounts) == before
+    assert rows == before["raw.orders", account][0]
+
+
+HOLDER = textwrap.dedent('''
+    import duckdb, sys, time
+    from pathlib import Path
+    warehouse, held, release = sys.argv[1:]
+    conn = duckdb.connect(warehouse)  # another program, not using the project's lock
+    Path(held).touch()
+    while not Path(release).exists():
+        time.sleep(0.05)
+    conn.close()
+''')
+
+
+def _hold_warehouse(warehouse: Path, tmp_path: Path):
+    held, release = tmp_path / "held", tmp_path / "release"
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(warehouse), str(held), str(release)])
+    while not held.exists():
+        assert proc.poll() is None
+        time.sleep(0.05)
+    return proc, release
+
+
+def test_open_waits_for_another_process_instead_of_failing(workspace, tmp_path):
+    import shutil
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(workspace.warehouse, warehouse)
+    holder, release = _hold_warehouse(warehouse, tmp_path)
+    with pytest.raises(duckdb.IOException, match="lock"):  # what DuckDB does on its own
+        duckdb.connect(str(warehouse), read_only=True)
+    threading.Timer(2.0, release.touch).start()
+    started = time.monotonic()
+    with warehouse_resource(warehouse).get_connection() as conn:
+        waited = time.monotonic() - started
+        assert conn.execute("SELECT count(*) FROM raw.orders").fetchone()[0] > 0
+    holder.wait(timeout=30)
+    assert waited >= 1.5
+
+
+def test_transient_lock_failure_is_retried_by_the_job(workspace, tmp_path, monkeypatch):
+    """Past the lock timeout the step fails as busy; the job's retry policy runs it again."""
+    import shutil
+
+    from clv_assets.definitions import build_defs
+    from clv_assets.defs.ingestion.assets import LANDING_FILES, RAW_ORDERS, REJECTED_ORDERS
+    from clv_assets.defs.jobs import ACCOUNT_JOB
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(workspace.warehouse, warehouse)
+    monkeypatch.setenv("CLV_WAREHOUSE_LOCK_TIMEOUT", "1")
+    job = build_defs(warehouse=warehouse, landing_dir=workspace.landing).resolve_job_def(ACCOUNT_JOB)
+    instance = dg.DagsterInstance.ephemeral()
+    holder, release = _hold_warehouse(warehouse, tmp_path)
+
+    def release_after_first_failure():  # the other program lets go once our step has given up
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not instance.get_event_records(
+            dg.EventRecordsFilter(event_type=dg.DagsterEventType.STEP_UP_FOR_RETRY), limit=1
+        ):
+            time.sleep(0.1)
+        release.touch()
+
+    watcher = threading.Thread(target=release_after_first_failure)
+    watcher.start()
+    account = workspace.truths[0]["account"]
+    instance.add_dynamic_partitions("accounts", [account])
+    result = job.execute_in_process(
+        instance=instance, partition_key=account, asset_selection=[RAW_ORDERS, REJECTED_ORDERS, LANDING_FILES],
+        raise_on_error=False,
+    )
+    watcher.join()
+    holder.wait(timeout=30)
+    assert result.success
+    retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert retries
+    errors = [e.event_specific_data.error for e in retries]
+    messages = []
+    for error in errors:
+        while error is not None:
+            messages.append(error.message)
+            error = error.cause
+    assert any("WarehouseBusy" in m and "held by another program" in m for m in messages)
