@@ -31,7 +31,7 @@ from pathlib import Path
 
 from clv_assets.lib.accounts import validate_account
 from clv_assets.lib.resources import WarehouseResource
-from clv_assets.lib.warehouse import read_sql, replace_account_rows, transaction
+from clv_assets.lib.warehouse import apply_descriptions, read_sql, replace_account_rows, transaction
 
 SERVING_CATALOG = "clv_serving"
 PUBLISHED_ACCOUNTS = "serving.published_accounts"
@@ -91,6 +91,7 @@ def _copy_accounts(conn, source: str, accounts: Sequence[str], run_id: str | Non
             select = f'SELECT * FROM "{source}".{table} WHERE account = $account'
             for account in accounts:
                 replace_account_rows(conn, table, account, select, {"account": account})
+            apply_descriptions(conn, table)  # BI tools read the column comments here
         for account in accounts:
             replace_account_rows(
                 conn, PUBLISHED_ACCOUNTS, account, read_sql(PUBLISHED_ACCOUNTS),

@@ -91,12 +91,14 @@ def replace_account_rows(
 
 
 def apply_descriptions(conn: duckdb.DuckDBPyConnection, table: str) -> None:
-    """Store ``sql/<schema>/<table>.columns.yaml``'s descriptions as table and column comments.
+    """Store ``sql/<schema>/<table>.columns.yaml``'s descriptions (if any) as table and column comments.
 
     BI tools read them from DuckDB's catalog (``duckdb_tables()``, ``duckdb_columns()``).
     COMMENT ON takes no parameters; the texts come from the repository, quoted here.
     """
     docs = table_descriptions(table)
+    if docs["table"] is None:
+        return
     conn.execute(f"COMMENT ON TABLE {table} IS {_sql_string(docs['table'])}")
     for column in column_types(conn, table):
         if column in docs["columns"]:
