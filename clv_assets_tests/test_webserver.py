@@ -25,6 +25,7 @@ ASSET_KEYS = {
     "features/rfm",
     "models/bgnbd",
     "models/gamma_gamma",
+    "models/evaluation",
     "predictions/customers",
     "predictions/account_channels",
     "predictions/customer_channels",
