@@ -66,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit method of both models (default: their config, auto)",
     )
     mat.add_argument(
+        "--model", choices=["auto", "bgnbd", "mbgnbd", "pareto_nbd"], default=None,
+        help="purchase model (default: the account's settings file, else bgnbd); "
+        "auto: the one the account's holdout backtest (clv_evaluation_job) scored best",
+    )
+    mat.add_argument(
         "--workers", type=_positive_int, default=1,
         help="processes materialising accounts side by side (default 1)",
     )
@@ -134,7 +139,7 @@ def _materialize(args: argparse.Namespace) -> int:
         failed = _run_in_workers(instance, accounts, args, args.workers)
     else:
         job = build_defs(landing_dir=landing).resolve_job_def(ACCOUNT_JOB)
-        failed = _run_here(instance, job, accounts, account_run_config(args.as_of, args.method))
+        failed = _run_here(instance, job, accounts, account_run_config(args.as_of, args.method, args.model))
     if not args.worker:
         _publish_and_print([a for a in accounts if a not in failed])
         _print_summary(accounts)
@@ -182,6 +187,7 @@ def _run_in_workers(instance, accounts: list[str], args: argparse.Namespace, wor
         argv = [sys.executable, "-m", "clv_assets.cli", "materialize", "--worker"]
         argv += ["--as-of", args.as_of.isoformat()] if args.as_of else []
         argv += ["--method", args.method] if args.method else []
+        argv += ["--model", args.model] if args.model else []
         argv += [arg for account in share for arg in ("--account", account)]
         procs.append(subprocess.Popen(argv))
     for proc in procs:

@@ -47,7 +47,7 @@ def cdnow_backtest(workspace, tmp_path_factory):
     root = tmp_path_factory.mktemp("cdnow_backtest")
     (root / "landing" / "cdnow-backtest").mkdir(parents=True)
     cdnow.cdnow_orders(CDNOW_FILE).to_csv(root / "landing" / "cdnow-backtest" / "cdnow.csv", index=False)
-    result = _backtest(workspace, root, "cdnow-backtest", cdnow.evaluation_run_config(model="auto", **FAST))
+    result = _backtest(workspace, root, "cdnow-backtest", cdnow.evaluation_run_config(**FAST))
     assert result.success
     warehouse = root / "warehouse.duckdb"
     scores = _query(warehouse, "SELECT * FROM models.evaluation WHERE account = 'cdnow-backtest'").set_index("model")
@@ -133,7 +133,7 @@ def test_cdnow_intervals_calibration_and_ranking(cdnow_backtest):
 def test_cdnow_model_choice_and_plots(cdnow_backtest):
     root, result, scores = cdnow_backtest
     choice = _query(root / "warehouse.duckdb", "SELECT * FROM models.model_choice")
-    assert len(choice) == 1 and choice.requested_model[0] == "auto"
+    assert len(choice) == 1
     assert choice.chosen_model[0] == scores.mae_orders.idxmin()  # no tie on CDNOW
     assert choice.score[0] == pytest.approx(scores.mae_orders.min()) and choice.reason[0]
     metadata = result.asset_materializations_for_node("models__evaluation")[0].metadata
@@ -148,10 +148,10 @@ def test_choice_score_tie_break():
     scores = pd.DataFrame(
         {"model": ["bgnbd", "mbgnbd", "pareto_nbd"], "mae_orders": [0.500, 0.501, 0.60], "aggregate_error_pct": [-8.0, 2.0, 1.0]}
     )
-    choice = ev.choose_model(scores, "auto")
+    choice = ev.choose_model(scores)
     assert choice["chosen_model"] == "mbgnbd" and "tied" in choice["reason"]
-    assert ev.choose_model(scores.assign(mae_orders=[0.4, 0.5, 0.6]), "auto")["chosen_model"] == "bgnbd"
-    assert ev.choose_model(scores, "pareto_nbd")["chosen_model"] == "pareto_nbd"
+    assert ev.choose_model(scores.assign(mae_orders=[0.4, 0.5, 0.6]))["chosen_model"] == "bgnbd"
+    assert ev.choose_model(scores.assign(mae_orders=[0.6, 0.5, 0.4]))["chosen_model"] == "pareto_nbd"
 
 
 def test_default_window_holds_out_the_last_third():
@@ -186,7 +186,7 @@ def test_synthetic_bgnbd_account_backtest_agrees_with_the_truth(workspace, tmp_p
     assert abs(row.actual_repeat_orders - true_total) < 4 * np.sqrt(3 * true_total)
     assert abs(row.interval_coverage - row.interval_expected_coverage) < 0.03
     choice = _query(tmp_path / "warehouse.duckdb", "SELECT * FROM models.model_choice WHERE account = $a", {"a": account})
-    assert choice.chosen_model[0] == "bgnbd" and "auto not requested" in choice.reason[0]
+    assert choice.chosen_model[0] == "bgnbd" and "lowest mae_orders" in choice.reason[0]
 
 
 def test_bad_window_fails_the_run_with_one_line(workspace, tmp_path):
@@ -199,20 +199,48 @@ def test_bad_window_fails_the_run_with_one_line(workspace, tmp_path):
     assert "not after the cutoff" in message and len(message.splitlines()) == 1
 
 
-def test_account_summary_reports_the_backtest_choice(cdnow_backtest):
+def test_model_auto_serves_the_backtest_choice(cdnow_backtest):
+    """With ``model: auto`` the account job fits and serves the candidate the backtest
+    chose, and its predictions are that model's: they agree with pymc-marketing's own
+    model class evaluated on the stored draws."""
     root, _, scores = cdnow_backtest
     from clv_assets.definitions import build_defs
     from clv_assets.defs.jobs import ACCOUNT_JOB, account_run_config
 
-    run_config = account_run_config(dt.date(1998, 6, 30))
-    for op in ("bgnbd_fit", "gamma_gamma_fit"):
-        run_config["ops"][op] = {"config": {"method": "laplace"}}
+    chosen = scores.mae_orders.idxmin()
+    assert chosen != "bgnbd"  # CDNOW: the check below exercises a non-default model
+    run_config = account_run_config(dt.date(1998, 6, 30), "laplace", "auto")
     job = build_defs(warehouse=root / "warehouse.duckdb", landing_dir=root / "landing").resolve_job_def(ACCOUNT_JOB)
     result = job.execute_in_process(
         instance=dg.DagsterInstance.get(), partition_key="cdnow-backtest", run_config=run_config, raise_on_error=False
     )
     assert result.success
-    summary = _query(root / "warehouse.duckdb", "SELECT * FROM marts.account_summary").iloc[0]
-    assert summary.customers == 2357 and summary.served_model == "bgnbd"
-    assert summary.backtest_chosen_model == scores.mae_orders.idxmin()
-    assert "mae_orders" in summary.backtest_choice_reason
+    warehouse = root / "warehouse.duckdb"
+    summary = _query(warehouse, "SELECT * FROM marts.account_summary").iloc[0]
+    assert summary.customers == 2357 and summary.served_model == chosen == summary.backtest_chosen_model
+    assert summary.served_model_reason.startswith("auto: backtest of ") and "mae_orders" in summary.backtest_choice_reason
+    status = _query(warehouse, "SELECT * FROM models.fit_status WHERE model <> 'gamma_gamma'")
+    assert list(status.model) == [chosen] and status.requested_model[0] == "auto"
+    assert set(_query(warehouse, "SELECT DISTINCT model FROM models.posterior_draws").model) == {chosen, "gamma_gamma"}
+
+    # pymc-marketing's model class on the stored draws (thinned as the predictions thin them)
+    from clv_assets.defs.predictions.assets import load_draws
+
+    with warehouse_resource(warehouse).get_connection() as conn:
+        draws, _ = load_draws(conn, "cdnow-backtest", chosen, 200)
+    predictions = _query(warehouse, "SELECT * FROM predictions.customers ORDER BY customer_id")
+    assert (predictions.purchase_model == chosen).all()
+    rfm = _query(warehouse, "SELECT * FROM features.rfm ORDER BY customer_id")
+    sample = rfm.drop_duplicates(["frequency", "recency", "T"]).head(300).reset_index(drop=True)
+    data = sample[["frequency", "recency", "T"]].assign(customer_id=np.arange(len(sample)))
+    reference = PYMC_MODELS[chosen]()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference.build_model(data)
+    reference.idata = az.from_dict({"posterior": {k: v[None, :] for k, v in draws.items() if k in pmath.PURCHASE_MATH[chosen].parameters}})
+    horizon = float(predictions.horizon_days.iloc[0])
+    expected = reference.expected_purchases(data, future_t=horizon).mean(("chain", "draw")).values
+    p_alive = reference.expected_probability_alive(data).mean(("chain", "draw")).values
+    ours = sample.merge(predictions, on="customer_id")
+    np.testing.assert_allclose(ours.expected_orders, expected, rtol=1e-6)
+    np.testing.assert_allclose(ours.p_alive, p_alive, rtol=1e-6)

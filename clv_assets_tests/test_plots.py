@@ -93,7 +93,7 @@ def test_fit_materialisations_carry_the_plots(workspace):
     instance = dg.DagsterInstance.get()
     for truth in workspace.truths:
         account = truth["account"]
-        bgnbd = _latest_metadata(instance, dg.AssetKey(["models", "bgnbd"]), account)
+        bgnbd = _latest_metadata(instance, dg.AssetKey(["models", "purchase_model"]), account)
         for name in ("posterior_plot", "p_alive_matrix", "repeat_orders_plot"):
             assert _png_pixels(bgnbd[name].value).shape[0] > 100
         gamma_gamma = _latest_metadata(instance, dg.AssetKey(["models", "gamma_gamma"]), account)

@@ -107,11 +107,11 @@ def test_failed_diagnostics_keep_last_good_draws_and_predictions(workspace):
     before = {sql: workspace.query(sql, {"a": account}) for sql in snapshots}
     config = account_run_config(workspace.as_of)
     # 30 draws cannot reach 400 effective draws: the blocking check must fail
-    config["ops"]["bgnbd_fit"] = {"config": {"draws": 30, "tune": 30}}
+    config["ops"]["purchase_model_fit"] = {"config": {"draws": 30, "tune": 30}}
     result = _run(account, config)
     assert not result.success
     evaluations = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()}
-    assert evaluations[("models/bgnbd", "enough_effective_draws")] is False
+    assert evaluations[("models/purchase_model", "enough_effective_draws")] is False
     assert "predictions__customers" not in {e.step_key for e in result.all_events if e.is_step_success}
     for sql, frame in before.items():
         pd.testing.assert_frame_equal(workspace.query(sql, {"a": account}), frame)
@@ -143,7 +143,7 @@ def test_ineligible_account_is_recorded_and_not_fitted(workspace):
     assert status.reason.str.contains("min_customers").all()
     assert workspace.count("predictions.customers", "tiny-shop") == 0
     assert workspace.count("features.rfm", "tiny-shop") == 5
-    materialization = dg.DagsterInstance.get().get_latest_materialization_event(dg.AssetKey(["models", "bgnbd"]))
+    materialization = dg.DagsterInstance.get().get_latest_materialization_event(dg.AssetKey(["models", "purchase_model"]))
     assert materialization.asset_materialization.metadata["status"].value == "ineligible"
     # the marts still describe the account: its history, and why nothing is predicted
     summary = workspace.query("SELECT * FROM marts.account_summary WHERE account = 'tiny-shop'")

@@ -23,7 +23,7 @@ ASSET_KEYS = {
     "raw/landing_files",
     "staging/customer_transactions",
     "features/rfm",
-    "models/bgnbd",
+    "models/purchase_model",
     "models/gamma_gamma",
     "models/evaluation",
     "predictions/customers",
@@ -40,12 +40,12 @@ ASSET_KEYS = {
 EDGES = {  # (upstream, downstream)
     ("raw/orders", "staging/customer_transactions"),
     ("staging/customer_transactions", "features/rfm"),
-    ("features/rfm", "models/bgnbd"),
+    ("features/rfm", "models/purchase_model"),
     ("features/rfm", "models/gamma_gamma"),
     ("predictions/customers", "bands/thresholds"),
     ("bands/customers", "marts/customer_profile"),
     ("marts/customer_profile", "marts/customer_segments"),
-    ("models/bgnbd", "predictions/customers"),
+    ("models/purchase_model", "predictions/customers"),
     ("models/gamma_gamma", "predictions/customers"),
 }
 STARTUP_SECONDS = 240  # the code server imports the definitions; the machine is shared
@@ -205,7 +205,7 @@ def test_webserver_serves_graph_partitions_checks_freshness_and_plots(webserver,
     names = {c["name"] for c in checks["assetChecksOrError"]["checks"]}
     assert {"rows_conserved", "accounts_loaded_recently"} <= names
 
-    latest = webserver.graphql(LATEST_METADATA, path=["models", "bgnbd"], partition=accounts[0])
+    latest = webserver.graphql(LATEST_METADATA, path=["models", "purchase_model"], partition=accounts[0])
     (materialization,) = latest["assetOrError"]["assetMaterializations"]
     assert materialization["partition"] == accounts[0]
     images = {

@@ -28,7 +28,7 @@ AS_OF_OFFSET_DAYS = 30
 STAGES = {
     "load": ["raw/orders", "raw/rejected_orders", "raw/landing_files"],
     "rfm": ["staging/customer_transactions", "features/rfm"],
-    "fits": ["models/bgnbd", "models/gamma_gamma"],
+    "fits": ["models/purchase_model", "models/gamma_gamma"],
     "predictions": ["predictions/customers"],
 }
 
@@ -117,7 +117,7 @@ def run_breakdown(dagster_home: str, since: float) -> dict:
 
     instance = dg.DagsterInstance.from_config(dagster_home)
     records = instance.get_run_records(filters=dg.RunsFilter(created_after=datetime.fromtimestamp(since, UTC)))
-    runs, fits, sql_steps = [], {"bgnbd": [], "gamma_gamma": []}, []
+    runs, fits, sql_steps = [], {"purchase_model": [], "gamma_gamma": []}, []
     for record in records:
         if record.dagster_run.status != dg.DagsterRunStatus.SUCCESS:
             continue
@@ -189,9 +189,9 @@ def bench_many(n_accounts: int, n_customers: int, workers: int, as_of: str) -> N
     results[f"{workers} worker processes"] = (time.perf_counter() - started, float("nan"),
                                               run_breakdown(env["DAGSTER_HOME"], started_at))
     print(f"  {'mode':<26} {'total':>8} {'per account (median):':>22} {'process':>8} {'run':>6} "
-          f"{'bgnbd fit':>9} {'gg fit':>7} {'SQL steps':>9}")
+          f"{'purchase fit':>12} {'gg fit':>7} {'SQL steps':>9}")
     for mode, (total, process, b) in results.items():
-        print(f"  {mode:<26} {total:7.0f}s {'':>22} {process:7.1f}s {b['run']:5.1f}s {b['bgnbd']:8.1f}s "
+        print(f"  {mode:<26} {total:7.0f}s {'':>22} {process:7.1f}s {b['run']:5.1f}s {b['purchase_model']:8.1f}s "
               f"{b['gamma_gamma']:6.1f}s {b['sql']:8.1f}s   ({b['runs']} runs)")
 
 

@@ -48,7 +48,7 @@ def main() -> int:
         started = time.perf_counter()
         result = materialize_backtest(
             ACCOUNT, root / "landing", warehouse, dg.DagsterInstance.get(),
-            evaluation_run_config(method=args.method, model="auto"),
+            evaluation_run_config(method=args.method),
         )
         if not result.success:
             print("backtest run failed", file=sys.stderr)

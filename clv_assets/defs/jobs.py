@@ -47,18 +47,26 @@ clv_evaluation_job = dg.define_asset_job(
 )
 
 
-FIT_OPS = ("bgnbd_fit", "gamma_gamma_fit")
+FIT_OPS = ("purchase_model_fit", "gamma_gamma_fit")
 
 
-def account_run_config(as_of: date | None = None, fit_method: str | None = None) -> dict:
+def account_run_config(
+    as_of: date | None = None, fit_method: str | None = None, purchase_model: str | None = None
+) -> dict:
     """Run config of :data:`clv_account_job`; ``as_of`` None means today (UTC).
 
-    ``fit_method`` (auto, mcmc, laplace, map) sets both fits' method; None keeps their default.
+    ``fit_method`` (auto, mcmc, laplace, map) sets both fits' method and ``purchase_model``
+    (bgnbd, mbgnbd, pareto_nbd, auto) the purchase model; None keeps their default.
     """
     as_of_config = {"as_of": as_of.isoformat()} if as_of else {}
     ops = {"features__rfm": {"config": as_of_config}}
+    fit_config = {op: {} for op in FIT_OPS}
     if fit_method:
-        ops.update({op: {"config": {"method": fit_method}} for op in FIT_OPS})
+        for config in fit_config.values():
+            config["method"] = fit_method
+    if purchase_model:
+        fit_config["purchase_model_fit"]["model"] = purchase_model
+    ops.update({op: {"config": config} for op, config in fit_config.items() if config})
     return {"ops": ops}
 
 

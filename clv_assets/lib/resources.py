@@ -15,6 +15,8 @@ from dagster_duckdb import DuckDBResource
 from filelock import FileLock, Timeout
 from pydantic import Field
 
+from clv_assets.lib.landing import ACCOUNT_SETTINGS_FILE, MalformedLandingFile, account_settings
+
 DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"
 DEFAULT_LOCK_TIMEOUT_SECONDS = 900.0
 
@@ -111,3 +113,14 @@ class LandingZone(dg.ConfigurableResource):
 
     def account_dir(self, account: str) -> Path:
         return Path(self.root) / account
+
+    def settings_file(self, account: str) -> Path:
+        return self.account_dir(account) / ACCOUNT_SETTINGS_FILE
+
+    def account_settings(self, account: str) -> dict:
+        """The account's settings file as a dict ({} without one); a malformed file fails
+        the step with one line."""
+        try:
+            return account_settings(self.account_dir(account))
+        except MalformedLandingFile as exc:
+            raise dg.Failure(str(exc)) from None

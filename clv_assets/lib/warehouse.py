@@ -58,8 +58,8 @@ def replace_account_rows(
 ) -> int:
     """Replace ``account``'s rows of ``table`` with the result of ``select_sql``.
 
-    ``scope`` narrows the replaced rows further (e.g. ``{"model": "bgnbd"}`` when
-    several assets share a table). Call inside :func:`transaction`. The table is created from the query's columns on
+    ``scope`` narrows the replaced rows further (e.g. ``{"model": "gamma_gamma"}`` when
+    several assets share a table; a collection value matches any of its members). Call inside :func:`transaction`. The table is created from the query's columns on
     first use; columns the query adds later are added to the table (never dropped or
     renamed), so a new column is not a migration.
     """
@@ -82,8 +82,11 @@ def replace_account_rows(
     where = {"account": account, **(scope or {})}
     for column in where:
         _checked_column(column)
+    where = {c: list(v) if isinstance(v, tuple | list | set | frozenset) else v for c, v in where.items()}
     conn.execute(
-        f"DELETE FROM {table} WHERE " + " AND ".join(f"{c} = ${c}" for c in where), where
+        f"DELETE FROM {table} WHERE "
+        + " AND ".join(f"list_contains(${c}, {c})" if isinstance(v, list) else f"{c} = ${c}" for c, v in where.items()),
+        where,
     )
     conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _incoming")
     conn.execute("DROP TABLE _incoming")

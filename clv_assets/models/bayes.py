@@ -140,7 +140,7 @@ def fit(spec: CLVModelSpec, rows: pd.DataFrame, settings: FitSettings) -> Poster
     missing = [c for c in (*spec.columns, "n") if c not in rows]
     if missing:
         raise ValueError(f"{spec.name}: rows lack column(s) {missing}")
-    method = settings.resolve(len(rows))
+    method = settings.resolve(len(rows), spec)
     model = MODEL_BUILDERS[spec.name](rows)
     keep = [*spec.parameters, *spec.latent]
     started = time.perf_counter()

@@ -27,7 +27,7 @@ from __future__ import annotations
 import base64
 import io
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -35,9 +35,11 @@ import numpy as np
 import pandas as pd
 
 from clv_assets.models import posterior_math as pmath
+from clv_assets.models.posterior_math import PURCHASE_MATH
+from clv_assets.models.specs import DEFAULT_PURCHASE_MODEL
 
-CANDIDATES = ("bgnbd", "mbgnbd", "pareto_nbd")
-DEFAULT_MODEL = "bgnbd"
+CANDIDATES = tuple(PURCHASE_MATH)
+DEFAULT_MODEL = DEFAULT_PURCHASE_MODEL
 MODEL_LABELS = {"bgnbd": "BG/NBD", "mbgnbd": "MBG/NBD", "pareto_nbd": "Pareto/NBD"}
 INTERVAL = (0.05, 0.95)
 DECILES = 10
@@ -47,25 +49,6 @@ MAX_ORDERS = 10_000  # guard of the predictive-interval search
 # relative distance of the best MAE count as tied and the smallest |aggregate error| wins.
 CHOICE_SCORE = "mae_orders"
 CHOICE_TIE_TOLERANCE = 0.005
-
-
-@dataclass(frozen=True)
-class PurchaseMath:
-    """The numpy quantities of one purchase model, over posterior draws x history rows."""
-
-    parameters: tuple[str, ...]
-    p_alive: Callable
-    expected_purchases: Callable
-    prob_n_purchases: Callable
-
-
-PURCHASE_MATH: Mapping[str, PurchaseMath] = {
-    "bgnbd": PurchaseMath(("r", "alpha", "a", "b"), pmath.bgnbd_p_alive, pmath.bgnbd_expected_purchases, pmath.bgnbd_prob_n_purchases),
-    "mbgnbd": PurchaseMath(("r", "alpha", "a", "b"), pmath.mbgnbd_p_alive, pmath.mbgnbd_expected_purchases, pmath.mbgnbd_prob_n_purchases),
-    "pareto_nbd": PurchaseMath(
-        ("r", "alpha", "s", "beta"), pmath.pareto_nbd_p_alive, pmath.pareto_nbd_expected_purchases, pmath.pareto_nbd_prob_n_purchases
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -280,23 +263,14 @@ def tracking_error_pct(actual_cumulative: np.ndarray, predicted_cumulative: np.n
     return (float(predicted_cumulative[-1]) - actual) / actual * 100 if actual > 0 else float("nan")
 
 
-def choose_model(scores: pd.DataFrame, requested: str) -> dict:
-    """The account's model: ``requested``, or with ``auto`` the best candidate by holdout score.
+def choose_model(scores: pd.DataFrame) -> dict:
+    """The best candidate by holdout score: the model an account with ``model: auto`` uses.
 
     Score: lowest ``mae_orders`` (per-customer mean absolute error of holdout orders);
     candidates within 0.5% of the best MAE are tied and the smallest |aggregate error|
     among them wins.
     """
     compared = ", ".join(f"{r.model} {CHOICE_SCORE}={r.mae_orders:.4f} aggregate_error={r.aggregate_error_pct:+.2f}%" for r in scores.itertuples())
-    if requested != "auto":
-        row = scores.set_index("model").loc[requested] if requested in set(scores.model) else None
-        return {
-            "chosen_model": requested,
-            "score_name": CHOICE_SCORE,
-            "score": float(row[CHOICE_SCORE]) if row is not None else None,
-            "reason": f"model {requested!r} configured (model: auto not requested)",
-            "candidates_compared": compared,
-        }
     best = scores[CHOICE_SCORE].min()
     tied = scores[scores[CHOICE_SCORE] <= best * (1 + CHOICE_TIE_TOLERANCE)]
     winner = tied.loc[tied["aggregate_error_pct"].abs().idxmin()] if len(tied) > 1 else tied.iloc[0]

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from clv_assets.models.posterior_math import bgnbd_p_alive, bgnbd_prob_n_purchases
+from clv_assets.models.posterior_math import PURCHASE_MATH
 
 PLOT_DRAWS = 200  # posterior draws behind the P(alive) and repeat-order plots
 DPI = 80
@@ -60,19 +60,21 @@ def posterior_png(draws: Mapping[str, np.ndarray], parameters: Sequence[str], ti
 
 
 def p_alive_matrix(
-    draws: Mapping[str, np.ndarray], max_frequency: int, T: float, recency_steps: int = 60
+    draws: Mapping[str, np.ndarray], max_frequency: int, T: float, model: str = "bgnbd", recency_steps: int = 60
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Posterior-mean P(alive) for frequency 0..max_frequency x recency in [0, T].
+    """Posterior-mean P(alive) of purchase model ``model`` for frequency 0..max_frequency
+    x recency in [0, T].
 
     Returns ``(frequency, recency, matrix)`` with ``matrix[i, j]`` for ``frequency[i]``
-    and ``recency[j]`` (a customer with no repeat order has recency 0 and is alive, so
-    row 0 is 1 throughout, as in the model).
+    and ``recency[j]`` (under BG/NBD a customer with no repeat order is alive, so row 0
+    is 1 throughout).
     """
-    bg = thinned({k: draws[k] for k in ("r", "alpha", "a", "b")})
+    math_ = PURCHASE_MATH[model]
+    params = thinned({k: draws[k] for k in math_.parameters})
     frequency = np.arange(max_frequency + 1)
     recency = np.linspace(0.0, T, recency_steps)
     x, t_x = np.meshgrid(frequency, recency, indexing="ij")
-    p = bgnbd_p_alive(bg["r"], bg["alpha"], bg["a"], bg["b"], x.ravel(), t_x.ravel(), np.full(x.size, T))
+    p = math_.p_alive(**params, x=x.ravel(), t_x=t_x.ravel(), T=np.full(x.size, T))
     return frequency, recency, p.mean(axis=0).reshape(x.shape)
 
 
@@ -96,27 +98,26 @@ def p_alive_png(frequency: np.ndarray, recency: np.ndarray, matrix: np.ndarray, 
 
 
 def repeat_order_counts(
-    draws: Mapping[str, np.ndarray], rows: pd.DataFrame, max_orders: int = 7
+    draws: Mapping[str, np.ndarray], rows: pd.DataFrame, model: str = "bgnbd", max_orders: int = 7
 ) -> pd.DataFrame:
     """Customers with 0, 1, ..., ``max_orders - 1`` and ``max_orders``+ repeat orders:
-    ``actual`` (from ``rows``) and ``expected`` by the fitted BG/NBD.
+    ``actual`` (from ``rows``) and ``expected`` by the fitted purchase model ``model``.
 
     ``rows`` holds distinct ``frequency`` and ``T`` with their customer count ``n``.
     Customer i's repeat orders over its own period T_i are a new customer's X(T_i), with
-    the posterior-mean PMF (``posterior_math.bgnbd_prob_n_purchases`` for an empty
-    history); ``expected[k]`` sums it over customers. The last bucket takes the rest of
-    the distribution, so both columns sum to the number of customers.
+    the posterior-mean PMF (the model's ``prob_n_purchases`` for an empty history);
+    ``expected[k]`` sums it over customers. The last bucket takes the rest of the
+    distribution, so both columns sum to the number of customers.
     """
-    bg = thinned({k: draws[k] for k in ("r", "alpha", "a", "b")})
+    math_ = PURCHASE_MATH[model]
+    params = thinned({k: draws[k] for k in math_.parameters})
     by_age = rows.groupby("T", as_index=False)["n"].sum()
     ages = by_age["T"].to_numpy(float)
     weights = by_age["n"].to_numpy(float)
     zeros = np.zeros_like(ages)
     expected = []
     for k in range(max_orders):
-        pmf = bgnbd_prob_n_purchases(
-            bg["r"], bg["alpha"], bg["a"], bg["b"], zeros, zeros, zeros, ages, np.full_like(ages, k)
-        )
+        pmf = math_.prob_n_purchases(**params, x=zeros, t_x=zeros, T=zeros, t=ages, n=np.full_like(ages, k))
         expected.append(float(pmf.mean(axis=0) @ weights))
     customers = float(weights.sum())
     expected.append(customers - sum(expected))
@@ -132,7 +133,7 @@ def repeat_orders_png(counts: pd.DataFrame) -> bytes:
     ax = fig.subplots()
     position = np.arange(len(counts))
     ax.bar(position - 0.2, counts["actual"], width=0.4, label="actual")
-    ax.bar(position + 0.2, counts["expected"], width=0.4, label="expected (BG/NBD)")
+    ax.bar(position + 0.2, counts["expected"], width=0.4, label="expected by the model")
     ax.set_xticks(position, counts["repeat_orders"])
     ax.set_xlabel("repeat orders in the customer's observation period")
     ax.set_ylabel("customers")

@@ -79,6 +79,9 @@ Notes on pymc-marketing (1.3.0) conventions
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.special import betainc, betaln, expit, gammaln, hyp2f1, roots_legendre, xlogy
 
@@ -95,6 +98,10 @@ __all__ = [
     "pareto_nbd_p_alive",
     "pareto_nbd_expected_purchases",
     "pareto_nbd_prob_n_purchases",
+    "pareto_nbd_future_if_alive",
+    "mbgnbd_future_if_alive",
+    "time_to_next_purchase_quantile",
+    "PURCHASE_MATH",
 ]
 
 
@@ -460,27 +467,41 @@ def bgnbd_time_to_next_purchase_quantile(
     numpy.ndarray, shape (n_rows,)
         Time in days, or NaN where the target is not reached within ``horizon``.
     """
+    r, alpha, a, b = map(_draws, (r, alpha, a, b))
+    x, t_x, T = map(_rows, (x, t_x, T))
+    p_alive = np.exp(_log_p_alive(r, alpha, a, b, x, t_x, T))
+    shape, scale = r + x, alpha + T
+    return time_to_next_purchase_quantile(
+        p_alive, lambda t_row: np.exp(-shape * np.log1p(t_row / scale)), q, horizon, tol=tol
+    )
+
+
+def time_to_next_purchase_quantile(
+    p_alive: np.ndarray, p_none_if_alive, q: float = 0.5, horizon: float = 365.0, *, tol: float = 1e-3
+) -> np.ndarray:
+    r"""Smallest :math:`t^* \in (0, \text{horizon}]` at which the posterior-mean
+    probability of a next purchase, mean over draws of
+    ``p_alive * (1 - p_none_if_alive(t))``, reaches ``q``; NaN where it does not.
+
+    ``p_alive`` has shape (n_draws, n_rows); ``p_none_if_alive(t_row)`` returns the
+    probability of no purchase in ``(T, T + t]`` of a customer alive at T, shape
+    (n_draws, n_rows), for a (1, n_rows) array of times. Any purchase model works this
+    way (see :data:`PURCHASE_MATH`). The probability is continuous and increasing in t,
+    so the root is found by vectorised bisection to within ``tol`` days; the upper end
+    of the final bracket is returned.
+    """
     if not 0.0 < q < 1.0:
         raise ValueError(f"q must be in (0, 1), got {q}")
     if tol <= 0:
         raise ValueError("tol must be positive")
-    r, alpha, a, b = map(_draws, (r, alpha, a, b))
-    x, t_x, T = map(_rows, (x, t_x, T))
-    n_d, n_r = _out_shape((r, alpha, a, b), (x, t_x, T))
+    p_alive = np.atleast_2d(np.asarray(p_alive, dtype=float))
+    n_r = p_alive.shape[1]
     hz = np.broadcast_to(np.asarray(horizon, dtype=float), (n_r,)).astype(float)
     if np.any(~(hz > 0)):
         raise ValueError("horizon must be positive")
 
-    # t-independent pieces, shape (n_draws, n_rows)
-    p_alive = np.broadcast_to(
-        np.exp(_log_p_alive(r, alpha, a, b, x, t_x, T)), (n_d, n_r)
-    )
-    shape = np.broadcast_to(r + x, (n_d, n_r))
-    scale = np.broadcast_to(alpha + T, (n_d, n_r))
-
     def mean_prob(t_row: np.ndarray) -> np.ndarray:
-        p = p_alive * -np.expm1(-shape * np.log1p(t_row[None, :] / scale))
-        return p.mean(axis=0)
+        return (p_alive * (1.0 - p_none_if_alive(t_row[None, :]))).mean(axis=0)
 
     reachable = mean_prob(hz) >= q
     lo = np.zeros(n_r)
@@ -624,12 +645,7 @@ def pareto_nbd_expected_purchases(r, alpha, s, beta, x, t_x, T, t) -> np.ndarray
     r, alpha, s, beta = map(_draws, (r, alpha, s, beta))
     x, t_x, T, t = map(_rows, (x, t_x, T, t))
     p_alive = pareto_nbd_p_alive(r.ravel(), alpha.ravel(), s.ravel(), beta.ravel(), x.ravel(), t_x.ravel(), T.ravel())
-    log1p_t = np.log1p(t / (beta + T))
-    sm1 = s - 1.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # (1 - (1 + u)^-(s-1)) / (s-1), continuous at s = 1 (-> log(1 + u))
-        lifetime = np.where(np.abs(sm1) > 1e-8, -np.expm1(-sm1 * log1p_t) / sm1, log1p_t)
-    out = p_alive * (r + x) / (alpha + T) * (beta + T) * lifetime
+    out = p_alive * _pareto_expected_if_alive(r, alpha, s, beta, x, T, t)
     return np.broadcast_to(out, _out_shape((r, alpha, s, beta), (x, t_x, T, t))).copy()
 
 
@@ -661,30 +677,119 @@ def pareto_nbd_prob_n_purchases(r, alpha, s, beta, x, t_x, T, t, n) -> np.ndarra
         raise ValueError("n must be a non-negative integer")
     shape = _out_shape((r, alpha, s, beta), (x, t_x, T, t, n))
     p_alive = pareto_nbd_p_alive(r.ravel(), alpha.ravel(), s.ravel(), beta.ravel(), x.ravel(), t_x.ravel(), T.ravel())
-    r1, a1, b1 = r + x, alpha + T, beta + T
+    if_alive = _pareto_pmf_if_alive(r + x, alpha + T, s, beta + T, t, n)
+    out = np.where(n == 0, 1.0 - p_alive * (1.0 - if_alive), p_alive * if_alive)
+    return np.broadcast_to(out, shape).copy()
 
-    def log_nb(u):  # log NB(n; r', alpha'/(alpha'+u)) for u >= 0
-        return (
-            gammaln(r1 + n) - gammaln(r1) - gammaln(n + 1.0)
-            - r1 * np.log1p(u / a1) + xlogy(n, u / (a1 + u))
-        )
 
-    survive = np.exp(-s * np.log1p(t / b1) + log_nb(t))
+def _pareto_pmf_if_alive(r1, a1, s, b1, t, n) -> np.ndarray:
+    """P(X(T, T + t) = n) of a customer alive at T whose future is a fresh Pareto/NBD
+    process with (r1, a1, s, b1) = (r + x, alpha + T, s, beta + T): see
+    :func:`pareto_nbd_prob_n_purchases`. Shapes broadcast as (draws, rows)."""
+    def log_nb(u, r_, a_, n_):  # log NB(n; r', alpha'/(alpha'+u)) for u >= 0
+        return gammaln(r_ + n_) - gammaln(r_) - gammaln(n_ + 1.0) - r_ * np.log1p(u / a_) + xlogy(n_, u / (a_ + u))
+
+    survive = np.exp(-s * np.log1p(t / b1) + log_nb(t, r1, a1, n))
     # composite Gauss-Legendre on [0, t]: node k of panel j at (j + (x_k + 1)/2) t / P
     offsets = (np.arange(_GL_PANELS)[:, None] + (_GL_X[None, :] + 1.0) / 2.0).ravel() / _GL_PANELS
     weights = np.tile(_GL_W, _GL_PANELS) / (2.0 * _GL_PANELS)
-    tau = t[..., None] * offsets  # (1, rows, K)
-    expand = lambda v: np.asarray(v)[..., None]  # noqa: E731
-    r1, a1, b1, s_, n_ = map(expand, (r1, a1, b1, s, n))
-    log_dropout_density = np.log(s_) + s_ * np.log(b1) - (s_ + 1.0) * np.log(b1 + tau)
-    log_nb_tau = (
-        gammaln(r1 + n_) - gammaln(r1) - gammaln(n_ + 1.0)
-        - r1 * np.log1p(tau / a1) + xlogy(n_, tau / (a1 + tau))
-    )
-    integral = t * np.sum(weights * np.exp(log_dropout_density + log_nb_tau), axis=-1)
-    if_alive = survive + integral
-    out = np.where(n == 0, 1.0 - p_alive * (1.0 - if_alive), p_alive * if_alive)
-    return np.broadcast_to(out, shape).copy()
+    t = np.asarray(t, dtype=float)
+    tau = t[..., None] * offsets
+    expand = lambda v: np.asarray(v, dtype=float)[..., None]  # noqa: E731
+    r1_, a1_, b1_, s_, n_ = map(expand, (r1, a1, b1, s, n))
+    log_dropout_density = np.log(s_) + s_ * np.log(b1_) - (s_ + 1.0) * np.log(b1_ + tau)
+    integral = t * np.sum(weights * np.exp(log_dropout_density + log_nb(tau, r1_, a1_, n_)), axis=-1)
+    return survive + integral
+
+
+def _pareto_expected_if_alive(r, alpha, s, beta, x, T, t) -> np.ndarray:
+    """E[X(T, T + t)] of a customer alive at T (the factor after P(alive) in
+    :func:`pareto_nbd_expected_purchases`)."""
+    log1p_t = np.log1p(t / (beta + T))
+    sm1 = s - 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # (1 - (1 + u)^-(s-1)) / (s-1), continuous at s = 1 (-> log(1 + u))
+        lifetime = np.where(np.abs(sm1) > 1e-8, -np.expm1(-sm1 * log1p_t) / sm1, log1p_t)
+    return (r + x) / (alpha + T) * (beta + T) * lifetime
+
+
+PARETO_ROWS_PER_BLOCK = 256  # quadrature memory: draws x rows x 128 doubles per block
+
+
+def pareto_nbd_future_if_alive(r, alpha, s, beta, x, T, t) -> dict[str, np.ndarray]:
+    """``expected``, ``p_none`` and ``p_one`` of the purchases in ``(T, T + t]`` of a
+    Pareto/NBD customer alive at T (as :func:`bgnbd_future_if_alive`); rows are taken
+    :data:`PARETO_ROWS_PER_BLOCK` at a time to bound the quadrature's memory."""
+    r, alpha, s, beta = map(_draws, (r, alpha, s, beta))
+    x, T, t = np.broadcast_arrays(*map(_rows, (x, T, t)))
+    shape = _out_shape((r, alpha, s, beta), (x, T, t))
+    out = {"expected": np.broadcast_to(_pareto_expected_if_alive(r, alpha, s, beta, x, T, t), shape)}
+    for name, n in (("p_none", 0.0), ("p_one", 1.0)):
+        blocks = [
+            np.broadcast_to(
+                _pareto_pmf_if_alive(r + x[:, i:j], alpha + T[:, i:j], s, beta + T[:, i:j], t[:, i:j], n),
+                (shape[0], x[:, i:j].shape[1]),
+            )
+            for i, j in _blocks(shape[1], PARETO_ROWS_PER_BLOCK)
+        ]
+        out[name] = np.concatenate(blocks, axis=1) if blocks else np.zeros(shape)
+    return out
+
+
+def _blocks(n: int, size: int):
+    return [(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def mbgnbd_future_if_alive(r, alpha, a, b, x, T, t) -> dict[str, np.ndarray]:
+    """:func:`bgnbd_future_if_alive` of an MBG/NBD customer: alive at T, the future is a
+    fresh BG/NBD process with ``b + 1`` in place of ``b`` (see the MBG/NBD comment)."""
+    return bgnbd_future_if_alive(r, alpha, a, np.asarray(b, dtype=float) + 1.0, x, T, t)
+
+
+def _nbd_p_none_if_alive(r, alpha, x, T):
+    """t -> P(no purchase in (T, T + t] | alive at T) of BG/NBD and MBG/NBD: a purchase
+    comes before any dropout, so it is the NBD zero term ((alpha+T)/(alpha+T+t))^(r+x)."""
+    shape, scale = _draws(r) + _rows(x), _draws(alpha) + _rows(T)
+    return lambda t: np.exp(-shape * np.log1p(t / scale))
+
+
+def _pareto_p_none_if_alive(r, alpha, s, beta, x, T):
+    r, alpha, s, beta = map(_draws, (r, alpha, s, beta))
+    x, T = map(_rows, (x, T))
+    return lambda t: _pareto_pmf_if_alive(r + x, alpha + T, s, beta + T, t, 0.0)
+
+
+@dataclass(frozen=True)
+class PurchaseMath:
+    """The numpy quantities of one purchase model, over posterior draws x history rows.
+
+    ``future_if_alive(**params, x, T, t)`` and ``p_none_if_alive(**params, x, T)(t)``
+    describe a customer alive at T; everything per customer is P(alive) times them (the
+    predictions compute them once per distinct (frequency, T), see ``predict``).
+    """
+
+    parameters: tuple[str, ...]
+    p_alive: Callable
+    expected_purchases: Callable
+    prob_n_purchases: Callable
+    future_if_alive: Callable
+    p_none_if_alive: Callable
+
+
+PURCHASE_MATH: Mapping[str, PurchaseMath] = {
+    "bgnbd": PurchaseMath(
+        ("r", "alpha", "a", "b"), bgnbd_p_alive, bgnbd_expected_purchases, bgnbd_prob_n_purchases,
+        bgnbd_future_if_alive, lambda r, alpha, a, b, x, T: _nbd_p_none_if_alive(r, alpha, x, T),
+    ),
+    "mbgnbd": PurchaseMath(
+        ("r", "alpha", "a", "b"), mbgnbd_p_alive, mbgnbd_expected_purchases, mbgnbd_prob_n_purchases,
+        mbgnbd_future_if_alive, lambda r, alpha, a, b, x, T: _nbd_p_none_if_alive(r, alpha, x, T),
+    ),
+    "pareto_nbd": PurchaseMath(
+        ("r", "alpha", "s", "beta"), pareto_nbd_p_alive, pareto_nbd_expected_purchases, pareto_nbd_prob_n_purchases,
+        pareto_nbd_future_if_alive, _pareto_p_none_if_alive,
+    ),
+}
 
 
 # --------------------------------------------------------------------------- #

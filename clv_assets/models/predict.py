@@ -1,4 +1,7 @@
-"""Per-customer predictions from BG/NBD and Gamma-Gamma posterior draws.
+"""Per-customer predictions from purchase-model and Gamma-Gamma posterior draws.
+
+The purchase model is BG/NBD, MBG/NBD or Pareto/NBD (``PredictionSettings.model``); every
+quantity comes from its entry of ``posterior_math.PURCHASE_MATH``.
 
 Quantities are computed once per distinct (frequency, recency, T, monetary_value) row,
 over (thinned) posterior draws, ``chunk_rows`` rows at a time, so memory stays at
@@ -16,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from clv_assets.models import posterior_math as pmath
+from clv_assets.models.specs import DEFAULT_PURCHASE_MODEL
 
 QUANTILES = (0.05, 0.95)
 DAYS_PER_YEAR = 365.0
@@ -33,21 +37,25 @@ class PredictionSettings:
     discount_rate: float = 0.0  # annual
     chunk_rows: int = 10_000
     workers: int = 2
+    model: str = DEFAULT_PURCHASE_MODEL  # the purchase model whose draws are given
 
 
-def discounted_expected_if_alive(bg: dict, x: np.ndarray, T: np.ndarray, horizon: float, discount_rate: float) -> np.ndarray:
+def discounted_expected_if_alive(
+    model: str, params: dict, x: np.ndarray, T: np.ndarray, horizon: float, discount_rate: float
+) -> np.ndarray:
     """Expected purchases in (T, T+horizon] of a customer alive at T, discounted to T.
 
     Purchases are bucketed in ~monthly steps and discounted at the step's end, as in
     pymc-marketing's ``customer_lifetime_value``; with a zero rate this is exactly the
     expected number of purchases. Shape (draws, rows).
     """
+    math_ = pmath.PURCHASE_MATH[model]
     if discount_rate == 0:
-        return pmath.bgnbd_future_if_alive(**bg, x=x, T=T, t=horizon)["expected"]
+        return math_.future_if_alive(**params, x=x, T=T, t=horizon)["expected"]
     steps = np.unique(np.append(np.arange(DISCOUNT_STEP_DAYS, horizon, DISCOUNT_STEP_DAYS), horizon))
     total, previous = 0.0, 0.0
     for t in steps:
-        cumulative = pmath.bgnbd_future_if_alive(**bg, x=x, T=T, t=t)["expected"]
+        cumulative = math_.future_if_alive(**params, x=x, T=T, t=t)["expected"]
         total = total + (cumulative - previous) / (1.0 + discount_rate) ** (t / DAYS_PER_YEAR)
         previous = cumulative
     return total
@@ -58,13 +66,16 @@ PER_DRAW = ("p_alive", "expected_orders", "p_order", "p_multiple_orders", "expec
 ACCOUNT_DRAW_COLUMNS = ("expected_orders", "predicted_spend", "expected_aov", "p_order")
 
 
-def aligned_draws(bg_draws: dict, gg_draws: dict) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """BG/NBD (r, alpha, a, b) and Gamma-Gamma (p, q, v) draws cut to the same length.
+def aligned_draws(
+    bg_draws: dict, gg_draws: dict, model: str = DEFAULT_PURCHASE_MODEL
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Purchase-model (``model``'s parameters) and Gamma-Gamma (p, q, v) draws cut to the
+    same length.
 
     Draw i of one model is paired with draw i of the other: the fits are independent,
     so the pairs are draws from the joint posterior.
     """
-    bg = {k: np.asarray(bg_draws[k], float) for k in ("r", "alpha", "a", "b")}
+    bg = {k: np.asarray(bg_draws[k], float) for k in pmath.PURCHASE_MATH[model].parameters}
     gg = {k: np.asarray(gg_draws[k], float) for k in ("p", "q", "v")}
     n = min(len(bg["r"]), len(gg["p"]))
     return {k: v[:n] for k, v in bg.items()}, {k: v[:n] for k, v in gg.items()}
@@ -79,7 +90,7 @@ def map_chunks(
 ) -> tuple[pd.DataFrame, list]:
     """Apply ``reduce(chunk, per_draw)`` to each chunk of distinct rows.
 
-    ``bg`` and ``gg`` come from :func:`aligned_draws`; ``per_draw`` maps each name of
+    ``bg`` (purchase model ``settings.model``) and ``gg`` come from :func:`aligned_draws`; ``per_draw`` maps each name of
     :data:`PER_DRAW` to a (draws, rows) array for the chunk. Rows are sorted by
     (frequency, T) so that a chunk's rows share (frequency, T) pairs; returns the sorted
     rows and the results in chunk order.
@@ -103,7 +114,7 @@ def predict_rows(
     (``n`` customers per row) of :data:`ACCOUNT_DRAW_COLUMNS`, whose quantiles are the
     intervals of account-wide figures such as the predicted revenue.
     """
-    bg, gg = aligned_draws(bg_draws, gg_draws)
+    bg, gg = aligned_draws(bg_draws, gg_draws, settings.model)
     n_draws = len(bg["r"])
 
     def summarize(chunk: pd.DataFrame, per_draw: dict[str, np.ndarray]) -> tuple[dict, dict]:
@@ -113,7 +124,7 @@ def predict_rows(
             out[f"{name}_p05"], out[f"{name}_p95"] = np.quantile(per_draw[name], QUANTILES, axis=0)
         out["p_multiple_orders"] = per_draw["p_multiple_orders"].mean(axis=0)
         out["churn_probability"] = 1.0 - out["p_order"]
-        out["days_to_next_order"] = _days_to_next_order(bg, chunk, out["p_order"], float(settings.horizon_days))
+        out["days_to_next_order"] = _days_to_next_order(settings.model, bg, chunk, out["p_order"], float(settings.horizon_days))
         weights = chunk["n"].to_numpy(float) if "n" in chunk else np.ones(len(chunk))
         return out, {name: per_draw[name] @ weights for name in ACCOUNT_DRAW_COLUMNS}
 
@@ -147,16 +158,17 @@ def per_draw_quantities(chunk: pd.DataFrame, bg: dict, gg: dict, settings: Predi
     once per distinct pair in the chunk and combined with each row's P(alive).
     """
     horizon = float(settings.horizon_days)
+    math_ = pmath.PURCHASE_MATH[settings.model]
     x, t_x, T = (chunk[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     pairs, inverse = np.unique(np.stack([x, T]), axis=1, return_inverse=True)
     inverse = inverse.reshape(-1)
-    future = pmath.bgnbd_future_if_alive(**bg, x=pairs[0], T=pairs[1], t=horizon)
-    p_alive = pmath.bgnbd_p_alive(**bg, x=x, t_x=t_x, T=T)
+    future = math_.future_if_alive(**bg, x=pairs[0], T=pairs[1], t=horizon)
+    p_alive = math_.p_alive(**bg, x=x, t_x=t_x, T=T)
     expected = p_alive * future["expected"][:, inverse]
     p_any = p_alive * (1.0 - future["p_none"][:, inverse])
     aov = pmath.gamma_gamma_expected_spend(**gg, x=x, m=chunk["monetary_value"].to_numpy(float))
     if settings.discount_rate != 0:
-        discounted = discounted_expected_if_alive(bg, pairs[0], pairs[1], horizon, settings.discount_rate)
+        discounted = discounted_expected_if_alive(settings.model, bg, pairs[0], pairs[1], horizon, settings.discount_rate)
         spend = p_alive * discounted[:, inverse] * aov
     else:
         spend = expected * aov
@@ -170,17 +182,24 @@ def per_draw_quantities(chunk: pd.DataFrame, bg: dict, gg: dict, settings: Predi
     }
 
 
-def _days_to_next_order(bg: dict, chunk: pd.DataFrame, p_order: np.ndarray, horizon: float) -> np.ndarray:
+NEXT_ORDER_ROWS_PER_BLOCK = 512  # bounds Pareto/NBD's quadrature memory in the bisection
+
+
+def _days_to_next_order(model: str, params: dict, chunk: pd.DataFrame, p_order: np.ndarray, horizon: float) -> np.ndarray:
     """Days until a next order is more likely than not; NaN beyond the horizon.
 
     Solved only for the rows whose probability of ordering within the horizon is at
     least 50%; the others are NaN by definition.
     """
+    math_ = pmath.PURCHASE_MATH[model]
     x, t_x, T = (chunk[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     days = np.full(len(x), np.nan)
-    reachable = p_order >= 0.5
-    if reachable.any():
-        days[reachable] = pmath.bgnbd_time_to_next_purchase_quantile(
-            **bg, x=x[reachable], t_x=t_x[reachable], T=T[reachable], q=0.5, horizon=horizon, tol=0.5
+    rows = np.flatnonzero(p_order >= 0.5)
+    for start in range(0, len(rows), NEXT_ORDER_ROWS_PER_BLOCK):
+        block = rows[start : start + NEXT_ORDER_ROWS_PER_BLOCK]
+        days[block] = pmath.time_to_next_purchase_quantile(
+            math_.p_alive(**params, x=x[block], t_x=t_x[block], T=T[block]),
+            math_.p_none_if_alive(**params, x=x[block], T=T[block]),
+            q=0.5, horizon=horizon, tol=0.5,
         )
     return days

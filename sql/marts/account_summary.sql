@@ -21,6 +21,14 @@ channels AS (
     FROM predictions.account_channels
     WHERE account = $account
 ),
+served AS (
+    SELECT any_value(purchase_model) AS served_model FROM predictions.customers WHERE account = $account
+),
+purchase_fit AS (
+    SELECT any_value(model) AS model, any_value(status) AS status, any_value(model_reason) AS model_reason
+    FROM models.fit_status
+    WHERE account = $account AND requested_model IS NOT NULL
+),
 currency AS (
     SELECT mode(currency) AS currency FROM raw.orders WHERE account = $account
 )
@@ -56,8 +64,14 @@ SELECT
     (SELECT channel_shares FROM channels) AS channel_shares,
     count(p.predicted_spend) > 0 AS predicted,
     (SELECT model_status FROM status) AS model_status,
-    -- the model predictions.customers serves: BG/NBD (serving another candidate is not wired yet)
-    'bgnbd' AS served_model,
+    (SELECT served_model FROM served) AS served_model,
+    (
+        SELECT CASE
+            WHEN f.model = s.served_model THEN f.model_reason
+            ELSE 'latest fit of ' || f.model || ' ' || f.status || ' (' || f.model_reason || '); the last fit that passed is served'
+        END
+        FROM purchase_fit AS f, served AS s
+    ) AS served_model_reason,
     (SELECT any_value(chosen_model) FROM model_choice_of_account) AS backtest_chosen_model,
     (SELECT any_value(reason) FROM model_choice_of_account) AS backtest_choice_reason,
     (SELECT any_value(evaluated_at) FROM model_choice_of_account) AS backtest_evaluated_at,

@@ -1,5 +1,6 @@
 -- models.fit_status: the outcome of the latest fit attempt per account x model:
--- fitted, failed_diagnostics or ineligible, with the reason.
+-- fitted, failed_diagnostics or ineligible, with the reason. For the purchase model also
+-- the model requested (bgnbd, mbgnbd, pareto_nbd or auto) and why this one was fitted.
 SELECT
     CAST($account AS VARCHAR) AS account,
     CAST($model AS VARCHAR) AS model,
@@ -8,4 +9,6 @@ SELECT
     CAST($n_customers AS BIGINT) AS n_customers,
     CAST($n_repeat_buyers AS BIGINT) AS n_repeat_buyers,
     CAST($as_of AS DATE) AS as_of,
-    CAST($attempted_at AS TIMESTAMPTZ) AS attempted_at
+    CAST($attempted_at AS TIMESTAMPTZ) AS attempted_at,
+    CAST($requested_model AS VARCHAR) AS requested_model,
+    CAST($model_reason AS VARCHAR) AS model_reason

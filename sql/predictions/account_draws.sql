@@ -6,6 +6,8 @@ SELECT
     CAST($account AS VARCHAR) AS account,
     CAST(draw AS INTEGER) AS draw,
     CAST($horizon_days AS INTEGER) AS horizon_days,
+    CAST($discount_rate AS DOUBLE) AS discount_rate,
+    CAST($purchase_model AS VARCHAR) AS purchase_model,
     expected_orders AS total_expected_orders,
     predicted_spend AS total_predicted_spend,
     expected_aov AS sum_expected_aov,

@@ -16,7 +16,8 @@ SELECT
     p.predicted_spend, p.predicted_spend_p05, p.predicted_spend_p95,
     -- the day by which the probability of a next order reaches 50%; NULL beyond the horizon
     rfm.as_of + CAST(ceil(p.days_to_next_order) AS INTEGER) AS expected_next_order_date,
-    CAST($bgnbd_fitted_at AS TIMESTAMPTZ) AS bgnbd_fitted_at,
+    CAST($purchase_model AS VARCHAR) AS purchase_model,
+    CAST($purchase_model_fitted_at AS TIMESTAMPTZ) AS purchase_model_fitted_at,
     CAST($gamma_gamma_fitted_at AS TIMESTAMPTZ) AS gamma_gamma_fitted_at,
     CAST($predicted_at AS TIMESTAMPTZ) AS predicted_at
 FROM features.rfm AS rfm

@@ -14,12 +14,11 @@ from clv_assets.defs.bands.thresholds import (
 )
 from clv_assets.defs.predictions.assets import customer_predictions, load_draws
 from clv_assets.lib.accounts import accounts_partitions, validate_account
-from clv_assets.lib.landing import account_settings
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, run_sql, transaction
 from clv_assets.models.band_confidence import PREDICTED_BANDS, band_probabilities
 from clv_assets.models.predict import PredictionSettings, aligned_draws, map_chunks
-from clv_assets.models.specs import BGNBD, GAMMA_GAMMA
+from clv_assets.models.specs import GAMMA_GAMMA
 
 LABELS = {
     "relative_labels": list(RELATIVE_LABELS),
@@ -46,9 +45,8 @@ def band_thresholds(
     folder's ``_account.json``.
     """
     account = validate_account(context.partition_key)
-    settings_file = landing.account_dir(account) / "_account.json"
-    overrides = account_settings(landing.account_dir(account)).get("bands") if settings_file.parent.is_dir() else None
-    thresholds = config.for_account(overrides, str(settings_file))
+    overrides = landing.account_settings(account).get("bands")
+    thresholds = config.for_account(overrides, str(landing.settings_file(account)))
     params = {"account": account, **thresholds.model_dump(), "overridden": sorted(overrides or {})}
     with duckdb.get_connection() as conn:
         with transaction(conn):
@@ -79,10 +77,14 @@ def customer_bands(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         thresholds = run_sql(conn, "SELECT * FROM bands.thresholds WHERE account = $account", params).df()
         totals = run_sql(conn, read_sql("predictions.account_draws_of_account"), params).df()
         histories = run_sql(conn, read_sql("predictions.customer_histories"), params).df()
-        if not totals.empty:
-            bg, _ = load_draws(conn, account, BGNBD.name, len(totals))
+        probabilities = None
+        if not totals.empty:  # an account without predictions has no band confidence
+            model = totals["purchase_model"].iloc[0]
+            purchases, _ = load_draws(conn, account, model, len(totals))
             gg, _ = load_draws(conn, account, GAMMA_GAMMA.name, len(totals))
-    probabilities = _band_probabilities(histories, thresholds.iloc[0].to_dict(), totals, bg, gg) if not totals.empty else None
+            probabilities = (thresholds.iloc[0].to_dict(), totals, model, purchases, gg)
+    if probabilities is not None:
+        probabilities = _band_probabilities(histories, *probabilities)
     with duckdb.get_connection() as conn:
         conn.register("band_probabilities", _with_probability_columns(histories, probabilities))
         with transaction(conn):
@@ -92,16 +94,19 @@ def customer_bands(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
 
 
 def _band_probabilities(
-    histories: pd.DataFrame, thresholds: dict, totals: pd.DataFrame, bg: dict, gg: dict
+    histories: pd.DataFrame, thresholds: dict, totals: pd.DataFrame, model: str, purchases: dict, gg: dict
 ) -> pd.DataFrame:
-    """Per distinct history, the posterior probability of each predicted band."""
+    """Per distinct history, the posterior probability of each predicted band under the
+    draws behind the account's predictions (purchase model ``model``)."""
     customers = thresholds["customers"]
     mean_spend = totals["total_predicted_spend"].to_numpy(float) / customers
     mean_aov = totals["sum_expected_aov"].to_numpy(float) / customers
     settings = PredictionSettings(
-        horizon_days=float(totals["horizon_days"].iloc[0]), discount_rate=float(totals["discount_rate"].iloc[0])
+        horizon_days=float(totals["horizon_days"].iloc[0]),
+        discount_rate=float(totals["discount_rate"].iloc[0]),
+        model=model,
     )
-    bg, gg = aligned_draws(bg, gg)
+    bg, gg = aligned_draws(purchases, gg, model)
     ordered, parts = map_chunks(
         histories, bg, gg, settings,
         lambda chunk, per_draw: band_probabilities(per_draw, thresholds, mean_spend, mean_aov),

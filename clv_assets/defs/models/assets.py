@@ -1,7 +1,10 @@
-"""Bayesian BG/NBD (purchases) and Gamma-Gamma (spend) fits per account."""
+"""Bayesian fits per account: the purchase model (BG/NBD by default; MBG/NBD or Pareto/NBD
+when configured or chosen by the holdout backtest) and Gamma-Gamma (spend)."""
 
 from datetime import UTC, datetime
 from typing import Literal
+
+from pydantic import field_validator
 
 import dagster as dg
 import pandas as pd
@@ -10,8 +13,16 @@ from dagster_duckdb import DuckDBResource
 from clv_assets.defs.features.assets import rfm
 from clv_assets.defs.models.checks import diagnostics_results, fit_check_specs, independence_result
 from clv_assets.lib.accounts import accounts_partitions, validate_account
-from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, run_sql, transaction
-from clv_assets.models.specs import BGNBD, GAMMA_GAMMA, CLVModelSpec, FitSettings, Posterior
+from clv_assets.lib.resources import LandingZone
+from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, run_sql, table_exists, transaction
+from clv_assets.models.specs import (
+    DEFAULT_PURCHASE_MODEL,
+    GAMMA_GAMMA,
+    PURCHASE_MODELS,
+    CLVModelSpec,
+    FitSettings,
+    Posterior,
+)
 
 
 MAX_PLOTTED_FREQUENCY = 50  # rows of the P(alive) matrix plot
@@ -42,6 +53,48 @@ class FitConfig(dg.Config):
         )
 
 
+AUTO = "auto"
+EVALUATION_KEY = dg.AssetKey(["models", "evaluation"])
+
+
+class PurchaseFitConfig(FitConfig):
+    """:class:`FitConfig` plus the purchase model: ``bgnbd`` (default), ``mbgnbd``,
+    ``pareto_nbd``, or ``auto``, the model the account's latest holdout backtest
+    (``models/evaluation``) scored best. An account's settings file may set ``"model"``
+    too, which wins over this default."""
+
+    model: str = DEFAULT_PURCHASE_MODEL
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        return checked_model_name(value, "model")
+
+
+def checked_model_name(value, source: str) -> str:
+    if value != AUTO and value not in PURCHASE_MODELS:
+        raise ValueError(f"{source}: purchase model must be {AUTO!r} or one of {list(PURCHASE_MODELS)}, got {value!r}")
+    return value
+
+
+def purchase_model_to_fit(conn, account: str, requested: str) -> tuple[CLVModelSpec, str]:
+    """The purchase model to fit for ``account`` and why: the requested one, or with
+    ``auto`` the one its latest holdout backtest chose (the default before any backtest)."""
+    if requested != AUTO:
+        return PURCHASE_MODELS[requested], f"{requested} requested"
+    choice = (
+        run_sql(conn, read_sql("models.model_choice_of_account"), {"account": account}).fetchone()
+        if table_exists(conn, "models.model_choice")
+        else None
+    )
+    if choice is None:
+        return PURCHASE_MODELS[DEFAULT_PURCHASE_MODEL], (
+            f"auto: no holdout backtest yet (clv_evaluation_job), default {DEFAULT_PURCHASE_MODEL}"
+        )
+    chosen, reason, evaluated_at = choice
+    return PURCHASE_MODELS[chosen], f"auto: backtest of {evaluated_at:%Y-%m-%d} chose {chosen}: {reason}"
+
+
 def ineligibility_reason(facts: dict, config: FitConfig) -> str | None:
     """Why an account is not fitted, or None when it has enough data."""
     if facts["n_customers"] < config.min_customers:
@@ -51,18 +104,25 @@ def ineligibility_reason(facts: dict, config: FitConfig) -> str | None:
     return None
 
 
-def _fit_asset(spec: CLVModelSpec, description: str):
-    key = dg.AssetKey(["models", spec.name])
+def _fit_asset(name: str, description: str, spec: CLVModelSpec | None = None):
+    """The fit asset ``models/<name>``: of ``spec``, or with None of the account's
+    purchase model (:func:`purchase_model_to_fit`)."""
+    key = dg.AssetKey(["models", name])
+    purchases = spec is None
     with_independence = spec is GAMMA_GAMMA
+    # the purchase model's rows are replaced whichever candidate they were from, so an
+    # account holds one purchase model's fit and draws
+    scope = {"model": tuple(PURCHASE_MODELS)} if purchases else {"model": spec.name}
+    config_type = PurchaseFitConfig if purchases else FitConfig
 
     # A multi_asset so that an ineligible account can skip the output and its checks
     # (can_subset) and thereby the downstream predictions.
     @dg.multi_asset(
-        name=f"{spec.name}_fit",
+        name=f"{name}_fit",
         specs=[
             dg.AssetSpec(
                 key,
-                deps=[rfm],
+                deps=[rfm, EVALUATION_KEY] if purchases else [rfm],
                 group_name="models",
                 kinds={"pymc", "duckdb"},
                 description=description,
@@ -73,51 +133,67 @@ def _fit_asset(spec: CLVModelSpec, description: str):
         check_specs=fit_check_specs(key, with_independence),
         can_subset=True,
     )
-    def _asset(context: dg.AssetExecutionContext, config: FitConfig, duckdb: DuckDBResource):
+    def _asset(
+        context: dg.AssetExecutionContext, config: config_type, duckdb: DuckDBResource, landing: LandingZone
+    ):
         account = validate_account(context.partition_key)
         params = {"account": account}
+        requested = None
+        if purchases:
+            requested = landing.account_settings(account).get("model", config.model)
+            try:
+                requested = checked_model_name(requested, str(landing.settings_file(account)))
+            except ValueError as exc:
+                raise dg.Failure(str(exc)) from None
         # read, then let go of the database: no connection is held while sampling
         with duckdb.get_connection() as conn:
+            model_spec, model_reason = purchase_model_to_fit(conn, account, requested) if purchases else (spec, None)
             cursor = run_sql(conn, read_sql("models.account_eligibility"), params)
             facts = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
-            rows = run_sql(conn, read_sql(f"models.{spec.name}_training_rows"), params).df()
+            rows = run_sql(conn, read_sql(f"models.{name}_training_rows"), params).df()
         status = {
             "account": account,
-            "model": spec.name,
+            "model": model_spec.name,
             "n_customers": facts["n_customers"],
             "n_repeat_buyers": facts["n_repeat_buyers"],
             "as_of": facts["as_of"],
             "attempted_at": datetime.now(UTC),
+            "requested_model": requested if purchases else None,
+            "model_reason": model_reason,
         }
         reason = ineligibility_reason(facts, config)
         if reason:
-            context.log.warning(f"{account}: {spec.name} not fitted: {reason}")
+            context.log.warning(f"{account}: {model_spec.name} not fitted: {reason}")
             with duckdb.get_connection() as conn, transaction(conn):
                 replace_account_rows(
                     conn, "models.fit_status", account, read_sql("models.fit_status"),
-                    {**status, "status": "ineligible", "reason": reason}, scope={"model": spec.name},
+                    {**status, "status": "ineligible", "reason": reason}, scope=scope,
                 )
             # Materialised all the same, so the account's marts still show its history and
             # why nothing is predicted; the checks fail as warnings (nothing was checked)
             # and do not block the predictions, which are cleared for the account.
-            yield dg.MaterializeResult(asset_key=key, metadata={"status": "ineligible", "reason": reason})
+            yield dg.MaterializeResult(
+                asset_key=key, metadata={"status": "ineligible", "reason": reason, "model": model_spec.name}
+            )
             for spec_ in fit_check_specs(key, with_independence):
                 yield dg.AssetCheckResult(
                     asset_key=key,
                     check_name=spec_.name,
                     passed=False,
                     severity=dg.AssetCheckSeverity.WARN,
-                    description=f"not evaluated: {spec.name} not fitted ({reason})",
+                    description=f"not evaluated: {model_spec.name} not fitted ({reason})",
                 )
             return
 
         from clv_assets.models.bayes import fit, summarize  # PyMC loads only when fitting
 
-        posterior = fit(spec, rows, config.settings())
-        summary = summarize(posterior, spec.parameters)
+        if model_reason:
+            context.log.info(f"{account}: fitting {model_spec.name} ({model_reason})")
+        posterior = fit(model_spec, rows, config.settings())
+        summary = summarize(posterior, model_spec.parameters)
         checks = diagnostics_results(key, summary, posterior, config.max_r_hat, config.min_ess)
         # before anything is written: a fit whose plots fail leaves the stored fit as it was
-        plot_metadata = diagnostic_plots(spec, posterior, rows)
+        plot_metadata = diagnostic_plots(model_spec, posterior, rows)
         passed = all(check.passed for check in checks)
         fitted_at = datetime.now(UTC)
         write = {
@@ -136,7 +212,6 @@ def _fit_asset(spec: CLVModelSpec, description: str):
             conn.register("fit_summary", summary)
             conn.register("fit_draws", _long_draws(posterior))
             with transaction(conn):
-                scope = {"model": spec.name}
                 replace_account_rows(conn, "models.fits", account, read_sql("models.fits"), write, scope)
                 if passed:  # failed draws never replace the last good ones
                     replace_account_rows(
@@ -144,11 +219,13 @@ def _fit_asset(spec: CLVModelSpec, description: str):
                     )
                 replace_account_rows(conn, "models.fit_status", account, read_sql("models.fit_status"), write, scope)
             metadata = partition_metadata(conn, "models.fits", account)
-        context.log.info(f"{account}: {spec.name} fitted by {posterior.method} in {posterior.seconds:.1f} s")
+        context.log.info(f"{account}: {model_spec.name} fitted by {posterior.method} in {posterior.seconds:.1f} s")
         yield dg.MaterializeResult(
             asset_key=key,
             metadata={
                 **metadata,
+                "model": model_spec.name,
+                **({"requested_model": requested, "model_reason": model_reason} if purchases else {}),
                 "method": posterior.method,
                 "seconds": round(posterior.seconds, 2),
                 "n_customers": posterior.n_customers,
@@ -169,7 +246,7 @@ def diagnostic_plots(spec: CLVModelSpec, posterior: Posterior, rows: pd.DataFram
     """Plots of the fit as inline images (Markdown data URIs the UI renders), plus the
     numbers behind the repeat-order plot.
 
-    Every fit: the posterior of each parameter by chain. BG/NBD also: the P(alive) matrix
+    Every fit: the posterior of each parameter by chain. A purchase model also: the P(alive) matrix
     (frequency x recency at the oldest customer's age) and the number of customers by
     repeat orders, actual vs expected, which shows whether the model fits the account.
     """
@@ -178,12 +255,12 @@ def diagnostic_plots(spec: CLVModelSpec, posterior: Posterior, rows: pd.DataFram
     title = f"{spec.name} posterior ({posterior.method}, {posterior.n_customers:,} customers)"
     images = {"posterior_plot": (plots.posterior_png(posterior.draws, spec.parameters, title), title)}
     tables = {}
-    if spec is BGNBD:
+    if spec.name in PURCHASE_MODELS:
         age = float(rows["T"].max())
         frequency, recency, matrix = plots.p_alive_matrix(
-            posterior.draws, min(int(rows["frequency"].max()), MAX_PLOTTED_FREQUENCY), age
+            posterior.draws, min(int(rows["frequency"].max()), MAX_PLOTTED_FREQUENCY), age, spec.name
         )
-        counts = plots.repeat_order_counts(posterior.draws, rows)
+        counts = plots.repeat_order_counts(posterior.draws, rows, spec.name)
         images["p_alive_matrix"] = (plots.p_alive_png(frequency, recency, matrix, age), "P(alive)")
         images["repeat_orders_plot"] = (plots.repeat_orders_png(counts), "repeat orders, actual vs expected")
         tables["repeat_orders"] = dg.MetadataValue.table(
@@ -216,16 +293,19 @@ def _long_draws(posterior: Posterior) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-bgnbd_fit = _fit_asset(
-    BGNBD,
-    "Posterior of the account's purchase process (BG/NBD): how often customers buy (r, alpha) "
-    "and how likely they are to lapse after each purchase (a, b). One row per parameter "
-    "in models.fits (mean, sd, 90% HDI, r_hat, ESS, run facts); the draws in "
-    "models.posterior_draws feed every per-customer prediction.",
+purchase_model_fit = _fit_asset(
+    "purchase_model",
+    "Posterior of the account's purchase process: how often customers buy and how likely "
+    "they are to lapse. BG/NBD (r, alpha, a, b) by default; MBG/NBD or Pareto/NBD "
+    "(r, alpha, s, beta) when configured, or with model 'auto' the candidate the account's "
+    "holdout backtest (models/evaluation) scored best. One row per parameter in models.fits "
+    "(model, mean, sd, 90% HDI, r_hat, ESS, run facts) and why this model in "
+    "models.fit_status; the draws in models.posterior_draws feed every per-customer prediction.",
 )
 gamma_gamma_fit = _fit_asset(
-    GAMMA_GAMMA,
+    "gamma_gamma",
     "Posterior of the account's spend process (Gamma-Gamma, parameters p, q, v): how much a "
     "customer spends per order and how much that varies between customers, fitted on "
     "repeat buyers. Feeds the expected order value and predicted spend.",
+    GAMMA_GAMMA,
 )

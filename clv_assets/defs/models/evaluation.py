@@ -8,7 +8,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 from dagster_duckdb import DuckDBResource
-from pydantic import field_validator, model_validator
+from pydantic import field_validator
 
 from clv_assets.defs.features.assets import customer_transactions
 from clv_assets.defs.models.assets import ineligibility_reason
@@ -21,19 +21,18 @@ EVALUATION_KEY = dg.AssetKey(["models", "evaluation"])
 
 
 class EvaluationConfig(dg.Config):
-    """Backtest window, candidates, fit method and the model choice.
+    """Backtest window, candidates and fit method.
 
     ``method: auto`` fits BG/NBD and MBG/NBD by NUTS up to ``max_mcmc_rows`` distinct
-    histories (Laplace above) and Pareto/NBD by Laplace: NUTS through its
-    hypergeometric-function gradients takes minutes where Laplace takes seconds
-    (CDNOW: ~200 s vs ~7 s).
+    histories (Laplace above) and Pareto/NBD by Laplace (see ``CLVModelSpec.nuts_by_default``).
+    The best candidate is recorded in models.model_choice; an account whose purchase
+    model is ``auto`` (``models/purchase_model``) is then fitted and served with it.
     """
 
     cutoff: str | None = None  # YYYY-MM-DD, end of calibration; default: holdout_fraction before holdout_end
     holdout_end: str | None = None  # YYYY-MM-DD; default: the account's last transaction
     holdout_fraction: float = 1 / 3
     candidates: list[str] = list(ev.CANDIDATES)
-    model: str = ev.DEFAULT_MODEL  # a candidate, or "auto": the best by holdout score
     method: Literal["auto", "mcmc", "laplace", "map"] = "auto"
     draws: int = 500
     tune: int = 500
@@ -59,16 +58,9 @@ class EvaluationConfig(dg.Config):
             raise ValueError(f"candidates must be a non-empty subset of {list(ev.CANDIDATES)}, got {value}")
         return value
 
-    @model_validator(mode="after")
-    def _model_is_a_candidate(self):
-        if self.model != "auto" and self.model not in self.candidates:
-            raise ValueError(f"model must be 'auto' or one of the candidates {self.candidates}, got {self.model!r}")
-        return self
-
-    def settings(self, model: str) -> FitSettings:
-        method = "laplace" if self.method == "auto" and model == "pareto_nbd" else self.method
+    def settings(self) -> FitSettings:
         return FitSettings(
-            method=method, draws=self.draws, tune=self.tune, chains=self.chains,
+            method=self.method, draws=self.draws, tune=self.tune, chains=self.chains,
             random_seed=self.random_seed, max_mcmc_rows=self.max_mcmc_rows,
         )
 
@@ -126,7 +118,7 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
             "reason": f"not evaluated ({reason}); default model kept", "candidates_compared": "",
         }
         with duckdb.get_connection() as conn, transaction(conn):
-            _write_choice(conn, account, choice, config.model, window, evaluated_at)
+            _write_choice(conn, account, choice, window, evaluated_at)
         return dg.MaterializeResult(metadata={"status": "ineligible", "reason": reason, "cutoff": str(window.cutoff)})
 
     from clv_assets.models.bayes import fit  # PyMC loads only when fitting
@@ -136,12 +128,12 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
         customers[(customers.frequency > 0) & (customers.monetary_value > 0)]
         .groupby(["frequency", "monetary_value"]).size().rename("n").reset_index()
     )
-    gg = fit(GAMMA_GAMMA, spend_rows, config.settings(GAMMA_GAMMA.name))
+    gg = fit(GAMMA_GAMMA, spend_rows, config.settings())
     aov = ev.expected_order_value(ev.thin(gg.draws, config.predictive_draws), customers)
     scores, deciles, tracks = [], [], []
     actual_cumulative = np.cumsum(daily["repeat_orders"].to_numpy())
     for model in config.candidates:
-        posterior = fit(PURCHASE_MODELS[model], histories, config.settings(model))
+        posterior = fit(PURCHASE_MODELS[model], histories, config.settings())
         draws = ev.thin(posterior.draws, config.predictive_draws)
         summary = ev.predictive_summary(model, draws, histories, float(window.holdout_days))
         figures, calibration = ev.score(summary.iloc[index].reset_index(drop=True), customers, aov)
@@ -172,7 +164,7 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
         context.log.info(f"{account}: {model} by {posterior.method}: " + ", ".join(f"{k}={v:.4g}" for k, v in figures.items()))
     scores = pd.DataFrame(scores)
     deciles, tracks = pd.concat(deciles, ignore_index=True), pd.concat(tracks, ignore_index=True)
-    choice = ev.choose_model(scores, config.model)
+    choice = ev.choose_model(scores)
     write = {**params, "holdout_days": window.holdout_days, "evaluated_at": evaluated_at}
     with duckdb.get_connection() as conn:
         conn.register("evaluation_scores", scores)
@@ -181,7 +173,7 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
         with transaction(conn):
             for table in ("models.evaluation", "models.evaluation_calibration", "models.evaluation_tracking"):
                 replace_account_rows(conn, table, account, read_sql(table), write)
-            _write_choice(conn, account, choice, config.model, window, evaluated_at)
+            _write_choice(conn, account, choice, window, evaluated_at)
         metadata = partition_metadata(conn, "models.evaluation", account)
     shown = scores.set_index("model")[["method", "aggregate_error_pct", "tracking_error_pct", "mae_orders", "brier_p_order", "auc_top_decile_spend", "gini_spend", "interval_coverage", "interval_expected_coverage"]]
     return dg.MaterializeResult(
@@ -207,6 +199,6 @@ def _max_r_hat(posterior) -> float | None:
     return float(max(az.rhat(v) for v in posterior.draws.values()))
 
 
-def _write_choice(conn, account: str, choice: dict, requested: str, window: ev.Window, evaluated_at: datetime) -> None:
-    params = {**choice, "account": account, "requested_model": requested, "cutoff": window.cutoff, "evaluated_at": evaluated_at}
+def _write_choice(conn, account: str, choice: dict, window: ev.Window, evaluated_at: datetime) -> None:
+    params = {**choice, "account": account, "cutoff": window.cutoff, "evaluated_at": evaluated_at}
     replace_account_rows(conn, "models.model_choice", account, read_sql("models.model_choice"), params)

@@ -6,10 +6,10 @@ import dagster as dg
 import numpy as np
 from dagster_duckdb import DuckDBResource
 
-from clv_assets.defs.models.assets import bgnbd_fit, gamma_gamma_fit
+from clv_assets.defs.models.assets import gamma_gamma_fit, purchase_model_fit
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, run_sql, transaction
-from clv_assets.models.specs import BGNBD, GAMMA_GAMMA
+from clv_assets.models.specs import GAMMA_GAMMA, PURCHASE_MODELS
 from clv_assets.models.predict import PredictionSettings, empty_predictions, predict_rows
 
 
@@ -33,7 +33,7 @@ def load_draws(conn, account: str, model: str, n_draws: int) -> tuple[dict[str, 
 
 @dg.asset(
     key=["predictions", "customers"],
-    deps=[bgnbd_fit, gamma_gamma_fit],
+    deps=[purchase_model_fit, gamma_gamma_fit],
     partitions_def=accounts_partitions,
     group_name="predictions",
     kinds={"duckdb"},
@@ -45,33 +45,41 @@ def customer_predictions(context: dg.AssetExecutionContext, config: PredictionCo
     ordering at least once (p_order) and at least twice (p_multiple_orders); churn
     probability = chance of no order; expected average order value; predicted spend
     (the horizon's CLV); the date by which a next order becomes more likely than not.
-    Means with 90% posterior intervals, from the latest fits that passed diagnostics.
+    Means with 90% posterior intervals, from the latest fits that passed diagnostics
+    (the purchase model, BG/NBD by default, is named in ``purchase_model``).
     """
     account = validate_account(context.partition_key)
-    settings = PredictionSettings(
-        horizon_days=config.horizon_days, discount_rate=config.discount_rate, chunk_rows=config.chunk_rows
-    )
     with duckdb.get_connection() as conn:
         not_fitted = run_sql(conn, read_sql("predictions.unfitted_models"), {"account": account}).fetchall()
-        if not_fitted:
-            bg = gg = bg_fitted_at = gg_fitted_at = None
-        else:
-            bg, bg_fitted_at = load_draws(conn, account, BGNBD.name, config.draws)
+        model = bg = gg = bg_fitted_at = gg_fitted_at = None
+        if not not_fitted:
+            served = run_sql(
+                conn, read_sql("predictions.served_purchase_model"),
+                {"account": account, "purchase_models": list(PURCHASE_MODELS)},
+            ).fetchone()
+            if served is None:
+                raise dg.Failure(f"no stored posterior draws of a purchase model for account {account!r}")
+            model = served[0]
+            bg, bg_fitted_at = load_draws(conn, account, model, config.draws)
             gg, gg_fitted_at = load_draws(conn, account, GAMMA_GAMMA.name, config.draws)
         histories = run_sql(conn, read_sql("predictions.customer_histories"), {"account": account}).df()
     if not_fitted:
         # an account too small to fit has no predictions (rather than stale ones)
-        reason = "; ".join(f"{model}: {why}" for model, why in not_fitted)
+        reason = "; ".join(f"{name}: {why}" for name, why in not_fitted)
         context.log.warning(f"{account}: no predictions: {reason}")
         predictions, draw_totals = empty_predictions(histories)
     else:
         reason = None
+        settings = PredictionSettings(
+            horizon_days=config.horizon_days, discount_rate=config.discount_rate, chunk_rows=config.chunk_rows, model=model
+        )
         predictions, draw_totals = predict_rows(histories, bg, gg, settings)
     params = {
         "account": account,
         "horizon_days": config.horizon_days,
         "discount_rate": config.discount_rate,
-        "bgnbd_fitted_at": bg_fitted_at,
+        "purchase_model": model,
+        "purchase_model_fitted_at": bg_fitted_at,
         "gamma_gamma_fitted_at": gg_fitted_at,
         "predicted_at": datetime.now(UTC),
     }
@@ -86,4 +94,6 @@ def customer_predictions(context: dg.AssetExecutionContext, config: PredictionCo
         metadata = partition_metadata(conn, "predictions.customers", account)
     if reason:
         metadata = {**metadata, "status": "not fitted", "reason": reason}
-    return dg.MaterializeResult(metadata={**metadata, "distinct_histories": len(histories)})
+    return dg.MaterializeResult(
+        metadata={**metadata, "distinct_histories": len(histories), "purchase_model": model or "none"}
+    )

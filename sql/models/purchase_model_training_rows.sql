@@ -1,4 +1,4 @@
--- Distinct BG/NBD histories of the account and how many customers share each: the
+-- Distinct purchase histories of the account and how many customers share each: the
 -- likelihood depends on a customer only through (frequency, recency, T).
 SELECT frequency, recency, "T", count(*) AS n
 FROM features.rfm
