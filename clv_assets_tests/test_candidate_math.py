@@ -149,3 +149,58 @@ def test_mbgnbd_pmf_matches_simulation():
             prob = pmath.mbgnbd_prob_n_purchases(r, alpha, a, b, x=x, t_x=t_x, T=T, t=t, n=k)[0, 0]
             se = np.sqrt(prob * (1 - prob) / keep.sum())
             assert abs(np.mean(future == k) - prob) < 4 * se + 2e-3, (x, k, np.mean(future == k), prob)
+
+
+def _simulate_future_if_alive(model: str, params: dict, x: float, T: float, t: float, n: int, rng) -> np.ndarray:
+    """Purchases in (T, T + t] of customers alive at T, simulated from the model's
+    individual-level story with the alive-branch posterior of (lambda, dropout)."""
+    lam = rng.gamma(params["r"] + x, 1.0 / (params["alpha"] + T), n)
+    if model == "pareto_nbd":  # exponential lifetime: purchases at rate lambda until then
+        lifetime = rng.exponential(1.0 / rng.gamma(params["s"], 1.0 / (params["beta"] + T), n))
+        return rng.poisson(lam * np.minimum(t, lifetime))
+    # BG/NBD (b' = b + x) and MBG/NBD (b' = b + x + 1): a coin after every purchase
+    p = rng.beta(params["a"], params["b"] + x + (1.0 if model == "mbgnbd" else 0.0), n)
+    counts = np.zeros(n, dtype=int)
+    clock = rng.exponential(1.0 / lam)
+    active = clock <= t
+    while active.any():
+        counts[active] += 1
+        dropped = rng.random(n) < p
+        clock = clock + rng.exponential(1.0 / lam)
+        active = active & ~dropped & (clock <= t)
+    return counts
+
+
+@pytest.mark.parametrize("model", ["bgnbd", "mbgnbd", "pareto_nbd"])
+def test_future_if_alive_matches_simulation(model):
+    """``future_if_alive`` and ``p_none_if_alive`` (what the predictions use per distinct
+    (frequency, T)) against 200,000 simulated alive customers per history."""
+    rng = np.random.default_rng(3)
+    draws = PNBD_DRAWS if model == "pareto_nbd" else MBG_DRAWS
+    math_ = pmath.PURCHASE_MATH[model]
+    t = 180.0
+    for x, T in ((0.0, 100.0), (3.0, 120.0), (10.0, 250.0)):
+        params = {k: v[1] for k, v in draws.items()}
+        future = math_.future_if_alive(**params, x=x, T=T, t=t)
+        counts = _simulate_future_if_alive(model, params, x, T, t, 200_000, rng)
+        se = lambda p: 4 * np.sqrt(p * (1 - p) / counts.size) + 1e-4  # noqa: E731
+        assert abs(future["p_none"].item() - (counts == 0).mean()) < se((counts == 0).mean()), (model, x, T)
+        assert abs(future["p_one"].item() - (counts == 1).mean()) < se((counts == 1).mean()), (model, x, T)
+        assert abs(future["expected"].item() / counts.mean() - 1) < 0.02, (model, x, T)
+        p_none = math_.p_none_if_alive(**params, x=x, T=T)(np.array([[t]]))
+        np.testing.assert_allclose(p_none, future["p_none"], rtol=1e-10)
+
+
+@pytest.mark.parametrize("model", ["bgnbd", "mbgnbd", "pareto_nbd"])
+def test_time_to_next_order_is_where_the_order_probability_crosses_one_half(model):
+    """At the returned day the posterior-mean P(at least one order) is 1/2, by the model's
+    own conditional PMF (``prob_n_purchases`` with n = 0)."""
+    draws = PNBD_DRAWS if model == "pareto_nbd" else MBG_DRAWS
+    math_ = pmath.PURCHASE_MATH[model]
+    x, t_x, T = np.array([5.0, 10.0, 30.0]), np.array([80.0, 240.0, 255.0]), np.array([90.0, 250.0, 260.0])
+    days = pmath.time_to_next_purchase_quantile(
+        math_.p_alive(**draws, x=x, t_x=t_x, T=T), math_.p_none_if_alive(**draws, x=x, T=T), q=0.5, horizon=2000.0, tol=1e-4
+    )
+    assert np.isfinite(days).all()
+    p_order = 1 - math_.prob_n_purchases(**draws, x=x, t_x=t_x, T=T, t=days, n=0).mean(axis=0)
+    np.testing.assert_allclose(p_order, 0.5, atol=1e-5)

@@ -36,7 +36,7 @@ def test_laplace_agrees_with_nuts(big_account, spec):
     ).set_index("parameter")
     assert (nuts.method == "mcmc").all()
     with warehouse_resource(big_account.warehouse).get_connection() as conn:
-        rows = run_sql(conn, read_sql(f"models.{spec.name}_training_rows"), {"account": ACCOUNT}).df()
+        rows = run_sql(conn, read_sql(spec.training_rows), {"account": ACCOUNT}).df()
     laplace = summarize(fit(spec, rows, FitSettings(method="laplace")), spec.parameters).set_index("parameter")
     for parameter in spec.parameters:
         n, lap = nuts.loc[parameter], laplace.loc[parameter]

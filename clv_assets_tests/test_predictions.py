@@ -152,3 +152,56 @@ def test_ineligible_account_is_recorded_and_not_fitted(workspace):
     # not stale for the freshness check: it was predicted (as nothing) just now
     last = workspace.query(read_sql("predictions.last_predictions"), {"accounts": ["tiny-shop"]})
     assert (pd.Timestamp.now(tz="UTC") - pd.Timestamp(last.last_at[0])).total_seconds() < 3600
+
+
+def test_settings_file_model_is_fitted_and_served(workspace):
+    """``"model": "mbgnbd"`` in an account's settings file: MBG/NBD is fitted and every
+    prediction is MBG/NBD's (pymc-marketing's ModifiedBetaGeoModel on the stored draws);
+    an unknown model fails the fit with one line and keeps what is stored."""
+    from clv_assets.cli import main
+    from pymc_marketing.clv import ModifiedBetaGeoModel
+
+    source = workspace.landing / workspace.truths[0]["account"]
+    folder = workspace.landing / "modified-shop"
+    folder.mkdir()
+    try:
+        for path in source.glob("*.csv"):
+            (folder / path.name).write_text(path.read_text())
+        (folder / "_account.json").write_text('{"model": "mbgnbd"}')
+        assert main(["materialize", "--account", folder.name, "--as-of", workspace.as_of.isoformat(), "--method", "laplace"]) == 0
+        customers = _customers(workspace, folder.name)
+        assert (customers.purchase_model == "mbgnbd").all()
+        summary = workspace.query("SELECT * FROM marts.account_summary WHERE account = $a", {"a": folder.name}).iloc[0]
+        assert summary.served_model == "mbgnbd" and summary.served_model_reason == "mbgnbd requested"
+        with warehouse_resource(workspace.warehouse).get_connection() as conn:
+            draws, _ = load_draws(conn, folder.name, "mbgnbd", PredictionConfig().draws)
+        data = customers[["frequency", "recency", "T"]].astype(float).assign(customer_id=customers.customer_id)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reference = ModifiedBetaGeoModel()
+            reference.build_model(data)
+        reference.idata = az.from_dict({"posterior": {k: draws[k][None, :] for k in ("r", "alpha", "a", "b")}})
+        mean = lambda da: da.mean(("chain", "draw")).values  # noqa: E731
+        np.testing.assert_allclose(customers.p_alive, mean(reference.expected_probability_alive(data)), rtol=1e-8)
+        np.testing.assert_allclose(
+            customers.expected_orders, mean(reference.expected_purchases(data, future_t=365)), rtol=1e-6
+        )
+        one_time = customers[customers.frequency == 0]
+        assert (one_time.p_alive < 1).all()  # MBG/NBD: a one-time buyer may have lapsed
+        bands = workspace.query("SELECT * FROM bands.customers WHERE account = $a", {"a": folder.name})
+        assert bands.predicted_spend_band_confidence.between(0, 1).all()
+
+        stored = workspace.query("SELECT * FROM predictions.customers WHERE account = $a ORDER BY ALL", {"a": folder.name})
+        (folder / "_account.json").write_text('{"model": "gbm"}')
+        result = _run(folder.name, account_run_config(workspace.as_of, "laplace"))
+        assert not result.success
+        failure = next(e for e in result.all_events if e.is_step_failure)
+        message = failure.step_failure_data.error.message.strip()
+        assert "purchase model must be" in message and "gbm" in message and len(message.splitlines()) == 1
+        pd.testing.assert_frame_equal(
+            workspace.query("SELECT * FROM predictions.customers WHERE account = $a ORDER BY ALL", {"a": folder.name}), stored
+        )
+    finally:
+        for path in folder.iterdir():
+            path.unlink()
+        folder.rmdir()

@@ -123,4 +123,4 @@ class LandingZone(dg.ConfigurableResource):
         try:
             return account_settings(self.account_dir(account))
         except MalformedLandingFile as exc:
-            raise dg.Failure(str(exc)) from None
+            raise dg.Failure(str(exc), allow_retries=False) from None

@@ -686,10 +686,9 @@ def _pareto_pmf_if_alive(r1, a1, s, b1, t, n) -> np.ndarray:
     """P(X(T, T + t) = n) of a customer alive at T whose future is a fresh Pareto/NBD
     process with (r1, a1, s, b1) = (r + x, alpha + T, s, beta + T): see
     :func:`pareto_nbd_prob_n_purchases`. Shapes broadcast as (draws, rows)."""
-    def log_nb(u, r_, a_, n_):  # log NB(n; r', alpha'/(alpha'+u)) for u >= 0
-        return gammaln(r_ + n_) - gammaln(r_) - gammaln(n_ + 1.0) - r_ * np.log1p(u / a_) + xlogy(n_, u / (a_ + u))
-
-    survive = np.exp(-s * np.log1p(t / b1) + log_nb(t, r1, a1, n))
+    # log NB(n; r', alpha'/(alpha'+u)) = const - r' log(1 + u/alpha') + n log(u/(alpha'+u))
+    const = gammaln(r1 + n) - gammaln(r1) - gammaln(n + 1.0)
+    survive = np.exp(-s * np.log1p(t / b1) + const - r1 * np.log1p(t / a1) + xlogy(n, t / (a1 + t)))
     # composite Gauss-Legendre on [0, t]: node k of panel j at (j + (x_k + 1)/2) t / P
     offsets = (np.arange(_GL_PANELS)[:, None] + (_GL_X[None, :] + 1.0) / 2.0).ravel() / _GL_PANELS
     weights = np.tile(_GL_W, _GL_PANELS) / (2.0 * _GL_PANELS)
@@ -697,8 +696,14 @@ def _pareto_pmf_if_alive(r1, a1, s, b1, t, n) -> np.ndarray:
     tau = t[..., None] * offsets
     expand = lambda v: np.asarray(v, dtype=float)[..., None]  # noqa: E731
     r1_, a1_, b1_, s_, n_ = map(expand, (r1, a1, b1, s, n))
-    log_dropout_density = np.log(s_) + s_ * np.log(b1_) - (s_ + 1.0) * np.log(b1_ + tau)
-    integral = t * np.sum(weights * np.exp(log_dropout_density + log_nb(tau, r1_, a1_, n_)), axis=-1)
+    log_terms = (
+        expand(np.log(s) + s * np.log(b1) + const)  # node-independent: once per draw x row
+        - (s_ + 1.0) * np.log(b1_ + tau)
+        - r1_ * np.log1p(tau / a1_)
+    )
+    if np.any(n_ != 0):
+        log_terms = log_terms + xlogy(n_, tau / (a1_ + tau))
+    integral = t * np.sum(weights * np.exp(log_terms), axis=-1)
     return survive + integral
 
 

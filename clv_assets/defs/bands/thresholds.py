@@ -60,12 +60,12 @@ class BandThresholds(dg.Config):
         if not overrides:
             return self
         if not isinstance(overrides, dict):
-            raise dg.Failure(f"{source}: 'bands' must be an object of threshold values")
+            raise dg.Failure(f"{source}: 'bands' must be an object of threshold values", allow_retries=False)
         unknown = sorted(set(overrides) - set(type(self).model_fields))
         if unknown:
-            raise dg.Failure(f"{source}: unknown band thresholds {unknown}")
+            raise dg.Failure(f"{source}: unknown band thresholds {unknown}", allow_retries=False)
         try:
             return type(self)(**{**self.model_dump(), **overrides})
         except ValidationError as exc:
             first = exc.errors()[0]
-            raise dg.Failure(f"{source}: invalid band thresholds: {first['msg']}") from None
+            raise dg.Failure(f"{source}: invalid band thresholds: {first['msg']}", allow_retries=False) from None

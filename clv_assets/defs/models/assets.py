@@ -144,13 +144,13 @@ def _fit_asset(name: str, description: str, spec: CLVModelSpec | None = None):
             try:
                 requested = checked_model_name(requested, str(landing.settings_file(account)))
             except ValueError as exc:
-                raise dg.Failure(str(exc)) from None
+                raise dg.Failure(str(exc), allow_retries=False) from None
         # read, then let go of the database: no connection is held while sampling
         with duckdb.get_connection() as conn:
             model_spec, model_reason = purchase_model_to_fit(conn, account, requested) if purchases else (spec, None)
             cursor = run_sql(conn, read_sql("models.account_eligibility"), params)
             facts = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
-            rows = run_sql(conn, read_sql(f"models.{name}_training_rows"), params).df()
+            rows = run_sql(conn, read_sql(model_spec.training_rows), params).df()
         status = {
             "account": account,
             "model": model_spec.name,
