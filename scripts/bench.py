@@ -8,6 +8,7 @@ runs the naive pymc-marketing way (customer-level fits with default MCMC, then t
     .venv/bin/python scripts/bench.py [--sizes 100000 1000000] [--no-naive] [--repeat N]
     .venv/bin/python scripts/bench.py --landing DIR [--naive-too]   # your own account folders
     .venv/bin/python scripts/bench.py --many 20 --customers 5000 [--workers 2]   # many accounts
+    .venv/bin/python scripts/bench.py --prediction-models 20000   # predictions per purchase model
 """
 
 from __future__ import annotations
@@ -195,6 +196,46 @@ def bench_many(n_accounts: int, n_customers: int, workers: int, as_of: str) -> N
               f"{b['gamma_gamma']:6.1f}s {b['sql']:8.1f}s   ({b['runs']} runs)")
 
 
+def bench_prediction_models(n_rows: int, repeat: int) -> None:
+    """Seconds of ``predict_rows`` (200 draws) per purchase model on ``n_rows`` distinct
+    histories drawn at random, with posteriors spread around CDNOW's posterior means (days)."""
+    import numpy as np
+    import pandas as pd
+
+    from clv_assets.models.predict import PredictionSettings, predict_rows
+
+    rng = np.random.default_rng(0)
+    T = rng.uniform(30, 700, n_rows).round()
+    x = np.where(rng.random(n_rows) < 0.4, 0.0, rng.poisson(2, n_rows).astype(float))
+    rows = pd.DataFrame(
+        {
+            "frequency": x,
+            "recency": np.where(x > 0, np.floor(rng.random(n_rows) * T), 0.0),
+            "T": T,
+            "monetary_value": np.where(x > 0, rng.gamma(4, 10, n_rows), 0.0),
+            "n": 1,
+        }
+    )
+    draws = lambda means: {k: rng.normal(v, 0.03 * v, 200) for k, v in means.items()}  # noqa: E731
+    beta_geo = draws({"r": 0.245, "alpha": 31.5, "a": 0.78, "b": 2.41})
+    posteriors = {
+        "bgnbd": beta_geo,
+        "mbgnbd": draws({"r": 0.572, "alpha": 45.8, "a": 0.874, "b": 1.54}),
+        "pareto_nbd": draws({"r": 0.56, "alpha": 74.1, "s": 0.557, "beta": 71.8}),
+    }
+    spend = draws({"p": 6.3, "q": 3.8, "v": 16.0})
+    medians = {}
+    for model, purchase in posteriors.items():
+        seconds = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            predict_rows(rows, purchase, spend, PredictionSettings(model=model))
+            seconds.append(time.perf_counter() - started)
+        medians[model] = statistics.median(seconds)
+        print(f"  {model:<11} median {medians[model]:6.1f} s over {repeat}  "
+              f"({medians[model] / medians['bgnbd']:.0f}x BG/NBD)  runs: {[round(v, 1) for v in seconds]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -206,11 +247,15 @@ def main() -> None:
     parser.add_argument("--many", type=int, help="materialise this many accounts (see bench_many)")
     parser.add_argument("--customers", type=int, default=5000, help="with --many: customers per account")
     parser.add_argument("--workers", type=int, default=2, help="with --many: processes at a time")
+    parser.add_argument("--prediction-models", type=int, help="predictions per purchase model on N distinct histories")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, *rest = args.child
         child_stage(*rest) if kind == "stage" else child_naive(rest[0], rest[1], int(rest[2]))
+        return
+    if args.prediction_models:
+        bench_prediction_models(args.prediction_models, max(args.repeat, 3))
         return
 
 
