@@ -101,6 +101,7 @@ __all__ = [
     "pareto_nbd_future_if_alive",
     "mbgnbd_future_if_alive",
     "time_to_next_purchase_quantile",
+    "NoOrderCurve",
     "PURCHASE_MATH",
 ]
 
@@ -467,28 +468,23 @@ def bgnbd_time_to_next_purchase_quantile(
     numpy.ndarray, shape (n_rows,)
         Time in days, or NaN where the target is not reached within ``horizon``.
     """
-    r, alpha, a, b = map(_draws, (r, alpha, a, b))
-    x, t_x, T = map(_rows, (x, t_x, T))
-    p_alive = np.exp(_log_p_alive(r, alpha, a, b, x, t_x, T))
-    shape, scale = r + x, alpha + T
-    return time_to_next_purchase_quantile(
-        p_alive, lambda t_row: np.exp(-shape * np.log1p(t_row / scale)), q, horizon, tol=tol
-    )
+    p_alive = bgnbd_p_alive(r, alpha, a, b, x, t_x, T)
+    return time_to_next_purchase_quantile(p_alive, _nbd_p_none_if_alive(r, alpha, x, T), q, horizon, tol=tol)
 
 
 def time_to_next_purchase_quantile(
-    p_alive: np.ndarray, p_none_if_alive, q: float = 0.5, horizon: float = 365.0, *, tol: float = 1e-3
+    p_alive: np.ndarray, p_none_if_alive: NoOrderCurve, q: float = 0.5, horizon: float = 365.0, *, tol: float = 1e-3
 ) -> np.ndarray:
     r"""Smallest :math:`t^* \in (0, \text{horizon}]` at which the posterior-mean
     probability of a next purchase, mean over draws of
     ``p_alive * (1 - p_none_if_alive(t))``, reaches ``q``; NaN where it does not.
 
-    ``p_alive`` has shape (n_draws, n_rows); ``p_none_if_alive(t_row)`` returns the
-    probability of no purchase in ``(T, T + t]`` of a customer alive at T, shape
-    (n_draws, n_rows), for a (1, n_rows) array of times. Any purchase model works this
-    way (see :data:`PURCHASE_MATH`). The probability is continuous and increasing in t,
-    so the root is found by vectorised bisection to within ``tol`` days; the upper end
-    of the final bracket is returned.
+    ``p_alive`` has shape (n_draws, n_rows); ``p_none_if_alive`` is the model's
+    :class:`NoOrderCurve` for the same rows (see :data:`PURCHASE_MATH`). The probability
+    is continuous and increasing in t, so the root is found by vectorised bisection to
+    within ``tol`` days; the upper end of the final bracket is returned. The curve is
+    carried along the lower end of the bracket, so each step only adds the piece from
+    there to the midpoint.
     """
     if not 0.0 < q < 1.0:
         raise ValueError(f"q must be in (0, 1), got {q}")
@@ -499,19 +495,23 @@ def time_to_next_purchase_quantile(
     hz = np.broadcast_to(np.asarray(horizon, dtype=float), (n_r,)).astype(float)
     if np.any(~(hz > 0)):
         raise ValueError("horizon must be positive")
+    curve = p_none_if_alive
 
-    def mean_prob(t_row: np.ndarray) -> np.ndarray:
-        return (p_alive * (1.0 - p_none_if_alive(t_row[None, :]))).mean(axis=0)
+    def mean_prob(t_row: np.ndarray, carry) -> np.ndarray:
+        return (p_alive * (1.0 - curve.value(t_row[None, :], carry))).mean(axis=0)
 
-    reachable = mean_prob(hz) >= q
+    reachable = mean_prob(hz, curve.advance(0.0, 0.0, hz[None, :])) >= q
     lo = np.zeros(n_r)
     hi = hz.copy()
+    carry_lo = 0.0
     n_iter = int(np.ceil(np.log2(max(float(hz.max(initial=0.0)), tol) / tol))) + 1
     for _ in range(max(n_iter, 1)):
         mid = 0.5 * (lo + hi)
-        ok = mean_prob(mid) >= q
+        carry_mid = curve.advance(carry_lo, lo[None, :], mid[None, :])
+        ok = mean_prob(mid, carry_mid) >= q
         hi = np.where(ok, mid, hi)
         lo = np.where(ok, lo, mid)
+        carry_lo = np.where(ok[None, :], carry_lo, carry_mid)
         if np.all(hi - lo <= tol):
             break
     return np.where(reachable, hi, np.nan)
@@ -686,25 +686,66 @@ def _pareto_pmf_if_alive(r1, a1, s, b1, t, n) -> np.ndarray:
     """P(X(T, T + t) = n) of a customer alive at T whose future is a fresh Pareto/NBD
     process with (r1, a1, s, b1) = (r + x, alpha + T, s, beta + T): see
     :func:`pareto_nbd_prob_n_purchases`. Shapes broadcast as (draws, rows)."""
+    return _pareto_survive_term(r1, a1, s, b1, t, n) + _pareto_dropout_integral(r1, a1, s, b1, 0.0, t, n)
+
+
+def _log_nb_constant(r1, n):
+    return gammaln(r1 + n) - gammaln(r1) - gammaln(n + 1.0)
+
+
+def _pareto_survive_term(r1, a1, s, b1, t, n) -> np.ndarray:
+    """P(lifetime > t) x NB(n; t): still alive at T + t with n purchases."""
     # log NB(n; r', alpha'/(alpha'+u)) = const - r' log(1 + u/alpha') + n log(u/(alpha'+u))
-    const = gammaln(r1 + n) - gammaln(r1) - gammaln(n + 1.0)
-    survive = np.exp(-s * np.log1p(t / b1) + const - r1 * np.log1p(t / a1) + xlogy(n, t / (a1 + t)))
-    # composite Gauss-Legendre on [0, t]: node k of panel j at (j + (x_k + 1)/2) t / P
-    offsets = (np.arange(_GL_PANELS)[:, None] + (_GL_X[None, :] + 1.0) / 2.0).ravel() / _GL_PANELS
-    weights = np.tile(_GL_W, _GL_PANELS) / (2.0 * _GL_PANELS)
-    t = np.asarray(t, dtype=float)
-    tau = t[..., None] * offsets
+    return np.exp(-s * np.log1p(t / b1) + _log_nb_constant(r1, n) - r1 * np.log1p(t / a1) + xlogy(n, t / (a1 + t)))
+
+
+def _quadrature_nodes(t0, t1) -> tuple[np.ndarray, np.ndarray]:
+    """Composite Gauss-Legendre nodes ``tau`` in [t0, t1] and their weights (interval
+    length included), on a new last axis. 16 nodes per panel; 8 panels over the longest
+    interval of the call and proportionally fewer over shorter ones (the bisection of
+    :func:`time_to_next_purchase_quantile` integrates ever shorter pieces)."""
+    t0, t1 = np.asarray(t0, dtype=float), np.asarray(t1, dtype=float)
+    length = t1 - t0
+    longest = float(np.max(length, initial=0.0))
+    reach = float(np.max(t1, initial=0.0))
+    panels = max(1, min(_GL_PANELS, int(np.ceil(_GL_PANELS * longest / reach)))) if reach > 0 else 1
+    # node k of panel j at (j + (x_k + 1)/2) / P of the interval
+    offsets = (np.arange(panels)[:, None] + (_GL_X[None, :] + 1.0) / 2.0).ravel() / panels
+    weights = np.tile(_GL_W, panels) / (2.0 * panels)
+    return t0[..., None] + length[..., None] * offsets, length[..., None] * weights
+
+
+def _pareto_dropout_density_times_nb0(r1, a1, s, b1, tau) -> np.ndarray:
+    """Lomax(s, b1) density of the dropout time at ``tau`` times NB(0; tau), the
+    probability of no purchase before it (``tau`` on the last axis)."""
     expand = lambda v: np.asarray(v, dtype=float)[..., None]  # noqa: E731
-    r1_, a1_, b1_, s_, n_ = map(expand, (r1, a1, b1, s, n))
-    log_terms = (
-        expand(np.log(s) + s * np.log(b1) + const)  # node-independent: once per draw x row
-        - (s_ + 1.0) * np.log(b1_ + tau)
-        - r1_ * np.log1p(tau / a1_)
+    log_base = expand(np.log(s) + s * np.log(b1))  # node-independent: once per draw x row
+    return np.exp(log_base - (expand(s) + 1.0) * np.log(expand(b1) + tau) - expand(r1) * np.log1p(tau / expand(a1)))
+
+
+def _pareto_dropout_integral(r1, a1, s, b1, t0, t1, n) -> np.ndarray:
+    """Integral over the dropout time tau in [t0, t1] of its Lomax(s, b1) density times
+    NB(n; tau): dropped out then, with n purchases before."""
+    tau, weights = _quadrature_nodes(t0, t1)
+    integrand = _pareto_dropout_density_times_nb0(r1, a1, s, b1, tau)
+    n = np.asarray(n, dtype=float)
+    if np.any(n != 0):
+        # NB(n; tau) / NB(0; tau) = Gamma(r'+n) / (Gamma(r') n!) (tau / (alpha'+tau))^n
+        expand = lambda v: np.asarray(v, dtype=float)[..., None]  # noqa: E731
+        integrand = integrand * np.exp(expand(_log_nb_constant(r1, n)) + xlogy(expand(n), tau / (expand(a1) + tau)))
+    return np.sum(weights * integrand, axis=-1)
+
+
+def _pareto_none_and_one_if_alive(r1, a1, s, b1, t) -> tuple[np.ndarray, np.ndarray]:
+    """P(X = 0) and P(X = 1) in (T, T + t] of an alive customer: both integrals share
+    the integrand, NB(1; tau) = NB(0; tau) r' tau / (alpha' + tau)."""
+    tau, weights = _quadrature_nodes(0.0 * np.asarray(t, dtype=float), t)
+    base = weights * _pareto_dropout_density_times_nb0(r1, a1, s, b1, tau)
+    one = np.sum(base * (np.asarray(r1, dtype=float)[..., None] * tau / (np.asarray(a1, dtype=float)[..., None] + tau)), axis=-1)
+    return (
+        _pareto_survive_term(r1, a1, s, b1, t, 0.0) + np.sum(base, axis=-1),
+        _pareto_survive_term(r1, a1, s, b1, t, 1.0) + one,
     )
-    if np.any(n_ != 0):
-        log_terms = log_terms + xlogy(n_, tau / (a1_ + tau))
-    integral = t * np.sum(weights * np.exp(log_terms), axis=-1)
-    return survive + integral
 
 
 def _pareto_expected_if_alive(r, alpha, s, beta, x, T, t) -> np.ndarray:
@@ -729,15 +770,13 @@ def pareto_nbd_future_if_alive(r, alpha, s, beta, x, T, t) -> dict[str, np.ndarr
     x, T, t = np.broadcast_arrays(*map(_rows, (x, T, t)))
     shape = _out_shape((r, alpha, s, beta), (x, T, t))
     out = {"expected": np.broadcast_to(_pareto_expected_if_alive(r, alpha, s, beta, x, T, t), shape)}
-    for name, n in (("p_none", 0.0), ("p_one", 1.0)):
-        blocks = [
-            np.broadcast_to(
-                _pareto_pmf_if_alive(r + x[:, i:j], alpha + T[:, i:j], s, beta + T[:, i:j], t[:, i:j], n),
-                (shape[0], x[:, i:j].shape[1]),
-            )
-            for i, j in _blocks(shape[1], PARETO_ROWS_PER_BLOCK)
-        ]
-        out[name] = np.concatenate(blocks, axis=1) if blocks else np.zeros(shape)
+    blocks = [
+        _pareto_none_and_one_if_alive(r + x[:, i:j], alpha + T[:, i:j], s, beta + T[:, i:j], t[:, i:j])
+        for i, j in _blocks(shape[1], PARETO_ROWS_PER_BLOCK)
+    ]
+    for k, name in enumerate(("p_none", "p_one")):
+        parts = [np.broadcast_to(block[k], (shape[0], block[k].shape[-1])) for block in blocks]
+        out[name] = np.concatenate(parts, axis=1) if parts else np.zeros(shape)
     return out
 
 
@@ -751,25 +790,47 @@ def mbgnbd_future_if_alive(r, alpha, a, b, x, T, t) -> dict[str, np.ndarray]:
     return bgnbd_future_if_alive(r, alpha, a, np.asarray(b, dtype=float) + 1.0, x, T, t)
 
 
-def _nbd_p_none_if_alive(r, alpha, x, T):
-    """t -> P(no purchase in (T, T + t] | alive at T) of BG/NBD and MBG/NBD: a purchase
-    comes before any dropout, so it is the NBD zero term ((alpha+T)/(alpha+T+t))^(r+x)."""
+@dataclass(frozen=True)
+class NoOrderCurve:
+    """t -> P(no purchase in (T, T + t] | alive at T), shape (draws, rows) for a (1, rows)
+    array of times, computable piece by piece.
+
+    ``value(t, carry)`` is the probability at t given ``carry``, the part accumulated up
+    to t, and ``advance(carry, t0, t1)`` carries it from t0 to t1. A closed form carries
+    nothing; Pareto/NBD carries the integral over earlier dropout times, so a bisection
+    integrates only the piece it adds.
+    """
+
+    value: Callable
+    advance: Callable = lambda carry, t0, t1: 0.0  # noqa: E731
+
+    def __call__(self, t) -> np.ndarray:
+        return self.value(t, self.advance(0.0, 0.0, t))
+
+
+def _nbd_p_none_if_alive(r, alpha, x, T) -> NoOrderCurve:
+    """BG/NBD and MBG/NBD: a purchase comes before any dropout, so P(none | alive) is the
+    NBD zero term ((alpha+T)/(alpha+T+t))^(r+x)."""
     shape, scale = _draws(r) + _rows(x), _draws(alpha) + _rows(T)
-    return lambda t: np.exp(-shape * np.log1p(t / scale))
+    return NoOrderCurve(lambda t, carry: np.exp(-shape * np.log1p(t / scale)))
 
 
-def _pareto_p_none_if_alive(r, alpha, s, beta, x, T):
+def _pareto_p_none_if_alive(r, alpha, s, beta, x, T) -> NoOrderCurve:
     r, alpha, s, beta = map(_draws, (r, alpha, s, beta))
     x, T = map(_rows, (x, T))
-    return lambda t: _pareto_pmf_if_alive(r + x, alpha + T, s, beta + T, t, 0.0)
+    r1, a1, b1 = r + x, alpha + T, beta + T
+    return NoOrderCurve(
+        value=lambda t, carry: _pareto_survive_term(r1, a1, s, b1, t, 0.0) + carry,
+        advance=lambda carry, t0, t1: carry + _pareto_dropout_integral(r1, a1, s, b1, t0, t1, 0.0),
+    )
 
 
 @dataclass(frozen=True)
 class PurchaseMath:
     """The numpy quantities of one purchase model, over posterior draws x history rows.
 
-    ``future_if_alive(**params, x, T, t)`` and ``p_none_if_alive(**params, x, T)(t)``
-    describe a customer alive at T; everything per customer is P(alive) times them (the
+    ``future_if_alive(**params, x, T, t)`` and ``p_none_if_alive(**params, x, T)``
+    (a :class:`NoOrderCurve`) describe a customer alive at T; everything per customer is P(alive) times them (the
     predictions compute them once per distinct (frequency, T), see ``predict``).
     """
 

@@ -124,7 +124,9 @@ def predict_rows(
             out[f"{name}_p05"], out[f"{name}_p95"] = np.quantile(per_draw[name], QUANTILES, axis=0)
         out["p_multiple_orders"] = per_draw["p_multiple_orders"].mean(axis=0)
         out["churn_probability"] = 1.0 - out["p_order"]
-        out["days_to_next_order"] = _days_to_next_order(settings.model, bg, chunk, out["p_order"], float(settings.horizon_days))
+        out["days_to_next_order"] = _days_to_next_order(
+            settings.model, bg, chunk, per_draw["p_alive"], out["p_order"], float(settings.horizon_days)
+        )
         weights = chunk["n"].to_numpy(float) if "n" in chunk else np.ones(len(chunk))
         return out, {name: per_draw[name] @ weights for name in ACCOUNT_DRAW_COLUMNS}
 
@@ -185,21 +187,22 @@ def per_draw_quantities(chunk: pd.DataFrame, bg: dict, gg: dict, settings: Predi
 NEXT_ORDER_ROWS_PER_BLOCK = 512  # bounds Pareto/NBD's quadrature memory in the bisection
 
 
-def _days_to_next_order(model: str, params: dict, chunk: pd.DataFrame, p_order: np.ndarray, horizon: float) -> np.ndarray:
+def _days_to_next_order(
+    model: str, params: dict, chunk: pd.DataFrame, p_alive: np.ndarray, p_order: np.ndarray, horizon: float
+) -> np.ndarray:
     """Days until a next order is more likely than not; NaN beyond the horizon.
 
     Solved only for the rows whose probability of ordering within the horizon is at
-    least 50%; the others are NaN by definition.
+    least 50%; the others are NaN by definition. ``p_alive`` is the (draws, rows) array
+    of the chunk.
     """
     math_ = pmath.PURCHASE_MATH[model]
-    x, t_x, T = (chunk[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    x, T = (chunk[c].to_numpy(float) for c in ("frequency", "T"))
     days = np.full(len(x), np.nan)
     rows = np.flatnonzero(p_order >= 0.5)
     for start in range(0, len(rows), NEXT_ORDER_ROWS_PER_BLOCK):
         block = rows[start : start + NEXT_ORDER_ROWS_PER_BLOCK]
         days[block] = pmath.time_to_next_purchase_quantile(
-            math_.p_alive(**params, x=x[block], t_x=t_x[block], T=T[block]),
-            math_.p_none_if_alive(**params, x=x[block], T=T[block]),
-            q=0.5, horizon=horizon, tol=0.5,
+            p_alive[:, block], math_.p_none_if_alive(**params, x=x[block], T=T[block]), q=0.5, horizon=horizon, tol=0.5
         )
     return days
