@@ -11,6 +11,7 @@ from pathlib import Path
 
 from clv_assets import settings
 from clv_assets.lib.accounts import InvalidAccountError, validate_account
+from clv_assets.models.specs import PURCHASE_MODELS
 
 SUMMARY_TABLES = [
     "raw.orders",
@@ -66,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit method of both models (default: their config, auto)",
     )
     mat.add_argument(
-        "--model", choices=["auto", "bgnbd", "mbgnbd", "pareto_nbd"], default=None,
+        "--model", choices=["auto", *PURCHASE_MODELS], default=None,
         help="purchase model (default: the account's settings file, else bgnbd); "
         "auto: the one the account's holdout backtest (clv_evaluation_job) scored best",
     )

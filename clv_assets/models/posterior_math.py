@@ -686,7 +686,7 @@ def _pareto_pmf_if_alive(r1, a1, s, b1, t, n) -> np.ndarray:
     """P(X(T, T + t) = n) of a customer alive at T whose future is a fresh Pareto/NBD
     process with (r1, a1, s, b1) = (r + x, alpha + T, s, beta + T): see
     :func:`pareto_nbd_prob_n_purchases`. Shapes broadcast as (draws, rows)."""
-    return _pareto_survive_term(r1, a1, s, b1, t, n) + _pareto_dropout_integral(r1, a1, s, b1, 0.0, t, n)
+    return _pareto_survive_term(r1, a1, s, b1, t, n) + _pareto_dropout_integrals(r1, a1, s, b1, 0.0, t, [n])[0]
 
 
 def _log_nb_constant(r1, n):
@@ -723,29 +723,22 @@ def _pareto_dropout_density_times_nb0(r1, a1, s, b1, tau) -> np.ndarray:
     return np.exp(log_base - (expand(s) + 1.0) * np.log(expand(b1) + tau) - expand(r1) * np.log1p(tau / expand(a1)))
 
 
-def _pareto_dropout_integral(r1, a1, s, b1, t0, t1, n) -> np.ndarray:
-    """Integral over the dropout time tau in [t0, t1] of its Lomax(s, b1) density times
-    NB(n; tau): dropped out then, with n purchases before."""
+def _pareto_dropout_integrals(r1, a1, s, b1, t0, t1, ns) -> list[np.ndarray]:
+    """For each n of ``ns``: the integral over the dropout time tau in [t0, t1] of its
+    Lomax(s, b1) density times NB(n; tau) (dropped out then, with n purchases before).
+    The integrands share the n = 0 one: NB(n; tau) / NB(0; tau) =
+    Gamma(r'+n) / (Gamma(r') n!) (tau / (alpha'+tau))^n."""
     tau, weights = _quadrature_nodes(t0, t1)
-    integrand = _pareto_dropout_density_times_nb0(r1, a1, s, b1, tau)
-    n = np.asarray(n, dtype=float)
-    if np.any(n != 0):
-        # NB(n; tau) / NB(0; tau) = Gamma(r'+n) / (Gamma(r') n!) (tau / (alpha'+tau))^n
-        expand = lambda v: np.asarray(v, dtype=float)[..., None]  # noqa: E731
-        integrand = integrand * np.exp(expand(_log_nb_constant(r1, n)) + xlogy(expand(n), tau / (expand(a1) + tau)))
-    return np.sum(weights * integrand, axis=-1)
-
-
-def _pareto_none_and_one_if_alive(r1, a1, s, b1, t) -> tuple[np.ndarray, np.ndarray]:
-    """P(X = 0) and P(X = 1) in (T, T + t] of an alive customer: both integrals share
-    the integrand, NB(1; tau) = NB(0; tau) r' tau / (alpha' + tau)."""
-    tau, weights = _quadrature_nodes(0.0 * np.asarray(t, dtype=float), t)
     base = weights * _pareto_dropout_density_times_nb0(r1, a1, s, b1, tau)
-    one = np.sum(base * (np.asarray(r1, dtype=float)[..., None] * tau / (np.asarray(a1, dtype=float)[..., None] + tau)), axis=-1)
-    return (
-        _pareto_survive_term(r1, a1, s, b1, t, 0.0) + np.sum(base, axis=-1),
-        _pareto_survive_term(r1, a1, s, b1, t, 1.0) + one,
-    )
+    expand = lambda v: np.asarray(v, dtype=float)[..., None]  # noqa: E731
+    out = []
+    for n in ns:
+        n = np.asarray(n, dtype=float)
+        integrand = base
+        if np.any(n != 0):
+            integrand = base * np.exp(expand(_log_nb_constant(r1, n)) + xlogy(expand(n), tau / (expand(a1) + tau)))
+        out.append(np.sum(integrand, axis=-1))
+    return out
 
 
 def _pareto_expected_if_alive(r, alpha, s, beta, x, T, t) -> np.ndarray:
@@ -770,10 +763,11 @@ def pareto_nbd_future_if_alive(r, alpha, s, beta, x, T, t) -> dict[str, np.ndarr
     x, T, t = np.broadcast_arrays(*map(_rows, (x, T, t)))
     shape = _out_shape((r, alpha, s, beta), (x, T, t))
     out = {"expected": np.broadcast_to(_pareto_expected_if_alive(r, alpha, s, beta, x, T, t), shape)}
-    blocks = [
-        _pareto_none_and_one_if_alive(r + x[:, i:j], alpha + T[:, i:j], s, beta + T[:, i:j], t[:, i:j])
-        for i, j in _blocks(shape[1], PARETO_ROWS_PER_BLOCK)
-    ]
+    blocks = []
+    for i, j in _blocks(shape[1], PARETO_ROWS_PER_BLOCK):
+        r1, a1, b1, t_ = r + x[:, i:j], alpha + T[:, i:j], beta + T[:, i:j], t[:, i:j]
+        integrals = _pareto_dropout_integrals(r1, a1, s, b1, 0.0, t_, [0.0, 1.0])
+        blocks.append([_pareto_survive_term(r1, a1, s, b1, t_, n) + integrals[n] for n in (0, 1)])
     for k, name in enumerate(("p_none", "p_one")):
         parts = [np.broadcast_to(block[k], (shape[0], block[k].shape[-1])) for block in blocks]
         out[name] = np.concatenate(parts, axis=1) if parts else np.zeros(shape)
@@ -782,6 +776,15 @@ def pareto_nbd_future_if_alive(r, alpha, s, beta, x, T, t) -> dict[str, np.ndarr
 
 def _blocks(n: int, size: int):
     return [(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def _if_alive_shaped(expected_if_alive):
+    """(*params, x=, T=, t=) -> (draws, rows) from a function of shaped draws and rows."""
+    def shaped(*params, x, T, t):
+        params = tuple(map(_draws, params))
+        x, T, t = map(_rows, (x, T, t))
+        return np.broadcast_to(expected_if_alive(*params, x, T, t), _out_shape(params, (x, T, t)))
+    return shaped
 
 
 def mbgnbd_future_if_alive(r, alpha, a, b, x, T, t) -> dict[str, np.ndarray]:
@@ -821,7 +824,7 @@ def _pareto_p_none_if_alive(r, alpha, s, beta, x, T) -> NoOrderCurve:
     r1, a1, b1 = r + x, alpha + T, beta + T
     return NoOrderCurve(
         value=lambda t, carry: _pareto_survive_term(r1, a1, s, b1, t, 0.0) + carry,
-        advance=lambda carry, t0, t1: carry + _pareto_dropout_integral(r1, a1, s, b1, t0, t1, 0.0),
+        advance=lambda carry, t0, t1: carry + _pareto_dropout_integrals(r1, a1, s, b1, t0, t1, [0.0])[0],
     )
 
 
@@ -829,9 +832,11 @@ def _pareto_p_none_if_alive(r, alpha, s, beta, x, T) -> NoOrderCurve:
 class PurchaseMath:
     """The numpy quantities of one purchase model, over posterior draws x history rows.
 
-    ``future_if_alive(**params, x, T, t)`` and ``p_none_if_alive(**params, x, T)``
-    (a :class:`NoOrderCurve`) describe a customer alive at T; everything per customer is P(alive) times them (the
-    predictions compute them once per distinct (frequency, T), see ``predict``).
+    ``future_if_alive(**params, x, T, t)``, ``expected_if_alive(*params, x=, T=, t=)``
+    (its ``expected`` alone, without the probabilities) and ``p_none_if_alive(**params,
+    x, T)`` (a :class:`NoOrderCurve`) describe a customer alive at T; everything per
+    customer is P(alive) times them (the predictions compute them once per distinct
+    (frequency, T), see ``predict``).
     """
 
     parameters: tuple[str, ...]
@@ -839,21 +844,25 @@ class PurchaseMath:
     expected_purchases: Callable
     prob_n_purchases: Callable
     future_if_alive: Callable
+    expected_if_alive: Callable
     p_none_if_alive: Callable
 
 
 PURCHASE_MATH: Mapping[str, PurchaseMath] = {
     "bgnbd": PurchaseMath(
         ("r", "alpha", "a", "b"), bgnbd_p_alive, bgnbd_expected_purchases, bgnbd_prob_n_purchases,
-        bgnbd_future_if_alive, lambda r, alpha, a, b, x, T: _nbd_p_none_if_alive(r, alpha, x, T),
+        bgnbd_future_if_alive, _if_alive_shaped(_expected_if_alive),
+        lambda r, alpha, a, b, x, T: _nbd_p_none_if_alive(r, alpha, x, T),
     ),
     "mbgnbd": PurchaseMath(
         ("r", "alpha", "a", "b"), mbgnbd_p_alive, mbgnbd_expected_purchases, mbgnbd_prob_n_purchases,
-        mbgnbd_future_if_alive, lambda r, alpha, a, b, x, T: _nbd_p_none_if_alive(r, alpha, x, T),
+        mbgnbd_future_if_alive,
+        _if_alive_shaped(lambda r, alpha, a, b, x, T, t: _expected_if_alive(r, alpha, a, b + 1.0, x, T, t)),
+        lambda r, alpha, a, b, x, T: _nbd_p_none_if_alive(r, alpha, x, T),
     ),
     "pareto_nbd": PurchaseMath(
         ("r", "alpha", "s", "beta"), pareto_nbd_p_alive, pareto_nbd_expected_purchases, pareto_nbd_prob_n_purchases,
-        pareto_nbd_future_if_alive, _pareto_p_none_if_alive,
+        pareto_nbd_future_if_alive, _if_alive_shaped(_pareto_expected_if_alive), _pareto_p_none_if_alive,
     ),
 }
 

@@ -50,12 +50,13 @@ def discounted_expected_if_alive(
     expected number of purchases. Shape (draws, rows).
     """
     math_ = pmath.PURCHASE_MATH[model]
+    ordered = [params[k] for k in math_.parameters]
     if discount_rate == 0:
-        return math_.future_if_alive(**params, x=x, T=T, t=horizon)["expected"]
+        return math_.expected_if_alive(*ordered, x=x, T=T, t=horizon)
     steps = np.unique(np.append(np.arange(DISCOUNT_STEP_DAYS, horizon, DISCOUNT_STEP_DAYS), horizon))
     total, previous = 0.0, 0.0
     for t in steps:
-        cumulative = math_.future_if_alive(**params, x=x, T=T, t=t)["expected"]
+        cumulative = math_.expected_if_alive(*ordered, x=x, T=T, t=t)
         total = total + (cumulative - previous) / (1.0 + discount_rate) ** (t / DAYS_PER_YEAR)
         previous = cumulative
     return total

@@ -77,14 +77,14 @@ def customer_bands(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         thresholds = run_sql(conn, "SELECT * FROM bands.thresholds WHERE account = $account", params).df()
         totals = run_sql(conn, read_sql("predictions.account_draws_of_account"), params).df()
         histories = run_sql(conn, read_sql("predictions.customer_histories"), params).df()
-        probabilities = None
-        if not totals.empty:  # an account without predictions has no band confidence
-            model = totals["purchase_model"].iloc[0]
+        # an account without predictions has no band confidence
+        model = None if totals.empty else totals["purchase_model"].iloc[0]
+        if model:
             purchases, _ = load_draws(conn, account, model, len(totals))
             gg, _ = load_draws(conn, account, GAMMA_GAMMA.name, len(totals))
-            probabilities = (thresholds.iloc[0].to_dict(), totals, model, purchases, gg)
-    if probabilities is not None:
-        probabilities = _band_probabilities(histories, *probabilities)
+    probabilities = (
+        _band_probabilities(histories, thresholds.iloc[0].to_dict(), totals, model, purchases, gg) if model else None
+    )
     with duckdb.get_connection() as conn:
         conn.register("band_probabilities", _with_probability_columns(histories, probabilities))
         with transaction(conn):

@@ -158,7 +158,7 @@ def _fit_asset(name: str, description: str, spec: CLVModelSpec | None = None):
             "n_repeat_buyers": facts["n_repeat_buyers"],
             "as_of": facts["as_of"],
             "attempted_at": datetime.now(UTC),
-            "requested_model": requested if purchases else None,
+            "requested_model": requested,
             "model_reason": model_reason,
         }
         reason = ineligibility_reason(facts, config)
