@@ -143,6 +143,7 @@ def _materialize(args: argparse.Namespace) -> int:
         failed = _run_here(instance, job, accounts, account_run_config(args.as_of, args.method, args.model))
     if not args.worker:
         _publish_and_print([a for a in accounts if a not in failed])
+        _evaluate_freshness(instance, landing)
         _print_summary(accounts)
     if failed:
         print(f"clv-assets: error: {len(failed)} account(s) failed: {', '.join(failed)}", file=sys.stderr)
@@ -203,6 +204,21 @@ def _run_in_workers(instance, accounts: list[str], args: argparse.Namespace, wor
     return [a for a in accounts if a not in succeeded]
 
 
+def _evaluate_freshness(instance, landing) -> None:
+    """Run the freshness checks now, so the UI shows a result from the first materialisation
+    instead of "Not evaluated" until the hourly schedule first runs."""
+    from clv_assets.definitions import build_defs
+    from clv_assets.defs.freshness.schedules import FRESHNESS_JOB
+
+    job = build_defs(landing_dir=landing).resolve_job_def(FRESHNESS_JOB)
+    result = job.execute_in_process(
+        instance=instance, raise_on_error=False, run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    )
+    for evaluation in result.get_asset_check_evaluations():
+        status = "passed" if evaluation.passed else "FAILED"
+        print(f"freshness check {evaluation.check_name}: {status}: {evaluation.description}")
+
+
 def _publish_and_print(accounts: list[str]) -> None:
     """Copy ``accounts`` to the serving file BI tools read (``clv_assets.lib.serving``)."""
     from clv_assets.lib.resources import warehouse_resource
@@ -240,11 +256,16 @@ def _publish(args: argparse.Namespace) -> int:
     return 1 if not_ready else 0
 
 
+DAGSTER_WRAPPERS = {"DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError", "DagsterExecutionInterruptedError"}
+
+
 def _failure_message(result) -> str:
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error
-            while error.cause is not None:
+            # skip Dagster's wrappers ("Error occurred while executing ...") but stop at the
+            # first error of ours: its message names the file or setting, its causes don't
+            while error.cause is not None and error.cls_name in DAGSTER_WRAPPERS:
                 error = error.cause
             return f"{event.step_key}: {error.message.strip().splitlines()[0]}"
     return "run failed (see the Dagster UI for its logs)"

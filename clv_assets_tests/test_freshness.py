@@ -168,3 +168,14 @@ def test_freshness_schedule_runs_the_check_job_hourly():
     assert account_freshness_schedule.job_name == FRESHNESS_JOB
     assert account_freshness_schedule.cron_schedule == "20 * * * *"
     assert account_freshness_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_materialize_leaves_freshness_evaluated(workspace):
+    """`clv-assets materialize` (the session fixture ran it) evaluates both checks on the
+    instance, so the UI shows a result before the hourly schedule first runs."""
+    with dg.DagsterInstance.from_config(str(workspace.dagster_home)) as instance:
+        for name, asset in ((LOADED, ["raw", "orders"]), (PREDICTED, ["predictions", "customers"])):
+            key = dg.AssetCheckKey(dg.AssetKey(asset), name)
+            record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key]).get(key)
+            assert record is not None, f"{name} not evaluated"
+            assert record.status.value in ("SUCCEEDED", "FAILED")

@@ -135,6 +135,24 @@ def test_malformed_file_fails_the_run_and_keeps_stored_rows(workspace, handmade,
         assert after == before
 
 
+def test_undecodable_file_fails_in_one_line_naming_file_and_cause(workspace, handmade, capsys):
+    """A latin-1 export (the usual spreadsheet default) fails the account in one line that
+    names the file and says it is not UTF-8; stored rows stay as they were."""
+    before = {t: workspace.count(t, HANDMADE_ACCOUNT) for t in ("raw.orders", "raw.rejected_orders", "features.rfm")}
+    bad = handmade / "latin1_export.csv"
+    bad.write_bytes("order_id,customer_id,ordered_at,amount,currency\nx1,Fran\u00e7ois,2025-02-01,5,EUR\n".encode("latin-1"))
+    try:
+        capsys.readouterr()
+        assert main(["materialize", "--account", HANDMADE_ACCOUNT, "--as-of", "2025-06-30"]) == 1
+        out = capsys.readouterr().out
+    finally:
+        bad.unlink()
+    (failure,) = [line for line in out.splitlines() if "FAILED" in line]
+    assert "latin1_export.csv" in failure and "not UTF-8" in failure and "line 2" in failure
+    assert "Traceback" not in out
+    assert {t: workspace.count(t, HANDMADE_ACCOUNT) for t in before} == before
+
+
 def test_sql_injection_in_folder_name_is_refused(workspace, capsys):
     evil = workspace.landing / "x'; drop table raw.orders; --"
     evil.mkdir()

@@ -7,6 +7,7 @@ Parquet, or a file without the required columns, is a :class:`MalformedLandingFi
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 from dataclasses import dataclass
@@ -106,7 +107,7 @@ def stage_files(conn: duckdb.DuckDBPyConnection, files: list[LandingFile]) -> No
         try:
             present = [row[0] for row in conn.execute(f"DESCRIBE SELECT * FROM {reader}", path).fetchall()]
         except duckdb.Error as exc:
-            raise MalformedLandingFile(f"{file.path}: cannot be read as {file.format} ({_first_line(exc)})") from exc
+            raise _unreadable(file, exc) from exc
         missing = [c for c in REQUIRED_COLUMNS if c not in present]
         if missing:
             raise MalformedLandingFile(
@@ -122,7 +123,42 @@ def stage_files(conn: duckdb.DuckDBPyConnection, files: list[LandingFile]) -> No
                 {"name": file.path.name, **path},
             )
         except duckdb.Error as exc:
-            raise MalformedLandingFile(f"{file.path}: cannot be read as {file.format} ({_first_line(exc)})") from exc
+            raise _unreadable(file, exc) from exc
+
+
+def _unreadable(file: LandingFile, exc: duckdb.Error) -> MalformedLandingFile:
+    """The one-line reason a file failed to load, naming the file and, where it can tell,
+    the cause: DuckDB reports an undecodable byte only as a CSV error on some line."""
+    if file.format == "csv":
+        problem = utf8_problem(file.path)
+        if problem:
+            return MalformedLandingFile(f"{file.path}: not UTF-8 ({problem}); re-export the file as UTF-8")
+    return MalformedLandingFile(f"{file.path}: cannot be read as {file.format} ({_first_line(exc)})")
+
+
+def utf8_problem(path: Path, chunk_bytes: int = 1 << 20) -> str | None:
+    """Where ``path`` first fails to decode as UTF-8 (byte, offset, line), or None if it decodes."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, lines = 0, 1
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                # the decoder may hold back up to 3 bytes of an incomplete character
+                # from the previous chunk, so locate the bad byte in the joined bytes
+                start = max(exc.start, 0)
+                bad = exc.object[start : start + 1]
+                position = offset - (len(exc.object) - len(chunk)) + start
+                lines += exc.object[:start].count(b"\n")
+                return f"byte 0x{bad.hex()} at offset {position:,}, line {lines:,}"
+            offset += len(chunk)
+            lines += chunk.count(b"\n")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return f"truncated character at the end of the file (offset {offset:,})"
+    return None
 
 
 def _first_line(exc: Exception) -> str:
