@@ -37,7 +37,6 @@ def test_mbgnbd_p_alive_and_expected_purchases_match_pymc_marketing(mbg):
     )
 
 
-
 def test_mbgnbd_pmf_matches_simulation():
     """Forward simulation of the MBG/NBD process with rejection on the observed history."""
     rng = np.random.default_rng(5)

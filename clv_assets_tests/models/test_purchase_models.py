@@ -35,7 +35,6 @@ def test_pmf_sums_to_one_and_its_mean_is_the_expectation(prob, expected, draws):
     np.testing.assert_allclose(mean, expected(**draws, **HIST, t=t), rtol=1e-6)
 
 
-
 def _simulate_future_if_alive(model: str, params: dict, x: float, T: float, t: float, n: int, rng) -> np.ndarray:
     """Purchases in (T, T + t] of customers alive at T, simulated from the model's
     individual-level story with the alive-branch posterior of (lambda, dropout)."""
@@ -74,7 +73,6 @@ def test_future_if_alive_matches_simulation(model):
         assert abs(future["expected"].item() / counts.mean() - 1) < 0.02, (model, x, T)
         p_none = math_.p_none_if_alive(**params, x=x, T=T)(np.array([[t]]))
         np.testing.assert_allclose(p_none, future["p_none"], rtol=1e-10)
-
 
 
 def test_registry_imports_without_pymc():

@@ -114,7 +114,6 @@ def _log_p_alive(r, alpha, a, b, x, t_x, T) -> np.ndarray:
     return np.where(x > 0, -np.logaddexp(0.0, log_div), 0.0)
 
 
-
 def bgnbd_p_alive(r, alpha, a, b, x, t_x, T) -> np.ndarray:
     r"""Probability that a customer is still alive at ``T`` given the history.
 
@@ -433,13 +432,11 @@ def bgnbd_time_to_next_purchase_quantile(
     return time_to_next_purchase_quantile(p_alive, nbd_p_none_if_alive(r, alpha, x, T), q, horizon, tol=tol)
 
 
-
 def nbd_p_none_if_alive(r, alpha, x, T) -> NoOrderCurve:
     """BG/NBD and MBG/NBD: a purchase comes before any dropout, so P(none | alive) is the
     NBD zero term ((alpha+T)/(alpha+T+t))^(r+x)."""
     shape, scale = as_draws(r) + as_rows(x), as_draws(alpha) + as_rows(T)
     return NoOrderCurve(lambda t, carry: np.exp(-shape * np.log1p(t / scale)))
-
 
 
 # --------------------------------------------------------------------------- #

@@ -181,7 +181,7 @@ PARETO_ROWS_PER_BLOCK = 256  # quadrature memory: draws x rows x 128 doubles per
 
 def pareto_nbd_future_if_alive(r, alpha, s, beta, x, T, t) -> dict[str, np.ndarray]:
     """``expected``, ``p_none`` and ``p_one`` of the purchases in ``(T, T + t]`` of a
-    Pareto/NBD customer alive at T (as :func:`bgnbd_future_if_alive`); rows are taken
+    Pareto/NBD customer alive at T (as BG/NBD's ``bgnbd_future_if_alive``); rows are taken
     :data:`PARETO_ROWS_PER_BLOCK` at a time to bound the quadrature's memory."""
     r, alpha, s, beta = map(as_draws, (r, alpha, s, beta))
     x, T, t = np.broadcast_arrays(*map(as_rows, (x, T, t)))
@@ -199,6 +199,8 @@ def pareto_nbd_future_if_alive(r, alpha, s, beta, x, T, t) -> dict[str, np.ndarr
 
 
 def _p_none_if_alive(r, alpha, s, beta, x, T) -> NoOrderCurve:
+    """P(no purchase in (T, T + t] | alive at T): still alive at T + t without a purchase,
+    plus the integral over earlier dropout times, which the curve carries piece by piece."""
     r, alpha, s, beta = map(as_draws, (r, alpha, s, beta))
     x, T = map(as_rows, (x, T))
     r1, a1, b1 = r + x, alpha + T, beta + T
