@@ -11,7 +11,7 @@ from pathlib import Path
 
 from clv_assets import settings
 from clv_assets.lib.accounts import InvalidAccountError, validate_account
-from clv_assets.models.specs import PURCHASE_MODELS
+from clv_assets.models.registry import PURCHASE_MODELS
 
 SUMMARY_TABLES = [
     "raw.orders",

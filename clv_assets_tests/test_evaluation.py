@@ -25,7 +25,8 @@ from clv_assets import cdnow
 from clv_assets.demo import write_demo_accounts
 from clv_assets.lib.resources import warehouse_resource
 from clv_assets.models import evaluation as ev
-from clv_assets.models import posterior_math as pmath
+from clv_assets.models.purchase.bgnbd import bgnbd_expected_purchases
+from clv_assets.models.registry import PURCHASE_MODELS
 
 CDNOW_FILE = Path(__file__).parent / "fixtures" / "cdnow" / "CDNOW_sample.txt"
 FAST = {"method": "laplace", "predictive_draws": 100}
@@ -89,7 +90,7 @@ def test_cdnow_bgnbd_reproduces_the_published_forecast(cdnow_backtest):
     assert -6.0 <= bg.tracking_error_pct <= -2.0, bg.tracking_error_pct
     rfm = _calibration_rfm()
     published = dict(r=0.243, alpha=4.414 * 7, a=0.793, b=2.426)
-    from_published = pmath.bgnbd_expected_purchases(**published, x=rfm.frequency, t_x=rfm.recency, T=rfm["T"], t=273.0).sum()
+    from_published = bgnbd_expected_purchases(**published, x=rfm.frequency, t_x=rfm.recency, T=rfm["T"], t=273.0).sum()
     assert abs(bg.predicted_repeat_orders / from_published - 1) < 0.03, (bg.predicted_repeat_orders, from_published)
 
 
@@ -178,7 +179,7 @@ def test_synthetic_bgnbd_account_backtest_agrees_with_the_truth(workspace, tmp_p
         'SELECT * FROM (' + open(Path(__file__).parents[1] / "sql" / "features" / "rfm.sql").read() + ')',
         {"account": account, "as_of": row.cutoff.date()},
     )
-    true_total = pmath.bgnbd_expected_purchases(
+    true_total = bgnbd_expected_purchases(
         **{k: truth["bgnbd"][k] for k in ("r", "alpha", "a", "b")}, x=rfm.frequency, t_x=rfm.recency, T=rfm["T"], t=float(row.holdout_days)
     ).sum()
     assert abs(row.predicted_repeat_orders / true_total - 1) < 0.10, (row.predicted_repeat_orders, true_total)
@@ -237,7 +238,7 @@ def test_model_auto_serves_the_backtest_choice(cdnow_backtest):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reference.build_model(data)
-    reference.idata = az.from_dict({"posterior": {k: v[None, :] for k, v in draws.items() if k in pmath.PURCHASE_MATH[chosen].parameters}})
+    reference.idata = az.from_dict({"posterior": {k: v[None, :] for k, v in draws.items() if k in PURCHASE_MODELS[chosen].parameters}})
     horizon = float(predictions.horizon_days.iloc[0])
     expected = reference.expected_purchases(data, future_t=horizon).mean(("chain", "draw")).values
     p_alive = reference.expected_probability_alive(data).mean(("chain", "draw")).values

@@ -10,8 +10,10 @@ from clv_assets.lib.resources import warehouse_resource
 from clv_assets.cli import main
 from clv_assets.demo import write_demo_accounts
 from clv_assets.lib.warehouse import read_sql, run_sql
-from clv_assets.models.bayes import fit, summarize
-from clv_assets.models.specs import BGNBD, GAMMA_GAMMA, FitSettings
+from clv_assets.models.fitting import fit, summarize
+from clv_assets.models.purchase.bgnbd import BGNBD
+from clv_assets.models.registry import GAMMA_GAMMA
+from clv_assets.models.specs import FitSettings
 
 ACCOUNT = "laplace-check"
 

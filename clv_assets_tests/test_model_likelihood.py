@@ -9,7 +9,10 @@ import pytest
 from pymc_extras.prior import Prior
 from pymc_marketing.clv import BetaGeoModel, GammaGammaModel, ModifiedBetaGeoModel
 
-from clv_assets.models.bayes import PRIOR_TIME_UNIT_DAYS, bgnbd_model, gamma_gamma_loglik, mbgnbd_model
+from clv_assets.models.fitting import PRIOR_TIME_UNIT_DAYS
+from clv_assets.models.gamma_gamma import gamma_gamma_loglik
+from clv_assets.models.purchase.bgnbd import bgnbd_model
+from clv_assets.models.purchase.mbgnbd import mbgnbd_model
 
 
 def _customers(n=400, seed=3) -> pd.DataFrame:
@@ -63,7 +66,7 @@ def test_gamma_gamma_weighted_log_likelihood_equals_customer_level():
 def test_pareto_nbd_weighted_log_posterior_equals_customer_level():
     from pymc_marketing.clv import ParetoNBDModel
 
-    from clv_assets.models.bayes import pareto_nbd_model
+    from clv_assets.models.purchase.pareto_nbd import pareto_nbd_model
 
     customers = _customers()
     distinct = customers.groupby(["frequency", "recency", "T"]).size().rename("n").reset_index()

@@ -13,7 +13,7 @@ import pytest
 from matplotlib.image import imread
 
 from clv_assets.models import plots
-from clv_assets.models.posterior_math import bgnbd_expected_purchases
+from clv_assets.models.purchase.bgnbd import bgnbd_expected_purchases
 
 # a small "posterior": 2 chains x 3 draws around CDNOW's estimates (days)
 DRAWS = {

@@ -161,7 +161,7 @@ def bench_many(n_accounts: int, n_customers: int, workers: int, as_of: str) -> N
         "DAGSTER_HOME": str(root / "dagster_home"),
     }
     cli = [str(Path(sys.executable).with_name("clv-assets"))]
-    imports = [measure([sys.executable, "-c", "import clv_assets.definitions, clv_assets.models.bayes"], env)["wall"]
+    imports = [measure([sys.executable, "-c", "import clv_assets.definitions, clv_assets.models.fitting"], env)["wall"]
                for _ in range(3)]
     truths = write_demo_accounts(root / "landing", n_accounts=n_accounts, n_customers=n_customers, seed=20)
     accounts = [t["account"] for t in truths]

@@ -2,7 +2,8 @@
 
 Pure numpy/pandas on the frames the evaluation asset reads with the project's own SQL
 (calibration RFM is ``sql/features/rfm.sql`` run with ``as_of`` = cutoff). Every figure
-comes from posterior predictive quantities of :mod:`clv_assets.models.posterior_math`:
+comes from the posterior predictive quantities of the purchase models
+(:mod:`clv_assets.models.registry`):
 
 - ``aggregate_error_pct``: (predicted - actual) / actual x 100 of the holdout repeat
   orders of the calibration cohort (customers whose first order is on or before the cutoff;
@@ -24,8 +25,6 @@ comes from posterior predictive quantities of :mod:`clv_assets.models.posterior_
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,13 +33,10 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from clv_assets.models import posterior_math as pmath
-from clv_assets.models.posterior_math import PURCHASE_MATH
-from clv_assets.models.specs import DEFAULT_PURCHASE_MODEL
+from clv_assets.models.registry import DEFAULT_PURCHASE_MODEL, GAMMA_GAMMA, PURCHASE_MODELS
 
-CANDIDATES = tuple(PURCHASE_MATH)
+CANDIDATES = tuple(PURCHASE_MODELS)
 DEFAULT_MODEL = DEFAULT_PURCHASE_MODEL
-MODEL_LABELS = {"bgnbd": "BG/NBD", "mbgnbd": "MBG/NBD", "pareto_nbd": "Pareto/NBD"}
 INTERVAL = (0.05, 0.95)
 DECILES = 10
 TOP_SHARE = 0.10
@@ -92,14 +88,6 @@ def backtest_window(
     return Window(first_date, cutoff, end)
 
 
-def thin(draws: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
-    """At most ``n`` evenly spaced draws of each parameter, chains flattened."""
-    flat = {k: np.asarray(v, float).reshape(-1) for k, v in draws.items()}
-    size = len(next(iter(flat.values())))
-    index = np.unique(np.linspace(0, size - 1, min(n, size)).round().astype(int))
-    return {k: v[index] for k, v in flat.items()}
-
-
 def distinct_histories(customers: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """Distinct (frequency, recency, T) rows with counts ``n``, and each customer's row index."""
     keys = customers[["frequency", "recency", "T"]].to_numpy(float)
@@ -115,13 +103,13 @@ def predictive_summary(model: str, draws: Mapping[str, np.ndarray], rows: pd.Dat
     P(X = n) = mean over draws of P(X = n | history, draw); the interval is its 5% and
     95% quantiles, ``interval_mass`` the probability inside it.
     """
-    math_ = PURCHASE_MATH[model]
-    params = {k: np.asarray(draws[k], float) for k in math_.parameters}
+    purchase = PURCHASE_MODELS[model]
+    params = {k: np.asarray(draws[k], float) for k in purchase.parameters}
     parts = []
     for start in range(0, len(rows), chunk_rows):
         chunk = rows.iloc[start : start + chunk_rows]
         hist = {"x": chunk["frequency"].to_numpy(float), "t_x": chunk["recency"].to_numpy(float), "T": chunk["T"].to_numpy(float)}
-        expected = math_.expected_purchases(**params, **hist, t=t).mean(axis=0)
+        expected = purchase.expected_purchases(**params, **hist, t=t).mean(axis=0)
         lower = np.full(len(chunk), -1)
         upper = np.full(len(chunk), -1)
         cdf = np.zeros(len(chunk))
@@ -133,7 +121,7 @@ def predictive_summary(model: str, draws: Mapping[str, np.ndarray], rows: pd.Dat
             # only rows whose 95% quantile is not reached yet: most stop after n = 1 or 2
             pending = upper < 0
             p = np.zeros(len(chunk))
-            p[pending] = math_.prob_n_purchases(**params, **{k: v[pending] for k, v in hist.items()}, t=t, n=n).mean(axis=0)
+            p[pending] = purchase.prob_n_purchases(**params, **{k: v[pending] for k, v in hist.items()}, t=t, n=n).mean(axis=0)
             pmf.append(p)
             cdf = cdf + p
             lower = np.where((lower < 0) & (cdf >= INTERVAL[0]), n, lower)
@@ -154,7 +142,7 @@ def expected_order_value(gg_draws: Mapping[str, np.ndarray] | None, customers: p
         return np.full(len(customers), np.nan)
     keys = customers[["frequency", "monetary_value"]].to_numpy(float)
     rows, inverse = np.unique(keys, axis=0, return_inverse=True)
-    aov = pmath.gamma_gamma_expected_spend(**{k: gg_draws[k] for k in ("p", "q", "v")}, x=rows[:, 0], m=rows[:, 1])
+    aov = GAMMA_GAMMA.expected_spend(**{k: gg_draws[k] for k in GAMMA_GAMMA.parameters}, x=rows[:, 0], m=rows[:, 1])
     return np.nanmean(aov, axis=0)[inverse.reshape(-1)]
 
 
@@ -239,9 +227,9 @@ def score(summary: pd.DataFrame, customers: pd.DataFrame, aov: np.ndarray) -> tu
 
 def expected_new_customer(model: str, draws: Mapping[str, np.ndarray], days: np.ndarray) -> np.ndarray:
     """Posterior mean E[repeat orders in (0, t]] of a customer just acquired, for each t in ``days``."""
-    math_ = PURCHASE_MATH[model]
-    params = {k: np.asarray(draws[k], float) for k in math_.parameters}
-    return math_.expected_purchases(**params, x=0.0, t_x=0.0, T=0.0, t=np.asarray(days, float)).mean(axis=0)
+    purchase = PURCHASE_MODELS[model]
+    params = {k: np.asarray(draws[k], float) for k in purchase.parameters}
+    return purchase.expected_purchases(**params, x=0.0, t_x=0.0, T=0.0, t=np.asarray(days, float)).mean(axis=0)
 
 
 def tracking(model: str, draws: Mapping[str, np.ndarray], daily: pd.DataFrame) -> np.ndarray:
@@ -295,54 +283,40 @@ def choose_model(scores: pd.DataFrame) -> dict:
 
 
 # --------------------------------------------------------------------------- #
-# plots (PNG bytes; the asset shows them as markdown data-URI images)
+# plots (PNG bytes; the asset shows them with plots.markdown_image)
 # --------------------------------------------------------------------------- #
-def _png(fig) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return buffer.getvalue()
-
-
 def tracking_plot(track: pd.DataFrame, window: Window) -> bytes:
     """Cumulative repeat orders by day, actual and per model, with the cutoff marked."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from clv_assets.models.plots import figure_png  # matplotlib loads only when plotting
 
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.subplots()
     first = track[track.model == track.model.iloc[0]]
     ax.plot(first["day_date"], first["actual_cumulative"], color="black", lw=2, label="actual")
     for model, group in track.groupby("model", sort=False):
-        ax.plot(group["day_date"], group["predicted_cumulative"], ls="--", label=MODEL_LABELS.get(model, model))
+        ax.plot(group["day_date"], group["predicted_cumulative"], ls="--", label=PURCHASE_MODELS[model].label)
     ax.axvline(pd.Timestamp(window.cutoff), color="grey", ls=":", label="cutoff")
     ax.set_ylabel("cumulative repeat orders")
     ax.set_title("Tracking: calibration and holdout")
     ax.legend()
-    return _png(fig)
+    return figure_png(fig)
 
 
 def calibration_plot(deciles: pd.DataFrame) -> bytes:
     """Predicted P(order) vs observed share of customers who ordered, by decile and model."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from clv_assets.models.plots import figure_png
 
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig = Figure(figsize=(5, 5), layout="constrained")
+    ax = fig.subplots()
     ax.plot([0, 1], [0, 1], color="grey", lw=1)
     for model, group in deciles.groupby("model", sort=False):
-        ax.plot(group["predicted_p_order"], group["observed_share"], marker="o", label=MODEL_LABELS.get(model, model))
+        ax.plot(group["predicted_p_order"], group["observed_share"], marker="o", label=PURCHASE_MODELS[model].label)
     ax.set_xlabel("predicted P(at least one holdout order)")
     ax.set_ylabel("observed share who ordered")
     ax.set_title("Calibration by decile")
     ax.legend()
-    return _png(fig)
-
-
-def markdown_image(png: bytes, alt: str) -> str:
-    """Markdown that the Dagster UI renders as an inline image."""
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
+    return figure_png(fig)

@@ -1,8 +1,8 @@
 """Diagnostic plots of a fit, as PNG bytes for the asset's materialisation metadata.
 
 Pure numpy and matplotlib (``Figure`` objects, no pyplot: no global state, no display
-needed). The quantities come from :mod:`clv_assets.models.posterior_math`, so a plot
-shows exactly what the predictions compute.
+needed). The quantities come from the models' own posterior quantities
+(:mod:`clv_assets.models.registry`), so a plot shows exactly what the predictions compute.
 
 * :func:`posterior_png`: posterior density of every parameter, one line per chain
   (chains that disagree show as curves that do not overlap);
@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from clv_assets.models.posterior_math import PURCHASE_MATH
+from clv_assets.models.numerics import thin
+from clv_assets.models.registry import PURCHASE_MODELS
 
 PLOT_DRAWS = 200  # posterior draws behind the P(alive) and repeat-order plots
 DPI = 80
@@ -32,14 +33,6 @@ DPI = 80
 def markdown_image(png: bytes, title: str) -> str:
     """Markdown embedding ``png`` as a data URI (the Dagster UI renders it inline)."""
     return f"![{title}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
-
-
-def thinned(draws: Mapping[str, np.ndarray], n: int = PLOT_DRAWS) -> dict[str, np.ndarray]:
-    """At most ``n`` evenly spaced draws of each parameter, chains concatenated."""
-    flat = {name: np.asarray(values, dtype=float).reshape(-1) for name, values in draws.items()}
-    size = len(next(iter(flat.values())))
-    index = np.unique(np.linspace(0, size - 1, min(n, size)).round().astype(int))
-    return {name: values[index] for name, values in flat.items()}
 
 
 def posterior_png(draws: Mapping[str, np.ndarray], parameters: Sequence[str], title: str) -> bytes:
@@ -56,7 +49,7 @@ def posterior_png(draws: Mapping[str, np.ndarray], parameters: Sequence[str], ti
         ax.set_title(f"{name}  (mean {values.mean():.4g})", fontsize=10)
         ax.set_yticks([])
     fig.suptitle(title, fontsize=11)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def p_alive_matrix(
@@ -69,12 +62,12 @@ def p_alive_matrix(
     and ``recency[j]`` (under BG/NBD a customer with no repeat order is alive, so row 0
     is 1 throughout).
     """
-    math_ = PURCHASE_MATH[model]
-    params = thinned({k: draws[k] for k in math_.parameters})
+    purchase = PURCHASE_MODELS[model]
+    params = thin({k: draws[k] for k in purchase.parameters}, PLOT_DRAWS)
     frequency = np.arange(max_frequency + 1)
     recency = np.linspace(0.0, T, recency_steps)
     x, t_x = np.meshgrid(frequency, recency, indexing="ij")
-    p = math_.p_alive(**params, x=x.ravel(), t_x=t_x.ravel(), T=np.full(x.size, T))
+    p = purchase.p_alive(**params, x=x.ravel(), t_x=t_x.ravel(), T=np.full(x.size, T))
     return frequency, recency, p.mean(axis=0).reshape(x.shape)
 
 
@@ -94,7 +87,7 @@ def p_alive_png(frequency: np.ndarray, recency: np.ndarray, matrix: np.ndarray, 
     ax.set_xlabel("recency: day of the last repeat order")
     ax.set_ylabel("frequency: repeat orders")
     ax.set_title(f"Probability a customer is alive, customer age T = {T:g} days", fontsize=11)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def repeat_order_counts(
@@ -109,15 +102,15 @@ def repeat_order_counts(
     ``expected[k]`` sums it over customers. The last bucket takes the rest of the
     distribution, so both columns sum to the number of customers.
     """
-    math_ = PURCHASE_MATH[model]
-    params = thinned({k: draws[k] for k in math_.parameters})
+    purchase = PURCHASE_MODELS[model]
+    params = thin({k: draws[k] for k in purchase.parameters}, PLOT_DRAWS)
     by_age = rows.groupby("T", as_index=False)["n"].sum()
     ages = by_age["T"].to_numpy(float)
     weights = by_age["n"].to_numpy(float)
     zeros = np.zeros_like(ages)
     expected = []
     for k in range(max_orders):
-        pmf = math_.prob_n_purchases(**params, x=zeros, t_x=zeros, T=zeros, t=ages, n=np.full_like(ages, k))
+        pmf = purchase.prob_n_purchases(**params, x=zeros, t_x=zeros, T=zeros, t=ages, n=np.full_like(ages, k))
         expected.append(float(pmf.mean(axis=0) @ weights))
     customers = float(weights.sum())
     expected.append(customers - sum(expected))
@@ -139,10 +132,11 @@ def repeat_orders_png(counts: pd.DataFrame) -> bytes:
     ax.set_ylabel("customers")
     ax.set_title("Customers by number of repeat orders: actual vs model", fontsize=11)
     ax.legend()
-    return _png(fig)
+    return figure_png(fig)
 
 
-def _png(fig: Figure) -> bytes:
+def figure_png(fig: Figure) -> bytes:
+    """``fig`` as PNG bytes."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()

@@ -1,7 +1,9 @@
 """Per-customer predictions from purchase-model and Gamma-Gamma posterior draws.
 
 The purchase model is BG/NBD, MBG/NBD or Pareto/NBD (``PredictionSettings.model``); every
-quantity comes from its entry of ``posterior_math.PURCHASE_MATH``.
+quantity comes from its :class:`~clv_assets.models.specs.PurchaseModel` in
+:data:`~clv_assets.models.registry.PURCHASE_MODELS`, the expected order value from
+Gamma-Gamma.
 
 Quantities are computed once per distinct (frequency, recency, T, monetary_value) row,
 over (thinned) posterior draws, ``chunk_rows`` rows at a time, so memory stays at
@@ -18,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from clv_assets.models import posterior_math as pmath
-from clv_assets.models.specs import DEFAULT_PURCHASE_MODEL
+from clv_assets.models.numerics import time_to_next_purchase_quantile
+from clv_assets.models.registry import DEFAULT_PURCHASE_MODEL, GAMMA_GAMMA, PURCHASE_MODELS
 
 QUANTILES = (0.05, 0.95)
 DAYS_PER_YEAR = 365.0
@@ -49,14 +51,14 @@ def discounted_expected_if_alive(
     pymc-marketing's ``customer_lifetime_value``; with a zero rate this is exactly the
     expected number of purchases. Shape (draws, rows).
     """
-    math_ = pmath.PURCHASE_MATH[model]
-    ordered = [params[k] for k in math_.parameters]
+    purchase = PURCHASE_MODELS[model]
+    ordered = [params[k] for k in purchase.parameters]
     if discount_rate == 0:
-        return math_.expected_if_alive(*ordered, x=x, T=T, t=horizon)
+        return purchase.expected_if_alive(*ordered, x=x, T=T, t=horizon)
     steps = np.unique(np.append(np.arange(DISCOUNT_STEP_DAYS, horizon, DISCOUNT_STEP_DAYS), horizon))
     total, previous = 0.0, 0.0
     for t in steps:
-        cumulative = math_.expected_if_alive(*ordered, x=x, T=T, t=t)
+        cumulative = purchase.expected_if_alive(*ordered, x=x, T=T, t=t)
         total = total + (cumulative - previous) / (1.0 + discount_rate) ** (t / DAYS_PER_YEAR)
         previous = cumulative
     return total
@@ -76,8 +78,8 @@ def aligned_draws(
     Draw i of one model is paired with draw i of the other: the fits are independent,
     so the pairs are draws from the joint posterior.
     """
-    bg = {k: np.asarray(bg_draws[k], float) for k in pmath.PURCHASE_MATH[model].parameters}
-    gg = {k: np.asarray(gg_draws[k], float) for k in ("p", "q", "v")}
+    bg = {k: np.asarray(bg_draws[k], float) for k in PURCHASE_MODELS[model].parameters}
+    gg = {k: np.asarray(gg_draws[k], float) for k in GAMMA_GAMMA.parameters}
     n = min(len(bg["r"]), len(gg["p"]))
     return {k: v[:n] for k, v in bg.items()}, {k: v[:n] for k, v in gg.items()}
 
@@ -161,15 +163,15 @@ def per_draw_quantities(chunk: pd.DataFrame, bg: dict, gg: dict, settings: Predi
     once per distinct pair in the chunk and combined with each row's P(alive).
     """
     horizon = float(settings.horizon_days)
-    math_ = pmath.PURCHASE_MATH[settings.model]
+    purchase = PURCHASE_MODELS[settings.model]
     x, t_x, T = (chunk[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     pairs, inverse = np.unique(np.stack([x, T]), axis=1, return_inverse=True)
     inverse = inverse.reshape(-1)
-    future = math_.future_if_alive(**bg, x=pairs[0], T=pairs[1], t=horizon)
-    p_alive = math_.p_alive(**bg, x=x, t_x=t_x, T=T)
+    future = purchase.future_if_alive(**bg, x=pairs[0], T=pairs[1], t=horizon)
+    p_alive = purchase.p_alive(**bg, x=x, t_x=t_x, T=T)
     expected = p_alive * future["expected"][:, inverse]
     p_any = p_alive * (1.0 - future["p_none"][:, inverse])
-    aov = pmath.gamma_gamma_expected_spend(**gg, x=x, m=chunk["monetary_value"].to_numpy(float))
+    aov = GAMMA_GAMMA.expected_spend(**gg, x=x, m=chunk["monetary_value"].to_numpy(float))
     if settings.discount_rate != 0:
         discounted = discounted_expected_if_alive(settings.model, bg, pairs[0], pairs[1], horizon, settings.discount_rate)
         spend = p_alive * discounted[:, inverse] * aov
@@ -197,13 +199,13 @@ def _days_to_next_order(
     least 50%; the others are NaN by definition. ``p_alive`` is the (draws, rows) array
     of the chunk.
     """
-    math_ = pmath.PURCHASE_MATH[model]
+    purchase = PURCHASE_MODELS[model]
     x, T = (chunk[c].to_numpy(float) for c in ("frequency", "T"))
     days = np.full(len(x), np.nan)
     rows = np.flatnonzero(p_order >= 0.5)
     for start in range(0, len(rows), NEXT_ORDER_ROWS_PER_BLOCK):
         block = rows[start : start + NEXT_ORDER_ROWS_PER_BLOCK]
-        days[block] = pmath.time_to_next_purchase_quantile(
-            p_alive[:, block], math_.p_none_if_alive(**params, x=x[block], T=T[block]), q=0.5, horizon=horizon, tol=0.5
+        days[block] = time_to_next_purchase_quantile(
+            p_alive[:, block], purchase.p_none_if_alive(**params, x=x[block], T=T[block]), q=0.5, horizon=horizon, tol=0.5
         )
     return days

@@ -1,10 +1,14 @@
-"""What the Bayesian models are and what a fit produces: light, no PyMC import.
+"""What a model is and what a fit produces: light, no PyMC import.
 
-Definitions import this module; PyMC (slow to import) is loaded only when a fit runs.
+A model is one frozen object (:class:`PurchaseModel` or :class:`SpendModel`) defined in
+its own module (``models/purchase/*.py``, ``models/gamma_gamma.py``) and listed in
+:mod:`clv_assets.models.registry`. Its ``priors`` and ``build`` import PyMC when called,
+so definitions import the models without it; :mod:`clv_assets.models.fitting` fits them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -12,17 +16,23 @@ import numpy as np
 
 Method = Literal["auto", "mcmc", "laplace", "map"]
 
-BGNBD_PARAMETERS = ("r", "alpha", "a", "b")
-GAMMA_GAMMA_PARAMETERS = ("p", "q", "v")
 
+@dataclass(frozen=True, kw_only=True)
+class CLVModel:
+    """A Bayesian model of one account: what it reads, samples and reports.
 
-@dataclass(frozen=True)
-class CLVModelSpec:
-    """A model: its name, the row columns its likelihood reads and what it reports."""
+    ``priors()`` gives the prior of each sampled variable (pymc-extras ``Prior``; time
+    scales stated per week and restated per day, the storage unit) and ``build(rows)``
+    the ``pm.Model`` on distinct ``rows`` (``columns`` plus their count ``n``). Both
+    import PyMC when called.
+    """
 
     name: str
+    label: str
     columns: tuple[str, ...]
     parameters: tuple[str, ...]
+    priors: Callable[[], dict]
+    build: Callable
     latent: tuple[str, ...] = ()  # sampled reparametrisations kept with the draws
     # False: ``method: auto`` uses Laplace at any size. NUTS through Pareto/NBD's
     # hypergeometric-function gradients takes minutes where Laplace takes seconds
@@ -32,15 +42,34 @@ class CLVModelSpec:
     training_rows: str = "models.purchase_model_training_rows"
 
 
-BGNBD = CLVModelSpec("bgnbd", ("frequency", "recency", "T"), BGNBD_PARAMETERS, ("phi_dropout", "kappa_dropout"))
-GAMMA_GAMMA = CLVModelSpec(
-    "gamma_gamma", ("frequency", "monetary_value"), GAMMA_GAMMA_PARAMETERS, training_rows="models.gamma_gamma_training_rows"
-)
-# Candidates compared by the holdout evaluation (models.evaluation).
-MBGNBD = CLVModelSpec("mbgnbd", ("frequency", "recency", "T"), BGNBD_PARAMETERS, ("phi_dropout", "kappa_dropout"))
-PARETO_NBD = CLVModelSpec("pareto_nbd", ("frequency", "recency", "T"), ("r", "alpha", "s", "beta"), nuts_by_default=False)
-PURCHASE_MODELS = {spec.name: spec for spec in (BGNBD, MBGNBD, PARETO_NBD)}
-DEFAULT_PURCHASE_MODEL = BGNBD.name
+@dataclass(frozen=True, kw_only=True)
+class PurchaseModel(CLVModel):
+    """A purchase (buy-till-you-die) model and its posterior quantities over draws x rows.
+
+    Each quantity takes the parameters (1-D posterior draws) by name and histories
+    (frequency ``x``, recency ``t_x``, age ``T``, 1-D rows) and returns (draws, rows):
+    ``p_alive(**params, x, t_x, T)``, ``expected_purchases(..., t)``,
+    ``prob_n_purchases(..., t, n)``. ``future_if_alive(**params, x, T, t)`` (``expected``,
+    ``p_none``, ``p_one``), ``expected_if_alive(*params, x=, T=, t=)`` (its ``expected``
+    alone) and ``p_none_if_alive(**params, x, T)`` (a ``NoOrderCurve``) describe a customer
+    alive at T; everything per customer is P(alive) times them (the predictions compute
+    them once per distinct (frequency, T), see ``predict``).
+    """
+
+    p_alive: Callable
+    expected_purchases: Callable
+    prob_n_purchases: Callable
+    future_if_alive: Callable
+    expected_if_alive: Callable
+    p_none_if_alive: Callable
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpendModel(CLVModel):
+    """A spend model: ``expected_spend(**params, x, m)``, the expected order value of a
+    customer with ``x`` repeat orders of mean value ``m``, shape (draws, rows)."""
+
+    expected_spend: Callable
 
 
 @dataclass
@@ -55,10 +84,10 @@ class FitSettings:
     random_seed: int = 42
     max_mcmc_rows: int = 20_000
 
-    def resolve(self, n_rows: int, spec: CLVModelSpec) -> str:
+    def resolve(self, n_rows: int, model: CLVModel) -> str:
         if self.method != "auto":
             return self.method
-        return "mcmc" if spec.nuts_by_default and n_rows <= self.max_mcmc_rows else "laplace"
+        return "mcmc" if model.nuts_by_default and n_rows <= self.max_mcmc_rows else "laplace"
 
 
 @dataclass
@@ -72,5 +101,3 @@ class Posterior:
     seconds: float
     n_rows: int
     n_customers: int
-
-

@@ -18,7 +18,7 @@ from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, run_sql, transaction
 from clv_assets.models.band_confidence import PREDICTED_BANDS, band_probabilities
 from clv_assets.models.predict import PredictionSettings, aligned_draws, map_chunks
-from clv_assets.models.specs import GAMMA_GAMMA
+from clv_assets.models.registry import GAMMA_GAMMA
 
 LABELS = {
     "relative_labels": list(RELATIVE_LABELS),

@@ -15,14 +15,8 @@ from clv_assets.defs.models.checks import diagnostics_results, fit_check_specs, 
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, run_sql, table_exists, transaction
-from clv_assets.models.specs import (
-    DEFAULT_PURCHASE_MODEL,
-    GAMMA_GAMMA,
-    PURCHASE_MODELS,
-    CLVModelSpec,
-    FitSettings,
-    Posterior,
-)
+from clv_assets.models.registry import DEFAULT_PURCHASE_MODEL, GAMMA_GAMMA, PURCHASE_MODELS
+from clv_assets.models.specs import CLVModel, FitSettings, Posterior
 
 
 MAX_PLOTTED_FREQUENCY = 50  # rows of the P(alive) matrix plot
@@ -77,7 +71,7 @@ def checked_model_name(value, source: str) -> str:
     return value
 
 
-def purchase_model_to_fit(conn, account: str, requested: str) -> tuple[CLVModelSpec, str]:
+def purchase_model_to_fit(conn, account: str, requested: str) -> tuple[CLVModel, str]:
     """The purchase model to fit for ``account`` and why: the requested one, or with
     ``auto`` the one its latest holdout backtest chose (the default before any backtest)."""
     if requested != AUTO:
@@ -104,7 +98,7 @@ def ineligibility_reason(facts: dict, config: FitConfig) -> str | None:
     return None
 
 
-def _fit_asset(name: str, description: str, spec: CLVModelSpec | None = None):
+def _fit_asset(name: str, description: str, spec: CLVModel | None = None):
     """The fit asset ``models/<name>``: of ``spec``, or with None of the account's
     purchase model (:func:`purchase_model_to_fit`)."""
     key = dg.AssetKey(["models", name])
@@ -185,7 +179,7 @@ def _fit_asset(name: str, description: str, spec: CLVModelSpec | None = None):
                 )
             return
 
-        from clv_assets.models.bayes import fit, summarize  # PyMC loads only when fitting
+        from clv_assets.models.fitting import fit, summarize  # PyMC loads only when fitting
 
         if model_reason:
             context.log.info(f"{account}: fitting {model_spec.name} ({model_reason})")
@@ -242,7 +236,7 @@ def _fit_asset(name: str, description: str, spec: CLVModelSpec | None = None):
     return _asset
 
 
-def diagnostic_plots(spec: CLVModelSpec, posterior: Posterior, rows: pd.DataFrame) -> dict[str, dg.MetadataValue]:
+def diagnostic_plots(spec: CLVModel, posterior: Posterior, rows: pd.DataFrame) -> dict[str, dg.MetadataValue]:
     """Plots of the fit as inline images (Markdown data URIs the UI renders), plus the
     numbers behind the repeat-order plot.
 

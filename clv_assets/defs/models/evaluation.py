@@ -15,7 +15,9 @@ from clv_assets.defs.models.assets import ineligibility_reason
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, run_sql, transaction
 from clv_assets.models import evaluation as ev
-from clv_assets.models.specs import GAMMA_GAMMA, PURCHASE_MODELS, FitSettings
+from clv_assets.models.numerics import thin
+from clv_assets.models.registry import GAMMA_GAMMA, PURCHASE_MODELS
+from clv_assets.models.specs import FitSettings
 
 EVALUATION_KEY = dg.AssetKey(["models", "evaluation"])
 
@@ -24,7 +26,7 @@ class EvaluationConfig(dg.Config):
     """Backtest window, candidates and fit method.
 
     ``method: auto`` fits BG/NBD and MBG/NBD by NUTS up to ``max_mcmc_rows`` distinct
-    histories (Laplace above) and Pareto/NBD by Laplace (see ``CLVModelSpec.nuts_by_default``).
+    histories (Laplace above) and Pareto/NBD by Laplace (see ``CLVModel.nuts_by_default``).
     The best candidate is recorded in models.model_choice; an account whose purchase
     model is ``auto`` (``models/purchase_model``) is then fitted and served with it.
     """
@@ -121,7 +123,8 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
             _write_choice(conn, account, choice, window, evaluated_at)
         return dg.MaterializeResult(metadata={"status": "ineligible", "reason": reason, "cutoff": str(window.cutoff)})
 
-    from clv_assets.models.bayes import fit  # PyMC loads only when fitting
+    from clv_assets.models.fitting import fit  # PyMC loads only when fitting
+    from clv_assets.models.plots import markdown_image
 
     histories, index = ev.distinct_histories(customers)
     spend_rows = (
@@ -129,12 +132,12 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
         .groupby(["frequency", "monetary_value"]).size().rename("n").reset_index()
     )
     gg = fit(GAMMA_GAMMA, spend_rows, config.settings())
-    aov = ev.expected_order_value(ev.thin(gg.draws, config.predictive_draws), customers)
+    aov = ev.expected_order_value(thin(gg.draws, config.predictive_draws), customers)
     scores, deciles, tracks = [], [], []
     actual_cumulative = np.cumsum(daily["repeat_orders"].to_numpy())
     for model in config.candidates:
         posterior = fit(PURCHASE_MODELS[model], histories, config.settings())
-        draws = ev.thin(posterior.draws, config.predictive_draws)
+        draws = thin(posterior.draws, config.predictive_draws)
         summary = ev.predictive_summary(model, draws, histories, float(window.holdout_days))
         figures, calibration = ev.score(summary.iloc[index].reset_index(drop=True), customers, aov)
         predicted_cumulative = ev.tracking(model, draws, daily)
@@ -144,7 +147,7 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
                 "method": posterior.method,
                 **figures,
                 "tracking_error_pct": ev.tracking_error_pct(actual_cumulative, predicted_cumulative),
-                "parameters": json.dumps({k: round(float(np.mean(v)), 6) for k, v in posterior.draws.items() if k in ev.PURCHASE_MATH[model].parameters}),
+                "parameters": json.dumps({k: round(float(np.mean(v)), 6) for k, v in posterior.draws.items() if k in PURCHASE_MODELS[model].parameters}),
                 "max_r_hat": _max_r_hat(posterior),
                 "n_draws": len(next(iter(draws.values()))),
                 "fit_seconds": posterior.seconds,
@@ -185,8 +188,8 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
             "chosen_model": choice["chosen_model"],
             "choice_reason": choice["reason"],
             "scorecard": dg.MetadataValue.md(shown.round(4).to_markdown()),
-            "tracking_plot": dg.MetadataValue.md(ev.markdown_image(ev.tracking_plot(tracks, window), "tracking plot")),
-            "calibration_plot": dg.MetadataValue.md(ev.markdown_image(ev.calibration_plot(deciles), "calibration plot")),
+            "tracking_plot": dg.MetadataValue.md(markdown_image(ev.tracking_plot(tracks, window), "tracking plot")),
+            "calibration_plot": dg.MetadataValue.md(markdown_image(ev.calibration_plot(deciles), "calibration plot")),
         }
     )
 

@@ -9,8 +9,8 @@ from dagster_duckdb import DuckDBResource
 from clv_assets.defs.models.assets import gamma_gamma_fit, purchase_model_fit
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, run_sql, transaction
-from clv_assets.models.specs import GAMMA_GAMMA, PURCHASE_MODELS
 from clv_assets.models.predict import PredictionSettings, empty_predictions, predict_rows
+from clv_assets.models.registry import GAMMA_GAMMA, PURCHASE_MODELS
 
 
 class PredictionConfig(dg.Config):

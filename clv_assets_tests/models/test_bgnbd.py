@@ -1,123 +1,63 @@
-"""Tests for clv_assets.models.posterior_math (pure numpy/scipy posterior predictive math).
+"""BG/NBD posterior quantities (clv_assets.models.purchase.bgnbd): pure numpy/scipy.
 
-No MCMC: parameters are fixed values (the CDNOW BG/NBD estimates of Fader, Hardie
-& Lee 2005 converted from weeks to days, and a small arbitrary "posterior" draw
-array around them).  Reference values come from
+Reference values come from
 
-* pymc-marketing's own ``BetaGeoModel`` / ``GammaGammaModel`` methods, fed a fake
-  posterior through ``model.idata`` (the attribute ``fit_result`` reads);
+* pymc-marketing's own ``BetaGeoModel`` methods, fed a fake posterior;
 * Monte-Carlo simulation of the BG/NBD purchase/dropout process;
 * direct numerical integration.
 """
 
 from __future__ import annotations
 
-import sys
-import warnings
-from pathlib import Path
-
 import numpy as np
 import pytest
+from model_draws import ACTIVE, CDNOW, DRAWS, HIST, N_DRAWS, N_ROWS, draws_rows, fake_fit, histories_frame
 from scipy import integrate, optimize, stats
 
-try:
-    from clv_assets.models import posterior_math as pmath
-except ImportError:  # pragma: no cover - running without the editable install
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from clv_assets.models import posterior_math as pmath
+from clv_assets.models.purchase import bgnbd
 
-# CDNOW BG/NBD estimates (FHL 2005, weekly units) converted to days.
-CDNOW = dict(r=0.243, alpha=4.414 * 7, a=0.793, b=2.426)
-# A more active population, so that P(X = 1), P(X = 2) are sizeable.
-ACTIVE = dict(r=2.0, alpha=40.0, a=1.5, b=4.0)
-
-# Small arbitrary "posterior": 6 draws, includes a > 1 and b < 1 draws.
-DRAWS = dict(
-    r=np.array([0.243, 0.20, 0.30, 0.26, 0.22, 0.5]),
-    alpha=np.array([30.898, 25.0, 40.0, 33.0, 28.0, 60.0]),
-    a=np.array([0.793, 0.65, 1.3, 0.9, 2.1, 0.7]),
-    b=np.array([2.426, 2.0, 3.5, 0.8, 4.0, 1.7]),
-)
-GG_DRAWS = dict(
-    p=np.array([6.25, 5.5, 7.0, 6.0, 4.5, 8.0]),
-    q=np.array([3.74, 3.2, 4.1, 2.5, 3.9, 5.0]),
-    v=np.array([15.44, 14.0, 17.0, 12.0, 16.5, 20.0]),
-)
-# Customer histories (days): x = 0 customers (with and without T = 0),
-# t_x = 0 with x > 0, large x, T >> t_x, t_x == T.
-HIST = dict(
-    x=np.array([0, 0, 1, 1, 2, 5, 10, 40, 150, 3]),
-    t_x=np.array([0.0, 0.0, 0.0, 5.0, 30.0, 60.0, 200.0, 250.0, 299.5, 300.0]),
-    T=np.array([0.0, 100.0, 50.0, 10.0, 120.0, 90.0, 250.0, 260.0, 300.0, 300.0]),
-)
-MONETARY = np.array([0.0, 0.0, 12.0, 30.0, 20.0, 45.5, 35.0, 18.0, 22.0, 80.0])
-N_DRAWS = DRAWS["r"].size
-N_ROWS = HIST["x"].size
+pytestmark = pytest.mark.fast
 
 
 # --------------------------------------------------------------------------- #
 # pymc-marketing reference values
 # --------------------------------------------------------------------------- #
 @pytest.fixture(scope="module")
-def pymc_models():
-    """BetaGeoModel / GammaGammaModel with a fake (1 chain x 6 draws) posterior."""
-    az = pytest.importorskip("arviz")
-    pd = pytest.importorskip("pandas")
-    clv = pytest.importorskip("pymc_marketing.clv")
+def beta_geo():
+    """BetaGeoModel with a fake (1 chain x 6 draws) posterior."""
+    from pymc_marketing.clv import BetaGeoModel
 
-    df = pd.DataFrame(
-        {
-            "customer_id": np.arange(N_ROWS),
-            "frequency": HIST["x"],
-            "recency": HIST["t_x"],
-            "T": HIST["T"],
-            "monetary_value": MONETARY,
-        }
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # T = 0 row triggers an "uninformative" warning
-        bg = clv.BetaGeoModel()
-        bg.build_model(df)  # predictive methods read self.model.coords
-        gg = clv.GammaGammaModel()
-        gg.build_model(df[df["frequency"] > 0])
-    # ``fit_result`` is ``idata["/posterior"]``; dims must be (chain, draw).
-    bg.idata = az.from_dict({"posterior": {k: v[None, :] for k, v in DRAWS.items()}})
-    gg.idata = az.from_dict({"posterior": {k: v[None, :] for k, v in GG_DRAWS.items()}})
-    return bg, gg, df
+    df = histories_frame()
+    return fake_fit(BetaGeoModel(), DRAWS, df), df
 
 
-def _as_draws_rows(da) -> np.ndarray:
-    """pymc-marketing (chain, draw, customer_id) DataArray -> (n_draws, n_rows)."""
-    return da.transpose("chain", "draw", "customer_id").values.reshape(-1, N_ROWS)
-
-
-def test_p_alive_matches_pymc_marketing(pymc_models):
-    bg, _, df = pymc_models
-    expected = _as_draws_rows(bg.expected_probability_alive(df))
-    got = pmath.bgnbd_p_alive(**DRAWS, **HIST)
+def test_p_alive_matches_pymc_marketing(beta_geo):
+    bg, df = beta_geo
+    expected = draws_rows(bg.expected_probability_alive(df))
+    got = bgnbd.bgnbd_p_alive(**DRAWS, **HIST)
     assert got.shape == (N_DRAWS, N_ROWS)
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-14)
 
 
 @pytest.mark.parametrize("t", [1.0, 30.0, 365.0])
-def test_expected_purchases_matches_pymc_marketing(pymc_models, t):
-    bg, _, df = pymc_models
-    expected = _as_draws_rows(bg.expected_purchases(df, future_t=t))
-    got = pmath.bgnbd_expected_purchases(**DRAWS, **HIST, t=t)
+def test_expected_purchases_matches_pymc_marketing(beta_geo, t):
+    bg, df = beta_geo
+    expected = draws_rows(bg.expected_purchases(df, future_t=t))
+    got = bgnbd.bgnbd_expected_purchases(**DRAWS, **HIST, t=t)
     assert got.shape == (N_DRAWS, N_ROWS)
     np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-14)
 
 
 @pytest.mark.parametrize("t", [1.0, 30.0, 365.0])
-def test_prob_no_purchase_matches_pymc_marketing_for_repeat_customers(pymc_models, t):
-    bg, _, df = pymc_models
-    expected = _as_draws_rows(bg.expected_probability_no_purchase(t, df))
-    got = pmath.bgnbd_prob_n_purchases(**DRAWS, **HIST, t=t, n=0)
+def test_prob_no_purchase_matches_pymc_marketing_for_repeat_customers(beta_geo, t):
+    bg, df = beta_geo
+    expected = draws_rows(bg.expected_probability_no_purchase(t, df))
+    got = bgnbd.bgnbd_prob_n_purchases(**DRAWS, **HIST, t=t, n=0)
     repeat = HIST["x"] > 0
     np.testing.assert_allclose(got[:, repeat], expected[:, repeat], rtol=1e-10)
 
 
-def test_prob_no_purchase_x0_convention_differs_from_pymc_marketing(pymc_models):
+def test_prob_no_purchase_x0_convention_differs_from_pymc_marketing(beta_geo):
     """Documented difference: pymc-marketing drops the 1{x>0} indicator.
 
     For x = 0 the BG/NBD customer cannot have died (dropout only follows a repeat
@@ -125,36 +65,16 @@ def test_prob_no_purchase_x0_convention_differs_from_pymc_marketing(pymc_models)
     simulation test below confirms this value.  pymc-marketing 1.3.0 returns a
     larger number (or NaN/garbage when b <= 1).
     """
-    bg, _, df = pymc_models
+    bg, df = beta_geo
     t = 30.0
-    pm_vals = _as_draws_rows(bg.expected_probability_no_purchase(t, df))
-    got = pmath.bgnbd_prob_n_purchases(**DRAWS, **HIST, t=t, n=0)
+    pm_vals = draws_rows(bg.expected_probability_no_purchase(t, df))
+    got = bgnbd.bgnbd_prob_n_purchases(**DRAWS, **HIST, t=t, n=0)
     zero = HIST["x"] == 0
     r, alpha = DRAWS["r"][:, None], DRAWS["alpha"][:, None]
     T = HIST["T"][zero][None, :]
     np.testing.assert_allclose(got[:, zero], ((alpha + T) / (alpha + T + t)) ** r, rtol=1e-12)
     b_gt_1 = DRAWS["b"] > 1
     assert np.all(pm_vals[b_gt_1][:, zero] > got[b_gt_1][:, zero])
-
-
-def test_expected_spend_matches_pymc_marketing(pymc_models):
-    _, gg, df = pymc_models
-    expected = _as_draws_rows(gg.expected_customer_spend(df))
-    got = pmath.gamma_gamma_expected_spend(**GG_DRAWS, x=HIST["x"], m=MONETARY)
-    assert got.shape == (N_DRAWS, N_ROWS)
-    np.testing.assert_allclose(got, expected, rtol=1e-12)
-    # x = 0 -> population mean p v / (q - 1)
-    pop = GG_DRAWS["p"] * GG_DRAWS["v"] / (GG_DRAWS["q"] - 1)
-    np.testing.assert_allclose(got[:, 0], pop, rtol=1e-12)
-
-
-def test_expected_spend_nan_where_expectation_undefined():
-    got = pmath.gamma_gamma_expected_spend(
-        p=[2.0, 2.0], q=[0.5, 3.0], v=[10.0, 10.0], x=[0, 3], m=[np.nan, 20.0]
-    )
-    assert np.isnan(got[0, 0])  # q <= 1 and x = 0: population mean does not exist
-    assert np.isfinite(got[0, 1]) and np.isfinite(got[1]).all()  # m ignored when x = 0
-    np.testing.assert_allclose(got[1, 0], 2.0 * 10.0 / 2.0)
 
 
 # --------------------------------------------------------------------------- #
@@ -207,7 +127,7 @@ def test_prob_n_purchases_matches_simulation(params, x, t_x, T, t):
     n_acc = counts.size
     assert n_acc > 20_000
     probs = {
-        n: float(pmath.bgnbd_prob_n_purchases(**params, x=x, t_x=t_x, T=T, t=t, n=n)[0, 0])
+        n: float(bgnbd.bgnbd_prob_n_purchases(**params, x=x, t_x=t_x, T=T, t=t, n=n)[0, 0])
         for n in (0, 1, 2)
     }
     probs[3] = 1.0 - probs[0] - probs[1] - probs[2]  # P(X >= 3)
@@ -216,7 +136,7 @@ def test_prob_n_purchases_matches_simulation(params, x, t_x, T, t):
         se = np.sqrt(max(prob * (1 - prob), 1e-12) / n_acc)
         assert abs(p_hat - prob) < 4 * se + 1e-4, (n, p_hat, prob, se)
     # P(alive) via the same simulation: P(X >= 1) <= P(alive), and P(>=1) = 1 - P(0)
-    p_any = pmath.bgnbd_prob_at_least_one_purchase(**params, x=x, t_x=t_x, T=T, t=t)[0, 0]
+    p_any = bgnbd.bgnbd_prob_at_least_one_purchase(**params, x=x, t_x=t_x, T=T, t=t)[0, 0]
     np.testing.assert_allclose(p_any, 1.0 - probs[0], rtol=1e-10, atol=1e-15)
 
 
@@ -236,7 +156,7 @@ def test_x0_by_plain_rejection_from_prior():
     in_window = happened & (times > T) & (times <= T + t)
     count = in_window[keep].sum(axis=1)
     for k in (0, 1, 2):
-        prob = pmath.bgnbd_prob_n_purchases(**prm, x=0, t_x=0.0, T=T, t=t, n=k)[0, 0]
+        prob = bgnbd.bgnbd_prob_n_purchases(**prm, x=0, t_x=0.0, T=T, t=t, n=k)[0, 0]
         se = np.sqrt(prob * (1 - prob) / keep.sum())
         assert abs(np.mean(count == k) - prob) < 4 * se + 1e-4
 
@@ -246,7 +166,7 @@ def test_x0_by_plain_rejection_from_prior():
 # --------------------------------------------------------------------------- #
 def _quad_expected_purchases(r, alpha, a, b, x, t_x, T, t):
     """P(alive) * int Beta(p; a, b + x) (1 - (alpha'/(alpha' + p t))^{r'}) / p dp."""
-    p_alive = pmath.bgnbd_p_alive(r, alpha, a, b, x, t_x, T)[0, 0]
+    p_alive = bgnbd.bgnbd_p_alive(r, alpha, a, b, x, t_x, T)[0, 0]
     r1, a1 = r + x, alpha + T
 
     def integrand(p):
@@ -263,7 +183,7 @@ def _quad_expected_purchases(r, alpha, a, b, x, t_x, T, t):
 def test_expected_purchases_matches_quadrature_incl_large_x(x, t_x, T, t):
     for d in range(N_DRAWS):
         prm = {k: v[d] for k, v in DRAWS.items()}
-        got = pmath.bgnbd_expected_purchases(**prm, x=x, t_x=t_x, T=T, t=t)[0, 0]
+        got = bgnbd.bgnbd_expected_purchases(**prm, x=x, t_x=t_x, T=T, t=t)[0, 0]
         ref = _quad_expected_purchases(**prm, x=x, t_x=t_x, T=T, t=t)
         assert np.isfinite(got)
         np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-300)
@@ -272,7 +192,7 @@ def test_expected_purchases_matches_quadrature_incl_large_x(x, t_x, T, t):
 @pytest.mark.parametrize("a", [1.0 - 1e-3, 1.0 - 3e-6, 1.0, 1.0 + 1e-10, 1.0 + 1e-5])
 def test_expected_purchases_near_removable_singularity_a_equals_one(a):
     for x, t_x, b in [(0, 0.0, 0.3), (3, 50.0, 2.0), (500, 90.0, 1.5)]:
-        got = pmath.bgnbd_expected_purchases(0.5, 30.0, a, b, x, t_x, 100.0, 60.0)[0, 0]
+        got = bgnbd.bgnbd_expected_purchases(0.5, 30.0, a, b, x, t_x, 100.0, 60.0)[0, 0]
         ref = _quad_expected_purchases(0.5, 30.0, a, b, x, t_x, 100.0, 60.0)
         np.testing.assert_allclose(got, ref, rtol=1e-8)
 
@@ -280,59 +200,59 @@ def test_expected_purchases_near_removable_singularity_a_equals_one(a):
 def test_pmf_sums_to_one_and_mean_matches_expected_purchases():
     t = 60.0
     ns = np.arange(0, 600)
-    pmf = np.stack([pmath.bgnbd_prob_n_purchases(**DRAWS, **HIST, t=t, n=n) for n in ns])
+    pmf = np.stack([bgnbd.bgnbd_prob_n_purchases(**DRAWS, **HIST, t=t, n=n) for n in ns])
     assert np.all(pmf >= 0) and np.all(np.isfinite(pmf))
     np.testing.assert_allclose(pmf.sum(axis=0), 1.0, rtol=1e-9)
     mean = (ns[:, None, None] * pmf).sum(axis=0)
-    np.testing.assert_allclose(mean, pmath.bgnbd_expected_purchases(**DRAWS, **HIST, t=t), rtol=1e-8)
+    np.testing.assert_allclose(mean, bgnbd.bgnbd_expected_purchases(**DRAWS, **HIST, t=t), rtol=1e-8)
 
 
 def test_extreme_histories_are_finite_and_bounded():
     x = np.array([0, 0, 1, 5000, 5000, 5000, 3])
     t_x = np.array([0.0, 0.0, 0.0, 3650.0, 10.0, 0.0, 1e-9])
     T = np.array([0.0, 1e5, 1e5, 3650.0, 3650.0, 3650.0, 1e5])
-    pa = pmath.bgnbd_p_alive(**DRAWS, x=x, t_x=t_x, T=T)
+    pa = bgnbd.bgnbd_p_alive(**DRAWS, x=x, t_x=t_x, T=T)
     assert np.all(np.isfinite(pa)) and np.all((pa >= 0) & (pa <= 1))
     np.testing.assert_array_equal(pa[:, :2], 1.0)
     np.testing.assert_allclose(pa[:, 3], 1.0 / (1.0 + DRAWS["a"] / (DRAWS["b"] + 4999)), rtol=1e-12)
     for t in (0.0, 1e-6, 30.0, 1e4):
-        e = pmath.bgnbd_expected_purchases(**DRAWS, x=x, t_x=t_x, T=T, t=t)
+        e = bgnbd.bgnbd_expected_purchases(**DRAWS, x=x, t_x=t_x, T=T, t=t)
         assert np.all(np.isfinite(e)) and np.all(e >= 0)
         for n in (0, 1, 2, 50):
-            pn = pmath.bgnbd_prob_n_purchases(**DRAWS, x=x, t_x=t_x, T=T, t=t, n=n)
+            pn = bgnbd.bgnbd_prob_n_purchases(**DRAWS, x=x, t_x=t_x, T=T, t=t, n=n)
             assert np.all(np.isfinite(pn)) and np.all((pn >= 0) & (pn <= 1 + 1e-12))
     # t = 0: nothing can happen
-    np.testing.assert_array_equal(pmath.bgnbd_expected_purchases(**DRAWS, x=x, t_x=t_x, T=T, t=0.0), 0.0)
-    np.testing.assert_array_equal(pmath.bgnbd_prob_n_purchases(**DRAWS, x=x, t_x=t_x, T=T, t=0.0, n=0), 1.0)
+    np.testing.assert_array_equal(bgnbd.bgnbd_expected_purchases(**DRAWS, x=x, t_x=t_x, T=T, t=0.0), 0.0)
+    np.testing.assert_array_equal(bgnbd.bgnbd_prob_n_purchases(**DRAWS, x=x, t_x=t_x, T=T, t=0.0, n=0), 1.0)
     # tiny t: P(>=1) ~ P(alive) (r + x) t / (alpha + T) without cancellation
-    p1 = pmath.bgnbd_prob_at_least_one_purchase(**DRAWS, x=x, t_x=t_x, T=T, t=1e-12)
+    p1 = bgnbd.bgnbd_prob_at_least_one_purchase(**DRAWS, x=x, t_x=t_x, T=T, t=1e-12)
     approx = pa * (DRAWS["r"][:, None] + x) * 1e-12 / (DRAWS["alpha"][:, None] + T)
     np.testing.assert_allclose(p1, approx, rtol=1e-6)
 
 
 def test_shapes_and_scalar_broadcasting():
     prm = {k: v[0] for k, v in DRAWS.items()}
-    assert pmath.bgnbd_p_alive(**prm, **HIST).shape == (1, N_ROWS)
-    assert pmath.bgnbd_p_alive(**DRAWS, x=2, t_x=10.0, T=50.0).shape == (N_DRAWS, 1)
+    assert bgnbd.bgnbd_p_alive(**prm, **HIST).shape == (1, N_ROWS)
+    assert bgnbd.bgnbd_p_alive(**DRAWS, x=2, t_x=10.0, T=50.0).shape == (N_DRAWS, 1)
     t_rows = np.linspace(1, 100, N_ROWS)
-    e = pmath.bgnbd_expected_purchases(**DRAWS, **HIST, t=t_rows)
+    e = bgnbd.bgnbd_expected_purchases(**DRAWS, **HIST, t=t_rows)
     assert e.shape == (N_DRAWS, N_ROWS)
-    np.testing.assert_allclose(e[:, 4], pmath.bgnbd_expected_purchases(
+    np.testing.assert_allclose(e[:, 4], bgnbd.bgnbd_expected_purchases(
         **DRAWS, x=HIST["x"][4], t_x=HIST["t_x"][4], T=HIST["T"][4], t=t_rows[4])[:, 0])
     n_rows = np.arange(N_ROWS) % 3
-    pn = pmath.bgnbd_prob_n_purchases(**DRAWS, **HIST, t=30.0, n=n_rows)
+    pn = bgnbd.bgnbd_prob_n_purchases(**DRAWS, **HIST, t=30.0, n=n_rows)
     assert pn.shape == (N_DRAWS, N_ROWS)
-    np.testing.assert_allclose(pn[:, 5], pmath.bgnbd_prob_n_purchases(
+    np.testing.assert_allclose(pn[:, 5], bgnbd.bgnbd_prob_n_purchases(
         **DRAWS, **HIST, t=30.0, n=int(n_rows[5]))[:, 5])
     with pytest.raises(ValueError):
-        pmath.bgnbd_prob_n_purchases(**DRAWS, **HIST, t=30.0, n=-1)
+        bgnbd.bgnbd_prob_n_purchases(**DRAWS, **HIST, t=30.0, n=-1)
 
 
 # --------------------------------------------------------------------------- #
 # time-to-next-purchase quantile
 # --------------------------------------------------------------------------- #
 def _mean_p_any(t, x, t_x, T, draws=DRAWS):
-    return pmath.bgnbd_prob_at_least_one_purchase(**draws, x=x, t_x=t_x, T=T, t=t).mean(axis=0)
+    return bgnbd.bgnbd_prob_at_least_one_purchase(**draws, x=x, t_x=t_x, T=T, t=t).mean(axis=0)
 
 
 @pytest.mark.parametrize("q", [0.5, 0.2])
@@ -345,7 +265,7 @@ def test_time_to_next_purchase_quantile(q):
         T=np.array([10.0, 50.0, 90.0, 250.0, 260.0, 2000.0, 300.0]),
     )
     horizon, tol = 730.0, 1e-4
-    ts = pmath.bgnbd_time_to_next_purchase_quantile(**draws, **hist, q=q, horizon=horizon, tol=tol)
+    ts = bgnbd.bgnbd_time_to_next_purchase_quantile(**draws, **hist, q=q, horizon=horizon, tol=tol)
     assert ts.shape == (hist["x"].size,)
     reached = _mean_p_any(horizon, **hist, draws=draws) >= q
     np.testing.assert_array_equal(np.isfinite(ts), reached)
@@ -367,10 +287,10 @@ def test_time_to_next_purchase_quantile(q):
 
 
 def test_time_to_next_purchase_quantile_short_horizon_and_validation():
-    ts = pmath.bgnbd_time_to_next_purchase_quantile(**CDNOW, x=[0, 5], t_x=[0.0, 60.0], T=[10.0, 61.0], q=0.5, horizon=1.0)
+    ts = bgnbd.bgnbd_time_to_next_purchase_quantile(**CDNOW, x=[0, 5], t_x=[0.0, 60.0], T=[10.0, 61.0], q=0.5, horizon=1.0)
     assert np.isnan(ts).all()
     with pytest.raises(ValueError):
-        pmath.bgnbd_time_to_next_purchase_quantile(**CDNOW, x=[0], t_x=[0.0], T=[10.0], q=1.0)
+        bgnbd.bgnbd_time_to_next_purchase_quantile(**CDNOW, x=[0], t_x=[0.0], T=[10.0], q=1.0)
 
 
 # --------------------------------------------------------------------------- #
@@ -378,10 +298,10 @@ def test_time_to_next_purchase_quantile_short_horizon_and_validation():
 # --------------------------------------------------------------------------- #
 def test_future_if_alive_times_p_alive_gives_the_conditional_quantities():
     t = 365.0
-    future = pmath.bgnbd_future_if_alive(**DRAWS, x=HIST["x"], T=HIST["T"], t=t)
-    p_alive = pmath.bgnbd_p_alive(**DRAWS, **HIST)
-    np.testing.assert_allclose(p_alive * future["expected"], pmath.bgnbd_expected_purchases(**DRAWS, **HIST, t=t), rtol=1e-12)
-    p0 = pmath.bgnbd_prob_n_purchases(**DRAWS, **HIST, t=t, n=0)
-    p1 = pmath.bgnbd_prob_n_purchases(**DRAWS, **HIST, t=t, n=1)
+    future = bgnbd.bgnbd_future_if_alive(**DRAWS, x=HIST["x"], T=HIST["T"], t=t)
+    p_alive = bgnbd.bgnbd_p_alive(**DRAWS, **HIST)
+    np.testing.assert_allclose(p_alive * future["expected"], bgnbd.bgnbd_expected_purchases(**DRAWS, **HIST, t=t), rtol=1e-12)
+    p0 = bgnbd.bgnbd_prob_n_purchases(**DRAWS, **HIST, t=t, n=0)
+    p1 = bgnbd.bgnbd_prob_n_purchases(**DRAWS, **HIST, t=t, n=1)
     np.testing.assert_allclose(1 - p_alive * (1 - future["p_none"]), p0, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(p_alive * future["p_one"], p1, rtol=1e-8, atol=1e-14)

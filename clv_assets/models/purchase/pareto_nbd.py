@@ -1,0 +1,260 @@
+"""The Pareto/NBD model (Schmittlein, Morrison & Colombo 1987): priors, PyMC builder and
+posterior quantities, as :data:`PARETO_NBD`.
+
+lambda ~ Gamma(r, alpha) purchase rate, mu ~ Gamma(s, beta) dropout rate (exponential
+lifetime). The alive-at-T branch of the likelihood is proportional to
+Gamma(r + x, alpha + T) x Gamma(s, beta + T), so given alive, the future is a fresh
+Pareto/NBD process with r' = r + x, alpha' = alpha + T, s, beta' = beta + T. Shapes and
+units as in :mod:`clv_assets.models.purchase.bgnbd`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy.special import gammaln, hyp2f1, xlogy
+
+from clv_assets.models.numerics import (
+    NoOrderCurve,
+    as_draws,
+    as_rows,
+    blocks,
+    out_shape,
+    quadrature_nodes,
+    shaped_if_alive,
+)
+from clv_assets.models.specs import PurchaseModel
+
+if TYPE_CHECKING:  # pandas only annotates the builders' rows
+    import pandas as pd
+
+
+def pareto_nbd_loglik(r, alpha, s, beta, x, t_x, T) -> np.ndarray:
+    """Log-likelihood of (x, t_x, T), pymc-marketing's ``ParetoNBD.logp`` in numpy.
+
+    Fader & Hardie (2005), "A note on deriving the Pareto/NBD model", eq. (22) in the form
+    with two positive hypergeometric terms (no cancellation).
+    """
+    r, alpha, s, beta = map(as_draws, (r, alpha, s, beta))
+    x, t_x, T = map(as_rows, (x, t_x, T))
+    rsx, rx = r + s + x, r + x
+    cond = alpha >= beta
+    larger = np.where(cond, alpha, beta)
+    diff = np.abs(alpha - beta)
+    second_t1 = np.where(cond, s + 1.0, rx)
+    second_t2 = np.where(cond, s, rx + 1.0)
+    refactored = rsx * np.log(larger + t_x)
+    h1 = np.log(hyp2f1(rsx, second_t1, rsx + 1.0, diff / (larger + t_x)))
+    h2 = np.log(hyp2f1(rsx, second_t2, rsx + 1.0, diff / (larger + T))) - rsx * np.log(larger + T) + refactored
+    a1 = gammaln(rx) - gammaln(r) + r * np.log(alpha) + s * np.log(beta) - refactored
+    a2 = np.log(s) - np.log(rsx) + h1
+    a3 = np.log(rx) - np.log(rsx) + h2
+    return a1 + np.logaddexp(a2, a3)
+
+
+def _log_alive_term(r, alpha, s, beta, x, T):
+    """log of the alive-at-T part of the likelihood: Gamma(r+x) alpha^r beta^s / (Gamma(r) (alpha+T)^(r+x) (beta+T)^s)."""
+    return gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta) - (r + x) * np.log(alpha + T) - s * np.log(beta + T)
+
+
+def pareto_nbd_p_alive(r, alpha, s, beta, x, t_x, T) -> np.ndarray:
+    """P(alive at T | x, t_x, T) of the Pareto/NBD model (alive term / likelihood).
+
+    Same as ``pymc_marketing.clv.ParetoNBDModel.expected_probability_alive`` (future_t=0).
+    """
+    r, alpha, s, beta = map(as_draws, (r, alpha, s, beta))
+    x, t_x, T = map(as_rows, (x, t_x, T))
+    log_p = _log_alive_term(r, alpha, s, beta, x, T) - pareto_nbd_loglik(r.ravel(), alpha.ravel(), s.ravel(), beta.ravel(), x.ravel(), t_x.ravel(), T.ravel())
+    out = np.exp(np.minimum(log_p, 0.0))
+    return np.broadcast_to(out, out_shape((r, alpha, s, beta), (x, t_x, T))).copy()
+
+
+def pareto_nbd_expected_purchases(r, alpha, s, beta, x, t_x, T, t) -> np.ndarray:
+    r"""Expected purchases in ``(T, T + t]`` given the history, Pareto/NBD.
+
+    .. math::
+
+        E = P(\text{alive}) \frac{(r + x)(\beta + T)}{(\alpha + T)(s - 1)}
+            \left[1 - \left(\frac{\beta + T}{\beta + T + t}\right)^{s - 1}\right]
+
+    (Fader & Hardie 2005, eq. 41; the limit ``(r+x)/(alpha+T) (beta+T) log(1 + t/(beta+T))``
+    at ``s = 1``). With ``x = t_x = T = 0`` it is the expectation for a new customer.
+    Same as ``ParetoNBDModel.expected_purchases`` / ``expected_purchases_new_customer``.
+    """
+    r, alpha, s, beta = map(as_draws, (r, alpha, s, beta))
+    x, t_x, T, t = map(as_rows, (x, t_x, T, t))
+    p_alive = pareto_nbd_p_alive(r.ravel(), alpha.ravel(), s.ravel(), beta.ravel(), x.ravel(), t_x.ravel(), T.ravel())
+    out = p_alive * _expected_if_alive(r, alpha, s, beta, x, T, t)
+    return np.broadcast_to(out, out_shape((r, alpha, s, beta), (x, t_x, T, t))).copy()
+
+
+def pareto_nbd_prob_n_purchases(r, alpha, s, beta, x, t_x, T, t, n) -> np.ndarray:
+    r"""Conditional PMF ``P(X(T, T + t) = n | x, t_x, T)`` of the Pareto/NBD model.
+
+    Given alive at T (probability :func:`pareto_nbd_p_alive`), with
+    :math:`r' = r + x, \alpha' = \alpha + T, \beta' = \beta + T` the customer's remaining
+    lifetime :math:`\tau` is Lomax(s, beta') and the purchases in a time :math:`u` are
+    NB(n; r', alpha'/(alpha'+u)), so
+
+    .. math::
+
+        P(X = n \mid \text{alive}) = \left(\frac{\beta'}{\beta' + t}\right)^{s} NB(n; t)
+            + \int_0^t \frac{s\,\beta'^s}{(\beta' + \tau)^{s+1}} NB(n; \tau)\,d\tau,
+
+    the conditional PMF of Fader & Hardie (2014), "Deriving the conditional PMF of the
+    Pareto/NBD model", written as an integral over the dropout time instead of with
+    differences of hypergeometric functions, which cancel badly. The integral is
+    evaluated by composite Gauss-Legendre quadrature (8 panels x 16 nodes; smooth
+    integrand, error below 1e-8 in the tests). Agrees with
+    ``ParetoNBDModel.expected_purchase_probability``.
+
+    Memory: ``n_draws x n_rows x 128`` doubles per call; chunk rows upstream.
+    """
+    r, alpha, s, beta = map(as_draws, (r, alpha, s, beta))
+    x, t_x, T, t, n = map(as_rows, (x, t_x, T, t, n))
+    if np.any(n < 0) or np.any(n != np.floor(n)):
+        raise ValueError("n must be a non-negative integer")
+    shape = out_shape((r, alpha, s, beta), (x, t_x, T, t, n))
+    p_alive = pareto_nbd_p_alive(r.ravel(), alpha.ravel(), s.ravel(), beta.ravel(), x.ravel(), t_x.ravel(), T.ravel())
+    if_alive = _pmf_if_alive(r + x, alpha + T, s, beta + T, t, n)
+    out = np.where(n == 0, 1.0 - p_alive * (1.0 - if_alive), p_alive * if_alive)
+    return np.broadcast_to(out, shape).copy()
+
+
+def _pmf_if_alive(r1, a1, s, b1, t, n) -> np.ndarray:
+    """P(X(T, T + t) = n) of a customer alive at T whose future is a fresh Pareto/NBD
+    process with (r1, a1, s, b1) = (r + x, alpha + T, s, beta + T): see
+    :func:`pareto_nbd_prob_n_purchases`. Shapes broadcast as (draws, rows)."""
+    return _survive_term(r1, a1, s, b1, t, n) + _dropout_integrals(r1, a1, s, b1, 0.0, t, [n])[0]
+
+
+def _log_nb_constant(r1, n):
+    return gammaln(r1 + n) - gammaln(r1) - gammaln(n + 1.0)
+
+
+def _survive_term(r1, a1, s, b1, t, n) -> np.ndarray:
+    """P(lifetime > t) x NB(n; t): still alive at T + t with n purchases."""
+    # log NB(n; r', alpha'/(alpha'+u)) = const - r' log(1 + u/alpha') + n log(u/(alpha'+u))
+    return np.exp(-s * np.log1p(t / b1) + _log_nb_constant(r1, n) - r1 * np.log1p(t / a1) + xlogy(n, t / (a1 + t)))
+
+
+def _dropout_density_times_nb0(r1, a1, s, b1, tau) -> np.ndarray:
+    """Lomax(s, b1) density of the dropout time at ``tau`` times NB(0; tau), the
+    probability of no purchase before it (``tau`` on the last axis)."""
+    expand = lambda v: np.asarray(v, dtype=float)[..., None]  # noqa: E731
+    log_base = expand(np.log(s) + s * np.log(b1))  # node-independent: once per draw x row
+    return np.exp(log_base - (expand(s) + 1.0) * np.log(expand(b1) + tau) - expand(r1) * np.log1p(tau / expand(a1)))
+
+
+def _dropout_integrals(r1, a1, s, b1, t0, t1, ns) -> list[np.ndarray]:
+    """For each n of ``ns``: the integral over the dropout time tau in [t0, t1] of its
+    Lomax(s, b1) density times NB(n; tau) (dropped out then, with n purchases before).
+    The integrands share the n = 0 one: NB(n; tau) / NB(0; tau) =
+    Gamma(r'+n) / (Gamma(r') n!) (tau / (alpha'+tau))^n."""
+    tau, weights = quadrature_nodes(t0, t1)
+    base = weights * _dropout_density_times_nb0(r1, a1, s, b1, tau)
+    expand = lambda v: np.asarray(v, dtype=float)[..., None]  # noqa: E731
+    out = []
+    for n in ns:
+        n = np.asarray(n, dtype=float)
+        integrand = base
+        if np.any(n != 0):
+            integrand = base * np.exp(expand(_log_nb_constant(r1, n)) + xlogy(expand(n), tau / (expand(a1) + tau)))
+        out.append(np.sum(integrand, axis=-1))
+    return out
+
+
+def _expected_if_alive(r, alpha, s, beta, x, T, t) -> np.ndarray:
+    """E[X(T, T + t)] of a customer alive at T (the factor after P(alive) in
+    :func:`pareto_nbd_expected_purchases`)."""
+    log1p_t = np.log1p(t / (beta + T))
+    sm1 = s - 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # (1 - (1 + u)^-(s-1)) / (s-1), continuous at s = 1 (-> log(1 + u))
+        lifetime = np.where(np.abs(sm1) > 1e-8, -np.expm1(-sm1 * log1p_t) / sm1, log1p_t)
+    return (r + x) / (alpha + T) * (beta + T) * lifetime
+
+
+PARETO_ROWS_PER_BLOCK = 256  # quadrature memory: draws x rows x 128 doubles per block
+
+
+def pareto_nbd_future_if_alive(r, alpha, s, beta, x, T, t) -> dict[str, np.ndarray]:
+    """``expected``, ``p_none`` and ``p_one`` of the purchases in ``(T, T + t]`` of a
+    Pareto/NBD customer alive at T (as BG/NBD's ``bgnbd_future_if_alive``); rows are taken
+    :data:`PARETO_ROWS_PER_BLOCK` at a time to bound the quadrature's memory."""
+    r, alpha, s, beta = map(as_draws, (r, alpha, s, beta))
+    x, T, t = np.broadcast_arrays(*map(as_rows, (x, T, t)))
+    shape = out_shape((r, alpha, s, beta), (x, T, t))
+    out = {"expected": np.broadcast_to(_expected_if_alive(r, alpha, s, beta, x, T, t), shape)}
+    pieces = []
+    for i, j in blocks(shape[1], PARETO_ROWS_PER_BLOCK):
+        r1, a1, b1, t_ = r + x[:, i:j], alpha + T[:, i:j], beta + T[:, i:j], t[:, i:j]
+        integrals = _dropout_integrals(r1, a1, s, b1, 0.0, t_, [0.0, 1.0])
+        pieces.append([_survive_term(r1, a1, s, b1, t_, n) + integrals[n] for n in (0, 1)])
+    for k, name in enumerate(("p_none", "p_one")):
+        parts = [np.broadcast_to(block[k], (shape[0], block[k].shape[-1])) for block in pieces]
+        out[name] = np.concatenate(parts, axis=1) if parts else np.zeros(shape)
+    return out
+
+
+def _p_none_if_alive(r, alpha, s, beta, x, T) -> NoOrderCurve:
+    """P(no purchase in (T, T + t] | alive at T): still alive at T + t without a purchase,
+    plus the integral over earlier dropout times, which the curve carries piece by piece."""
+    r, alpha, s, beta = map(as_draws, (r, alpha, s, beta))
+    x, T = map(as_rows, (x, T))
+    r1, a1, b1 = r + x, alpha + T, beta + T
+    return NoOrderCurve(
+        value=lambda t, carry: _survive_term(r1, a1, s, b1, t, 0.0) + carry,
+        advance=lambda carry, t0, t1: carry + _dropout_integrals(r1, a1, s, b1, t0, t1, [0.0])[0],
+    )
+
+
+# --------------------------------------------------------------------------- #
+# priors and PyMC model
+# --------------------------------------------------------------------------- #
+def pareto_nbd_priors() -> dict:
+    """``ParetoNBDModel``'s default priors; both ``alpha`` (purchase) and ``beta``
+    (dropout) are time scales: their weekly ``Weibull(2, 10)`` priors are restated per day."""
+    from pymc_marketing.clv import ParetoNBDModel
+
+    from clv_assets.models.fitting import in_days
+
+    config = ParetoNBDModel().default_model_config
+    return {"r": config["r"], "alpha": in_days(config["alpha"]), "s": config["s"], "beta": in_days(config["beta"])}
+
+
+def pareto_nbd_model(rows: pd.DataFrame):
+    """Pareto/NBD (pymc-marketing's ``ParetoNBD``) on distinct (frequency, recency, T)
+    rows weighted by their count ``n``."""
+    import pymc as pm
+    from pymc_marketing.clv.distributions import ParetoNBD
+
+    from clv_assets.models.fitting import weighted_potential
+
+    priors = pareto_nbd_priors()
+    with pm.Model() as model:
+        r = priors["r"].create_variable("r")
+        alpha = priors["alpha"].create_variable("alpha")
+        s = priors["s"].create_variable("s")
+        beta = priors["beta"].create_variable("beta")
+        weighted_potential(rows, ParetoNBD.dist(r=r, alpha=alpha, s=s, beta=beta, T=rows["T"].to_numpy(float)))
+    return model
+
+
+PARETO_NBD = PurchaseModel(
+    name="pareto_nbd",
+    label="Pareto/NBD",
+    columns=("frequency", "recency", "T"),
+    parameters=("r", "alpha", "s", "beta"),
+    priors=pareto_nbd_priors,
+    build=pareto_nbd_model,
+    # False: ``method: auto`` uses Laplace at any size (see CLVModel.nuts_by_default)
+    nuts_by_default=False,
+    p_alive=pareto_nbd_p_alive,
+    expected_purchases=pareto_nbd_expected_purchases,
+    prob_n_purchases=pareto_nbd_prob_n_purchases,
+    future_if_alive=pareto_nbd_future_if_alive,
+    expected_if_alive=shaped_if_alive(_expected_if_alive),
+    p_none_if_alive=_p_none_if_alive,
+)

@@ -1,0 +1,20 @@
+"""Every model the graph fits, by name: the one place a model is listed.
+
+Importing this module loads numpy and scipy only; PyMC loads when a model is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from clv_assets.models.gamma_gamma import GAMMA_GAMMA
+from clv_assets.models.purchase.bgnbd import BGNBD
+from clv_assets.models.purchase.mbgnbd import MBGNBD
+from clv_assets.models.purchase.pareto_nbd import PARETO_NBD
+from clv_assets.models.specs import PurchaseModel
+
+# the purchase models an account can use; the holdout evaluation compares them all
+PURCHASE_MODELS: Mapping[str, PurchaseModel] = {model.name: model for model in (BGNBD, MBGNBD, PARETO_NBD)}
+DEFAULT_PURCHASE_MODEL = BGNBD.name
+
+__all__ = ["DEFAULT_PURCHASE_MODEL", "GAMMA_GAMMA", "PURCHASE_MODELS"]

@@ -1,0 +1,63 @@
+"""Shared numerics (clv_assets.models.numerics): the next-order date of every purchase
+model, the quadrature, the piecewise no-order curve and the shape helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from model_draws import CANDIDATE_HIST, MBG_DRAWS, PNBD_DRAWS
+
+from clv_assets.models import numerics
+from clv_assets.models.numerics import time_to_next_purchase_quantile
+from clv_assets.models.registry import PURCHASE_MODELS
+
+pytestmark = pytest.mark.fast
+
+
+@pytest.mark.parametrize("model", ["bgnbd", "mbgnbd", "pareto_nbd"])
+def test_time_to_next_order_is_where_the_order_probability_crosses_one_half(model):
+    """At the returned day the posterior-mean P(at least one order) is 1/2, by the model's
+    own conditional PMF (``prob_n_purchases`` with n = 0)."""
+    draws = PNBD_DRAWS if model == "pareto_nbd" else MBG_DRAWS
+    math_ = PURCHASE_MODELS[model]
+    x, t_x, T = np.array([5.0, 10.0, 30.0]), np.array([80.0, 240.0, 255.0]), np.array([90.0, 250.0, 260.0])
+    days = time_to_next_purchase_quantile(
+        math_.p_alive(**draws, x=x, t_x=t_x, T=T), math_.p_none_if_alive(**draws, x=x, T=T), q=0.5, horizon=2000.0, tol=1e-4
+    )
+    assert np.isfinite(days).all()
+    p_order = 1 - math_.prob_n_purchases(**draws, x=x, t_x=t_x, T=T, t=days, n=0).mean(axis=0)
+    np.testing.assert_allclose(p_order, 0.5, atol=1e-5)
+
+
+def test_quadrature_integrates_polynomials_exactly_over_each_interval():
+    t0, t1 = np.array([[0.0, 2.0, 5.0]]), np.array([[1.0, 3.5, 105.0]])
+    tau, weights = numerics.quadrature_nodes(t0, t1)
+    assert tau.shape == weights.shape and tau.shape[:-1] == t0.shape
+    assert np.all((tau >= t0[..., None]) & (tau <= t1[..., None]))
+    got = np.sum(weights * (3 * tau**2 - tau + 1), axis=-1)
+    np.testing.assert_allclose(got, (t1**3 - t1**2 / 2 + t1) - (t0**3 - t0**2 / 2 + t0), rtol=1e-12)
+
+
+def test_pareto_no_order_curve_integrates_piece_by_piece_as_at_once():
+    """The bisection carries the dropout integral piece by piece; the sum of the pieces is the
+    curve evaluated at once, and it agrees with ``future_if_alive``'s P(no purchase)."""
+    model = PURCHASE_MODELS["pareto_nbd"]
+    x, T = CANDIDATE_HIST["x"], CANDIDATE_HIST["T"]
+    curve = model.p_none_if_alive(**PNBD_DRAWS, x=x, T=T)
+    t = np.full((1, x.size), 200.0)
+    carry = 0.0
+    for t0, t1 in ((0.0, 30.0), (30.0, 31.5), (31.5, 200.0)):
+        carry = curve.advance(carry, np.full_like(t, t0), np.full_like(t, t1))
+    np.testing.assert_allclose(curve.value(t, carry), curve(t), rtol=1e-10)
+    np.testing.assert_allclose(curve(t), model.future_if_alive(**PNBD_DRAWS, x=x, T=T, t=200.0)["p_none"], rtol=1e-8)
+
+
+def test_shape_helpers():
+    assert numerics.as_draws([1.0, 2.0, 3.0]).shape == (3, 1)
+    assert numerics.as_rows(4.0).shape == (1, 1)
+    assert numerics.out_shape((np.zeros((3, 1)),), (np.zeros((1, 5)), np.zeros((1, 1)))) == (3, 5)
+    with pytest.raises(ValueError):
+        numerics.as_draws(np.zeros((2, 2)))
+    assert numerics.blocks(5, 2) == [(0, 2), (2, 4), (4, 5)]
+    thinned = numerics.thin({"r": np.arange(20.0).reshape(2, 10)}, 5)
+    np.testing.assert_array_equal(thinned["r"], [0.0, 5.0, 10.0, 14.0, 19.0])
