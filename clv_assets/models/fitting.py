@@ -26,6 +26,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 
+from clv_assets.models.laplace import laplace_draws
 from clv_assets.models.specs import CLVModel, FitSettings, Posterior
 
 PRIOR_TIME_UNIT_DAYS = 7.0
@@ -72,15 +73,7 @@ def fit(model: CLVModel, rows: pd.DataFrame, settings: FitSettings) -> Posterior
             posterior = idata.posterior
             divergences = int(idata.sample_stats["diverging"].sum())
         elif method == "laplace":
-            from pymc_extras.inference import fit_laplace
-
-            idata = fit_laplace(
-                model=pm_model,
-                draws=settings.draws * settings.chains,
-                random_seed=settings.random_seed,
-                progressbar=False,
-            )
-            posterior = idata.posterior
+            posterior = laplace_draws(pm_model, keep, settings.draws * settings.chains, settings.random_seed)
         elif method == "map":
             point = pm.find_MAP(progressbar=False, seed=settings.random_seed)
             posterior = {name: np.asarray(point[name]).reshape(1, 1) for name in keep}
