@@ -28,13 +28,13 @@ class CLVModelSpec:
     # hypergeometric-function gradients takes minutes where Laplace takes seconds
     # (CDNOW: ~200 s vs ~7 s).
     nuts_by_default: bool = True
-    # the SQL (sql/models/...) of the distinct rows the likelihood reads, with counts n
-    training_rows: str = "models.purchase_model_training_rows"
+    # the lookup query (sql/queries/<name>.sql) of the distinct rows the likelihood reads, with counts n
+    training_rows: str = "purchase_model_training_rows"
 
 
 BGNBD = CLVModelSpec("bgnbd", ("frequency", "recency", "T"), BGNBD_PARAMETERS, ("phi_dropout", "kappa_dropout"))
 GAMMA_GAMMA = CLVModelSpec(
-    "gamma_gamma", ("frequency", "monetary_value"), GAMMA_GAMMA_PARAMETERS, training_rows="models.gamma_gamma_training_rows"
+    "gamma_gamma", ("frequency", "monetary_value"), GAMMA_GAMMA_PARAMETERS, training_rows="gamma_gamma_training_rows"
 )
 # Candidates compared by the holdout evaluation (models.evaluation).
 MBGNBD = CLVModelSpec("mbgnbd", ("frequency", "recency", "T"), BGNBD_PARAMETERS, ("phi_dropout", "kappa_dropout"))
