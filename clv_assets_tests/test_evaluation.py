@@ -24,6 +24,7 @@ from pymc_marketing.clv import BetaGeoModel, ModifiedBetaGeoModel, ParetoNBDMode
 from clv_assets import cdnow
 from clv_assets.demo import write_demo_accounts
 from clv_assets.lib.resources import warehouse_resource
+from clv_assets.lib.warehouse import read_sql
 from clv_assets.models import evaluation as ev
 from clv_assets.models.purchase.bgnbd import bgnbd_expected_purchases
 from clv_assets.models.registry import PURCHASE_MODELS
@@ -176,7 +177,7 @@ def test_synthetic_bgnbd_account_backtest_agrees_with_the_truth(workspace, tmp_p
     assert row.holdout_days == (dt.date(2024, 12, 31) - dt.date(2023, 1, 2)).days - (729 * 2) // 3  # last third
     rfm = _query(
         tmp_path / "warehouse.duckdb",
-        'SELECT * FROM (' + open(Path(__file__).parents[1] / "sql" / "features" / "rfm.sql").read() + ')',
+        'SELECT * FROM (' + read_sql("features.rfm") + ')',
         {"account": account, "as_of": row.cutoff.date()},
     )
     true_total = bgnbd_expected_purchases(

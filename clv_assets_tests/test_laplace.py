@@ -9,7 +9,7 @@ from clv_assets.lib.resources import warehouse_resource
 
 from clv_assets.cli import main
 from clv_assets.demo import write_demo_accounts
-from clv_assets.lib.warehouse import read_sql, run_sql
+from clv_assets.lib.warehouse import read_query, run_sql
 from clv_assets.models.fitting import fit, summarize
 from clv_assets.models.purchase.bgnbd import BGNBD
 from clv_assets.models.registry import GAMMA_GAMMA
@@ -38,7 +38,7 @@ def test_laplace_agrees_with_nuts(big_account, spec):
     ).set_index("parameter")
     assert (nuts.method == "mcmc").all()
     with warehouse_resource(big_account.warehouse).get_connection() as conn:
-        rows = run_sql(conn, read_sql(spec.training_rows), {"account": ACCOUNT}).df()
+        rows = run_sql(conn, read_query(spec.training_rows), {"account": ACCOUNT}).df()
     laplace = summarize(fit(spec, rows, FitSettings(method="laplace")), spec.parameters).set_index("parameter")
     for parameter in spec.parameters:
         n, lap = nuts.loc[parameter], laplace.loc[parameter]

@@ -15,7 +15,7 @@ from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
 from clv_assets.definitions import build_defs
 from clv_assets.defs.jobs import ACCOUNT_JOB, account_run_config
 from clv_assets.defs.predictions.assets import PredictionConfig, load_draws
-from clv_assets.lib.warehouse import read_sql
+from clv_assets.lib.warehouse import read_query
 
 
 def _customers(workspace, account) -> pd.DataFrame:
@@ -150,7 +150,7 @@ def test_ineligible_account_is_recorded_and_not_fitted(workspace):
     assert summary.customers[0] == 5 and "min_customers" in summary.model_status[0]
     assert workspace.count("marts.customer_profile", "tiny-shop") == 5
     # not stale for the freshness check: it was predicted (as nothing) just now
-    last = workspace.query(read_sql("predictions.last_predictions"), {"accounts": ["tiny-shop"]})
+    last = workspace.query(read_query("last_predictions"), {"accounts": ["tiny-shop"]})
     assert (pd.Timestamp.now(tz="UTC") - pd.Timestamp(last.last_at[0])).total_seconds() < 3600
 
 

@@ -10,22 +10,41 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import Any
 
 import dagster as dg
 import duckdb
 import yaml
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*")
 _PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
+
+
+_QUERIES = "queries"
+
+
+def sql_file(*parts: str) -> Traversable:
+    """A file of the repository's sql/ folder, installed as the package ``clv_assets.sql``.
+
+    Read through importlib.resources so that an installed wheel finds the files as well
+    as an editable install or a checkout.
+    """
+    return files("clv_assets.sql").joinpath(*parts)
 
 
 def read_sql(table: str) -> str:
     """The SELECT that builds ``schema.table``, from ``sql/<schema>/<table>.sql``."""
     schema, name = _checked_identifier(table).split(".")
-    return (SQL_DIR / schema / f"{name}.sql").read_text()
+    if schema == _QUERIES:
+        raise ValueError(f"sql/{_QUERIES}/ holds lookup queries, not tables: use read_query({name!r})")
+    return sql_file(schema, f"{name}.sql").read_text()
+
+
+def read_query(name: str) -> str:
+    """A lookup query that builds no table, from ``sql/queries/<name>.sql``."""
+    return sql_file(_QUERIES, f"{_checked_name(name)}.sql").read_text()
 
 
 def run_sql(
@@ -81,7 +100,7 @@ def replace_account_rows(
             conn.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {dtype}')
     where = {"account": account, **(scope or {})}
     for column in where:
-        _checked_column(column)
+        _checked_name(column)
     where = {c: list(v) if isinstance(v, tuple | list | set | frozenset) else v for c, v in where.items()}
     conn.execute(
         f"DELETE FROM {table} WHERE "
@@ -111,8 +130,8 @@ def apply_descriptions(conn: duckdb.DuckDBPyConnection, table: str) -> None:
 def table_descriptions(table: str) -> dict:
     """``sql/<schema>/<table>.columns.yaml`` ({"table": ..., "columns": {...}}), or empty."""
     schema, name = _checked_identifier(table).split(".")
-    path = SQL_DIR / schema / f"{name}.columns.yaml"
-    return yaml.safe_load(path.read_text()) if path.exists() else {"table": None, "columns": {}}
+    path = sql_file(schema, f"{name}.columns.yaml")
+    return yaml.safe_load(path.read_text()) if path.is_file() else {"table": None, "columns": {}}
 
 
 def _sql_string(text: str) -> str:
@@ -160,10 +179,11 @@ def partition_metadata(
     }
 
 
-def _checked_column(column: str) -> str:
-    if not re.fullmatch(r"[a-z_][a-z0-9_]*", column):
-        raise ValueError(f"not a column name: {column!r}")
-    return column
+def _checked_name(name: str) -> str:
+    """A column or query name: a plain lower-case SQL name."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise ValueError(f"not a plain lower-case name: {name!r}")
+    return name
 
 
 def _checked_identifier(table: str) -> str:

@@ -120,6 +120,6 @@ GAMMA_GAMMA = SpendModel(
     parameters=("p", "q", "v"),
     priors=gamma_gamma_priors,
     build=gamma_gamma_model,
-    training_rows="models.gamma_gamma_training_rows",
+    training_rows="gamma_gamma_training_rows",
     expected_spend=gamma_gamma_expected_spend,
 )

@@ -26,11 +26,19 @@ from clv_assets.models.registry import DEFAULT_PURCHASE_MODEL, GAMMA_GAMMA, PURC
 QUANTILES = (0.05, 0.95)
 DAYS_PER_YEAR = 365.0
 DISCOUNT_STEP_DAYS = 30.0
+# The columns predict_rows adds, in this order. The SQL takes them from the frame with
+# ``p.*`` (sql/predictions/customers.sql, then sql/marts/customer_profile.sql), so this is
+# the one list of them and its order is the tables' column order that BI tools see.
 PREDICTION_COLUMNS = [
-    f"{name}{suffix}"
-    for name in ("p_alive", "expected_orders", "p_order", "expected_aov", "predicted_spend")
-    for suffix in ("", "_p05", "_p95")
-] + ["p_multiple_orders", "churn_probability", "days_to_next_order"]
+    "p_alive", "p_alive_p05", "p_alive_p95",
+    "expected_orders", "expected_orders_p05", "expected_orders_p95",
+    "p_order", "p_order_p05", "p_order_p95",
+    "p_multiple_orders",
+    "churn_probability",
+    "expected_aov", "expected_aov_p05", "expected_aov_p95",
+    "predicted_spend", "predicted_spend_p05", "predicted_spend_p95",
+    "days_to_next_order",  # stored as the date expected_next_order_date
+]
 
 
 @dataclass(frozen=True)
@@ -144,7 +152,7 @@ def predict_rows(
     if not parts:
         return empty_predictions(rows)[0], totals
     result = pd.DataFrame(
-        {name: np.concatenate([part[0][name] for part in parts]) for name in parts[0][0]}, index=ordered.index
+        {name: np.concatenate([part[0][name] for part in parts]) for name in PREDICTION_COLUMNS}, index=ordered.index
     )
     return pd.concat([rows, result.loc[rows.index]], axis=1), totals
 

@@ -38,8 +38,8 @@ class CLVModel:
     # hypergeometric-function gradients takes minutes where Laplace takes seconds
     # (CDNOW: ~200 s vs ~7 s).
     nuts_by_default: bool = True
-    # the SQL (sql/models/...) of the distinct rows the likelihood reads, with counts n
-    training_rows: str = "models.purchase_model_training_rows"
+    # the lookup query (sql/queries/<name>.sql) of the distinct rows the likelihood reads, with counts n
+    training_rows: str = "purchase_model_training_rows"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,13 +7,9 @@ SELECT
     rfm.as_of,
     CAST($horizon_days AS INTEGER) AS horizon_days,
     CAST($discount_rate AS DOUBLE) AS discount_rate,
-    p.p_alive, p.p_alive_p05, p.p_alive_p95,
-    p.expected_orders, p.expected_orders_p05, p.expected_orders_p95,
-    p.p_order, p.p_order_p05, p.p_order_p95,
-    p.p_multiple_orders,
-    p.churn_probability,
-    p.expected_aov, p.expected_aov_p05, p.expected_aov_p95,
-    p.predicted_spend, p.predicted_spend_p05, p.predicted_spend_p95,
+    -- the predictions, listed once: models/predict.py's PREDICTION_COLUMNS, in its order
+    -- (the history columns are the join keys)
+    p.* EXCLUDE (frequency, recency, "T", monetary_value, n, days_to_next_order),
     -- the day by which the probability of a next order reaches 50%; NULL beyond the horizon
     rfm.as_of + CAST(ceil(p.days_to_next_order) AS INTEGER) AS expected_next_order_date,
     CAST($purchase_model AS VARCHAR) AS purchase_model,

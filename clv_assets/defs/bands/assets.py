@@ -15,7 +15,7 @@ from clv_assets.defs.bands.thresholds import (
 from clv_assets.defs.predictions.assets import customer_predictions, load_draws
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.resources import LandingZone
-from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, run_sql, transaction
+from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
 from clv_assets.models.band_confidence import PREDICTED_BANDS, band_probabilities
 from clv_assets.models.predict import PredictionSettings, aligned_draws, map_chunks
 from clv_assets.models.registry import GAMMA_GAMMA
@@ -75,8 +75,8 @@ def customer_bands(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
     params = {"account": account, **LABELS}
     with duckdb.get_connection() as conn:
         thresholds = run_sql(conn, "SELECT * FROM bands.thresholds WHERE account = $account", params).df()
-        totals = run_sql(conn, read_sql("predictions.account_draws_of_account"), params).df()
-        histories = run_sql(conn, read_sql("predictions.customer_histories"), params).df()
+        totals = run_sql(conn, read_query("account_draws_of_account"), params).df()
+        histories = run_sql(conn, read_query("customer_histories"), params).df()
         # an account without predictions has no band confidence
         model = None if totals.empty else totals["purchase_model"].iloc[0]
         if model:

@@ -16,7 +16,7 @@ from dagster_duckdb import DuckDBResource
 from clv_assets import settings
 from clv_assets.defs.ingestion.assets import RAW_ORDERS
 from clv_assets.lib.accounts import accounts_partitions
-from clv_assets.lib.warehouse import read_sql, run_sql, table_exists
+from clv_assets.lib.warehouse import read_query, run_sql, table_exists
 
 PREDICTIONS = dg.AssetKey(["predictions", "customers"])
 
@@ -31,11 +31,11 @@ class FreshnessConfig(dg.Config):
 def account_ages(conn, query: str, table: str, accounts: list[str], now: datetime) -> pd.DataFrame:
     """Per account: the last time (``last_at``, NaT if never) and its age in hours.
 
-    ``query`` names the SQL file (``schema.name``) returning ``account, last_at`` for the
+    ``query`` names the lookup query (``sql/queries/<query>.sql``) returning ``account, last_at`` for the
     bound ``$accounts`` that have rows; when ``table`` does not exist yet none has.
     """
     found = (
-        run_sql(conn, read_sql(query), {"accounts": accounts}).df()
+        run_sql(conn, read_query(query), {"accounts": accounts}).df()
         if table_exists(conn, table)
         else pd.DataFrame({"account": [], "last_at": []})
     )
@@ -114,7 +114,7 @@ accounts_loaded_recently = _freshness_check(
     RAW_ORDERS,
     "accounts_loaded_recently",
     "loaded",
-    "raw.last_loads",
+    "last_loads",
     "raw.orders",
     settings.max_load_age_hours,
     "Every account's orders were loaded within the limit (default 36 h, CLV_MAX_LOAD_AGE_HOURS). "
@@ -124,7 +124,7 @@ accounts_predicted_recently = _freshness_check(
     PREDICTIONS,
     "accounts_predicted_recently",
     "predicted",
-    "predictions.last_predictions",
+    "last_predictions",
     "predictions.customers",
     settings.max_prediction_age_hours,
     "Every account's customer predictions were computed within the limit (default 36 h, "

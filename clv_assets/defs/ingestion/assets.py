@@ -10,7 +10,7 @@ from clv_assets.defs.ingestion.checks import raw_check_specs, raw_check_results
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.landing import MalformedLandingFile, account_settings, fingerprint, landing_files, stage_files
 from clv_assets.lib.resources import LandingZone
-from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, run_sql, transaction
+from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
 
 RAW_ORDERS = dg.AssetKey(["raw", "orders"])
 REJECTED_ORDERS = dg.AssetKey(["raw", "rejected_orders"])
@@ -76,7 +76,7 @@ def raw_orders(
         run_sql(
             conn,
             "CREATE OR REPLACE TEMP TABLE validated_landing_rows AS "
-            + read_sql("raw.validated_landing_rows"),
+            + read_query("validated_landing_rows"),
             params,
         )
         with transaction(conn):

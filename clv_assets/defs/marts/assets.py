@@ -12,7 +12,7 @@ from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.sql_asset import materialize_sql_table
 from clv_assets.lib.warehouse import (
     partition_metadata,
-    read_sql,
+    read_query,
     replace_account_rows,
     run_sql,
     table_exists,
@@ -71,7 +71,7 @@ def account_summary(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
     with duckdb.get_connection() as conn:
         # the backtest runs on demand (clv_evaluation_job): an account may have none yet
         choice = (
-            run_sql(conn, read_sql("models.model_choice_of_account"), {"account": account}).df()
+            run_sql(conn, read_query("model_choice_of_account"), {"account": account}).df()
             if table_exists(conn, "models.model_choice")
             else pd.DataFrame(
                 {

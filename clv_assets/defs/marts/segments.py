@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import yaml
 
-from clv_assets.lib.warehouse import SQL_DIR, read_sql
+from clv_assets.lib.warehouse import read_sql, sql_file
 
-SEGMENTS_FILE = SQL_DIR / "marts" / "segments.yaml"
+SEGMENTS_FILE = sql_file("marts", "segments.yaml")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 

@@ -14,7 +14,7 @@ from clv_assets.defs.features.assets import rfm
 from clv_assets.defs.models.checks import diagnostics_results, fit_check_specs, independence_result
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.resources import LandingZone
-from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, run_sql, table_exists, transaction
+from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, table_exists, transaction
 from clv_assets.models.registry import DEFAULT_PURCHASE_MODEL, GAMMA_GAMMA, PURCHASE_MODELS
 from clv_assets.models.specs import CLVModel, FitSettings, Posterior
 
@@ -77,7 +77,7 @@ def purchase_model_to_fit(conn, account: str, requested: str) -> tuple[CLVModel,
     if requested != AUTO:
         return PURCHASE_MODELS[requested], f"{requested} requested"
     choice = (
-        run_sql(conn, read_sql("models.model_choice_of_account"), {"account": account}).fetchone()
+        run_sql(conn, read_query("model_choice_of_account"), {"account": account}).fetchone()
         if table_exists(conn, "models.model_choice")
         else None
     )
@@ -142,9 +142,9 @@ def _fit_asset(name: str, description: str, spec: CLVModel | None = None):
         # read, then let go of the database: no connection is held while sampling
         with duckdb.get_connection() as conn:
             model_spec, model_reason = purchase_model_to_fit(conn, account, requested) if purchases else (spec, None)
-            cursor = run_sql(conn, read_sql("models.account_eligibility"), params)
+            cursor = run_sql(conn, read_query("account_eligibility"), params)
             facts = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
-            rows = run_sql(conn, read_sql(model_spec.training_rows), params).df()
+            rows = run_sql(conn, read_query(model_spec.training_rows), params).df()
         status = {
             "account": account,
             "model": model_spec.name,

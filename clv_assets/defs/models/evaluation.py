@@ -13,7 +13,7 @@ from pydantic import field_validator
 from clv_assets.defs.features.assets import customer_transactions
 from clv_assets.defs.models.assets import ineligibility_reason
 from clv_assets.lib.accounts import accounts_partitions, validate_account
-from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, run_sql, transaction
+from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
 from clv_assets.models import evaluation as ev
 from clv_assets.models.numerics import thin
 from clv_assets.models.registry import GAMMA_GAMMA, PURCHASE_MODELS
@@ -94,7 +94,7 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
     account = validate_account(context.partition_key)
     params = {"account": account}
     with duckdb.get_connection() as conn:
-        first, last, n_tx = run_sql(conn, read_sql("models.evaluation_window"), params).fetchone()
+        first, last, n_tx = run_sql(conn, read_query("evaluation_window"), params).fetchone()
         if not n_tx:
             raise dg.Failure(f"account {account!r} has no clean transactions to evaluate")
         try:
@@ -104,8 +104,8 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
         params |= {"cutoff": window.cutoff, "holdout_end": window.holdout_end, "start": window.start, "as_of": window.cutoff}
         # the production RFM SQL, as of the cutoff: calibration features are the features
         rfm = run_sql(conn, read_sql("features.rfm"), params).df()
-        holdout = run_sql(conn, read_sql("models.evaluation_holdout"), params).df()
-        daily = run_sql(conn, read_sql("models.evaluation_daily"), params).df()
+        holdout = run_sql(conn, read_query("evaluation_holdout"), params).df()
+        daily = run_sql(conn, read_query("evaluation_daily"), params).df()
     customers = rfm.merge(holdout, on="customer_id", how="left", validate="one_to_one")
     evaluated_at = datetime.now(UTC)
     facts = {

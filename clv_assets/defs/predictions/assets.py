@@ -8,7 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from clv_assets.defs.models.assets import gamma_gamma_fit, purchase_model_fit
 from clv_assets.lib.accounts import accounts_partitions, validate_account
-from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, run_sql, transaction
+from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
 from clv_assets.models.predict import PredictionSettings, empty_predictions, predict_rows
 from clv_assets.models.registry import GAMMA_GAMMA, PURCHASE_MODELS
 
@@ -22,7 +22,7 @@ class PredictionConfig(dg.Config):
 
 def load_draws(conn, account: str, model: str, n_draws: int) -> tuple[dict[str, np.ndarray], object]:
     """At most ``n_draws`` stored draws of ``model`` (evenly thinned) and their fit time."""
-    long = run_sql(conn, read_sql("models.posterior_draws_of_model"), {"account": account, "model": model}).df()
+    long = run_sql(conn, read_query("posterior_draws_of_model"), {"account": account, "model": model}).df()
     if long.empty:
         raise dg.Failure(f"no stored posterior draws of {model} for account {account!r}")
     wide = long.pivot(index=["chain", "draw"], columns="parameter", values="value").sort_index()
@@ -50,11 +50,11 @@ def customer_predictions(context: dg.AssetExecutionContext, config: PredictionCo
     """
     account = validate_account(context.partition_key)
     with duckdb.get_connection() as conn:
-        not_fitted = run_sql(conn, read_sql("predictions.unfitted_models"), {"account": account}).fetchall()
+        not_fitted = run_sql(conn, read_query("unfitted_models"), {"account": account}).fetchall()
         model = bg = gg = bg_fitted_at = gg_fitted_at = None
         if not not_fitted:
             served = run_sql(
-                conn, read_sql("predictions.served_purchase_model"),
+                conn, read_query("served_purchase_model"),
                 {"account": account, "purchase_models": list(PURCHASE_MODELS)},
             ).fetchone()
             if served is None:
@@ -62,7 +62,7 @@ def customer_predictions(context: dg.AssetExecutionContext, config: PredictionCo
             model = served[0]
             bg, bg_fitted_at = load_draws(conn, account, model, config.draws)
             gg, gg_fitted_at = load_draws(conn, account, GAMMA_GAMMA.name, config.draws)
-        histories = run_sql(conn, read_sql("predictions.customer_histories"), {"account": account}).df()
+        histories = run_sql(conn, read_query("customer_histories"), {"account": account}).df()
     if not_fitted:
         # an account too small to fit has no predictions (rather than stale ones)
         reason = "; ".join(f"{name}: {why}" for name, why in not_fitted)

@@ -5,7 +5,7 @@ from dagster_duckdb import DuckDBResource
 
 from clv_assets.defs.features.assets import rfm
 from clv_assets.lib.accounts import accounts_partitions, validate_account
-from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, run_sql, transaction
+from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
 from clv_assets.models.channels import channel_mix, fit_concentration
 
 
@@ -39,7 +39,7 @@ def customer_channels(context: dg.AssetExecutionContext, duckdb: DuckDBResource)
     account = validate_account(context.partition_key)
     params = {"account": account}
     with duckdb.get_connection() as conn:
-        counts = run_sql(conn, read_sql("predictions.customer_channel_orders"), params).df()
+        counts = run_sql(conn, read_query("customer_channel_orders"), params).df()
         (as_of,) = run_sql(conn, "SELECT max(as_of) FROM features.rfm WHERE account = $account", params).fetchone()
     mix = channel_mix(counts)
     concentration = fit_concentration(counts, mix)
