@@ -32,7 +32,7 @@ class EvaluationConfig(SamplerConfig):
     holdout_end: str | None = None  # YYYY-MM-DD; default: the account's last transaction
     holdout_fraction: float = 1 / 3
     candidates: list[str] = list(ev.CANDIDATES)
-    draws: int = 500
+    draws: int = 500  # fewer than a served fit: every candidate is fitted
     tune: int = 500
     predictive_draws: int = 200  # posterior draws used for the predictive quantities
 
