@@ -26,7 +26,7 @@ demo: setup
 
 ui: setup
 	mkdir -p "$(DAGSTER_HOME)"
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/dg dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 test: setup
 	$(BIN)/python -m pytest

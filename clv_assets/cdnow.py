@@ -43,14 +43,14 @@ def materialize_backtest(account: str, landing_dir: Path, warehouse: Path, insta
 
     from clv_assets.definitions import build_defs
     from clv_assets.lib.accounts import accounts_partitions
+    from clv_assets.lib.keys import CUSTOMER_TRANSACTIONS, EVALUATION
 
     if account not in instance.get_dynamic_partitions(accounts_partitions.name):
         instance.add_dynamic_partitions(accounts_partitions.name, [account])
     defs = build_defs(warehouse=warehouse, landing_dir=landing_dir)
-    staging = dg.AssetKey(["staging", "customer_transactions"])
     selection = (
-        dg.AssetSelection.assets(staging).upstream().required_multi_asset_neighbors()
-        | dg.AssetSelection.assets(dg.AssetKey(["models", "evaluation"]))
+        dg.AssetSelection.assets(CUSTOMER_TRANSACTIONS).upstream().required_multi_asset_neighbors()
+        | dg.AssetSelection.assets(EVALUATION)
     )
     job = dg.define_asset_job("cdnow_backtest", selection=selection, partitions_def=accounts_partitions)
     job_def = dg.Definitions(assets=defs.assets, resources=defs.resources, jobs=[job]).resolve_job_def("cdnow_backtest")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from clv_assets import settings
 from clv_assets.lib.accounts import InvalidAccountError, validate_account
+from clv_assets.lib.run_config import FIT_METHODS
 from clv_assets.models.registry import PURCHASE_MODELS
 
 SUMMARY_TABLES = [
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     mat.add_argument("--account", action="append", default=[], help="repeatable; default: all")
     mat.add_argument("--as-of", type=_iso_date, default=None, help="observation end, YYYY-MM-DD")
     mat.add_argument(
-        "--method", choices=["auto", "mcmc", "laplace", "map"], default=None,
+        "--method", choices=FIT_METHODS, default=None,
         help="fit method of both models (default: their config, auto)",
     )
     mat.add_argument(
@@ -127,8 +128,9 @@ def _materialize(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from clv_assets.definitions import build_defs
-    from clv_assets.defs.jobs import ACCOUNT_JOB, account_run_config
     from clv_assets.lib.accounts import accounts_partitions
+    from clv_assets.lib.keys import ACCOUNT_JOB
+    from clv_assets.lib.run_config import account_run_config
 
     instance = dg.DagsterInstance.get()
     known = set(instance.get_dynamic_partitions(accounts_partitions.name))

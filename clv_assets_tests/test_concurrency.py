@@ -79,7 +79,7 @@ RUN = textwrap.dedent('''
     import json, sys, warnings
     warnings.filterwarnings("ignore")
     import dagster as dg
-    from clv_assets.defs.jobs import account_job
+    from clv_assets.definitions import account_job
     account, config = sys.argv[1], json.loads(sys.argv[2])
     with dg.DagsterInstance.get() as instance:
         result = dg.execute_job(dg.reconstructable(account_job), instance, run_config=config,
@@ -125,7 +125,7 @@ def _instance(env: dict) -> dg.DagsterInstance:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory) -> Fleet:
-    from clv_assets.defs.jobs import account_run_config
+    from clv_assets.lib.run_config import account_run_config
     from clv_assets.defs.serving.sensors import serving_publish_sensor
 
     root = tmp_path_factory.mktemp("fleet")
@@ -339,8 +339,8 @@ def test_transient_lock_failure_is_retried_by_the_job(workspace, tmp_path, monke
     import shutil
 
     from clv_assets.definitions import build_defs
-    from clv_assets.defs.ingestion.assets import LANDING_FILES, RAW_ORDERS, REJECTED_ORDERS
-    from clv_assets.defs.jobs import ACCOUNT_JOB
+    from clv_assets.defs.ingestion.assets import LANDING_FILES, REJECTED_ORDERS
+    from clv_assets.lib.keys import ACCOUNT_JOB, RAW_ORDERS
 
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copyfile(workspace.warehouse, warehouse)

@@ -207,7 +207,8 @@ def test_model_auto_serves_the_backtest_choice(cdnow_backtest):
     model class evaluated on the stored draws."""
     root, _, scores = cdnow_backtest
     from clv_assets.definitions import build_defs
-    from clv_assets.defs.jobs import ACCOUNT_JOB, account_run_config
+    from clv_assets.lib.keys import ACCOUNT_JOB
+    from clv_assets.lib.run_config import account_run_config
 
     chosen = scores.mae_orders.idxmin()
     assert chosen != "bgnbd"  # CDNOW: the check below exercises a non-default model
@@ -226,7 +227,7 @@ def test_model_auto_serves_the_backtest_choice(cdnow_backtest):
     assert set(_query(warehouse, "SELECT DISTINCT model FROM models.posterior_draws").model) == {chosen, "gamma_gamma"}
 
     # pymc-marketing's model class on the stored draws (thinned as the predictions thin them)
-    from clv_assets.defs.predictions.assets import load_draws
+    from clv_assets.lib.draws import load_draws
 
     with warehouse_resource(warehouse).get_connection() as conn:
         draws, _ = load_draws(conn, "cdnow-backtest", chosen, 200)

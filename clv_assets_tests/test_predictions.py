@@ -13,8 +13,10 @@ from clv_assets.lib.resources import warehouse_resource
 from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
 
 from clv_assets.definitions import build_defs
-from clv_assets.defs.jobs import ACCOUNT_JOB, account_run_config
-from clv_assets.defs.predictions.assets import PredictionConfig, load_draws
+from clv_assets.defs.predictions.assets import PredictionConfig
+from clv_assets.lib.draws import load_draws
+from clv_assets.lib.keys import ACCOUNT_JOB
+from clv_assets.lib.run_config import account_run_config
 from clv_assets.lib.warehouse import read_query
 
 

@@ -60,7 +60,7 @@ def child_stage(account: str, as_of: str, stage: str) -> None:
 
     from clv_assets import settings
     from clv_assets.definitions import build_defs
-    from clv_assets.defs.jobs import account_run_config
+    from clv_assets.lib.run_config import account_run_config
 
     settings.ensure_dagster_home()
     defs = build_defs()

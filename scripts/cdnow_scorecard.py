@@ -1,6 +1,6 @@
 """Print the CDNOW holdout scorecard of every candidate model (README "How good are the predictions").
 
-Usage: .venv/bin/python scripts/cdnow_scorecard.py [--method auto|mcmc|laplace|map] [--cdnow PATH]
+Usage: .venv/bin/python scripts/cdnow_scorecard.py [--method METHOD] [--cdnow PATH]
 
 Lands the CDNOW 1/10 sample in a temporary landing folder, DuckDB file and Dagster
 instance, materialises models/evaluation with calibration weeks 1-39 (to 1997-09-30) and
@@ -17,6 +17,8 @@ import time
 import warnings
 from pathlib import Path
 
+from clv_assets.lib.run_config import FIT_METHODS
+
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT = "cdnow-sample"
 FIGURES = [
@@ -28,7 +30,7 @@ FIGURES = [
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--method", default="auto", choices=["auto", "mcmc", "laplace", "map"])
+    parser.add_argument("--method", default="auto", choices=FIT_METHODS)
     parser.add_argument("--cdnow", type=Path, default=ROOT / "clv_assets_tests" / "fixtures" / "cdnow" / "CDNOW_sample.txt")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clv_assets.defs.bands.thresholds import (
+from clv_assets.models.bands import (
     ORDER_LIKELIHOOD_LABELS,
     PROBABILITY_LABELS,
     RELATIVE_LABELS,

@@ -5,18 +5,14 @@ import numpy as np
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from clv_assets.defs.bands.thresholds import (
-    ORDER_LIKELIHOOD_LABELS,
-    PROBABILITY_LABELS,
-    RELATIVE_LABELS,
-    SPEND_TIER_LABELS,
-    BandThresholds,
-)
-from clv_assets.defs.predictions.assets import customer_predictions, load_draws
+from clv_assets.defs.bands.thresholds import BandThresholds
 from clv_assets.lib.accounts import accounts_partitions, validate_account
+from clv_assets.lib.draws import load_draws
+from clv_assets.lib.keys import CUSTOMER_BANDS, CUSTOMER_PREDICTIONS
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
 from clv_assets.models.band_confidence import PREDICTED_BANDS, band_probabilities
+from clv_assets.models.bands import ORDER_LIKELIHOOD_LABELS, PROBABILITY_LABELS, RELATIVE_LABELS, SPEND_TIER_LABELS
 from clv_assets.models.predict import PredictionSettings, aligned_draws, map_chunks
 from clv_assets.models.registry import GAMMA_GAMMA
 
@@ -30,7 +26,7 @@ LABELS = {
 
 @dg.asset(
     key=["bands", "thresholds"],
-    deps=[customer_predictions],
+    deps=[CUSTOMER_PREDICTIONS],
     partitions_def=accounts_partitions,
     group_name="bands",
     kinds={"duckdb"},
@@ -56,7 +52,7 @@ def band_thresholds(
 
 
 @dg.asset(
-    key=["bands", "customers"],
+    key=CUSTOMER_BANDS,
     deps=[band_thresholds],
     partitions_def=accounts_partitions,
     group_name="bands",

@@ -12,10 +12,7 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import ValidationError, model_validator
 
-RELATIVE_LABELS = ("Well below average", "Below average", "Average", "Above average", "Well above average")
-PROBABILITY_LABELS = ("Small", "Medium", "High", "Very high")
-ORDER_LIKELIHOOD_LABELS = ("Unlikely to order", "Likely to order", "Likely to order multiple times")
-SPEND_TIER_LABELS = ("Low", "Medium", "High")
+from clv_assets.models.bands import PROBABILITY_LABELS, RELATIVE_LABELS
 
 
 class BandThresholds(dg.Config):

@@ -7,6 +7,8 @@ from dagster_duckdb import DuckDBResource
 from pydantic import field_validator
 
 from clv_assets.lib.accounts import accounts_partitions
+from clv_assets.lib.config import checked_iso_date, iso_date
+from clv_assets.lib.keys import CUSTOMER_TRANSACTIONS, RAW_ORDERS, RFM
 from clv_assets.lib.sql_asset import materialize_sql_table
 
 
@@ -15,20 +17,15 @@ class AsOfConfig(dg.Config):
 
     as_of: str | None = None  # YYYY-MM-DD; default: today (UTC)
 
-    @field_validator("as_of")
-    @classmethod
-    def _iso_date(cls, value: str | None) -> str | None:
-        if value is not None:
-            date.fromisoformat(value)
-        return value
+    _as_of = field_validator("as_of")(checked_iso_date)
 
     def resolved(self) -> date:
-        return date.fromisoformat(self.as_of) if self.as_of else datetime.now(UTC).date()
+        return iso_date(self.as_of) or datetime.now(UTC).date()
 
 
 @dg.asset(
-    key=["staging", "customer_transactions"],
-    deps=[dg.AssetKey(["raw", "orders"])],
+    key=CUSTOMER_TRANSACTIONS,
+    deps=[RAW_ORDERS],
     partitions_def=accounts_partitions,
     group_name="features",
     kinds={"duckdb"},
@@ -44,7 +41,7 @@ def customer_transactions(context: dg.AssetExecutionContext, duckdb: DuckDBResou
 
 
 @dg.asset(
-    key=["features", "rfm"],
+    key=RFM,
     deps=[customer_transactions],
     partitions_def=accounts_partitions,
     group_name="features",

@@ -3,8 +3,8 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from clv_assets.defs.features.assets import rfm
 from clv_assets.lib.accounts import accounts_partitions, validate_account
+from clv_assets.lib.keys import RFM
 
 _VIOLATIONS_SQL = """
 SELECT
@@ -18,7 +18,7 @@ WHERE account = $account
 """
 
 
-@dg.asset_check(asset=rfm, partitions_def=accounts_partitions, blocking=True)
+@dg.asset_check(asset=RFM, partitions_def=accounts_partitions, blocking=True)
 def rfm_invariants(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource):
     """0 <= recency <= T, frequency a non-negative integer (recency 0 when it is 0)."""
     counts = _violations(context, duckdb)
@@ -26,7 +26,7 @@ def rfm_invariants(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResourc
     return dg.AssetCheckResult(passed=bad == 0, metadata=counts)
 
 
-@dg.asset_check(asset=rfm, partitions_def=accounts_partitions)
+@dg.asset_check(asset=RFM, partitions_def=accounts_partitions)
 def rfm_repeat_buyers_have_spend(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource):
     """monetary_value > 0 for every repeat buyer (Gamma-Gamma needs positive spend).
 

@@ -14,11 +14,9 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from clv_assets import settings
-from clv_assets.defs.ingestion.assets import RAW_ORDERS
 from clv_assets.lib.accounts import accounts_partitions
+from clv_assets.lib.keys import CUSTOMER_PREDICTIONS, RAW_ORDERS
 from clv_assets.lib.warehouse import read_query, run_sql, table_exists
-
-PREDICTIONS = dg.AssetKey(["predictions", "customers"])
 
 
 class FreshnessConfig(dg.Config):
@@ -121,7 +119,7 @@ accounts_loaded_recently = _freshness_check(
     "Metadata: each account's last load time and age, and the stale accounts by name.",
 )
 accounts_predicted_recently = _freshness_check(
-    PREDICTIONS,
+    CUSTOMER_PREDICTIONS,
     "accounts_predicted_recently",
     "predicted",
     "last_predictions",

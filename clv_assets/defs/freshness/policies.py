@@ -16,9 +16,6 @@ def freshness_policy(key: dg.AssetKey) -> dg.FreshnessPolicy:
     return dg.FreshnessPolicy.time_window(fail_window=max(timedelta(hours=hours), timedelta(minutes=1)))
 
 
-def with_freshness_policies(assets):
-    """``assets`` (definitions of the asset modules) with :func:`freshness_policy` on every spec."""
-    return dg.map_asset_specs(
-        lambda spec: dg.apply_freshness_policy(spec, freshness_policy(spec.key), overwrite_existing=False),
-        assets,
-    )
+def with_freshness_policy(spec: dg.AssetSpec) -> dg.AssetSpec:
+    """``spec`` with :func:`freshness_policy`, unless it declares its own."""
+    return dg.apply_freshness_policy(spec, freshness_policy(spec.key), overwrite_existing=False)

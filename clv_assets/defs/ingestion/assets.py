@@ -8,11 +8,11 @@ from dagster_duckdb import DuckDBResource
 
 from clv_assets.defs.ingestion.checks import raw_check_specs, raw_check_results
 from clv_assets.lib.accounts import accounts_partitions, validate_account
+from clv_assets.lib.keys import RAW_ORDERS
 from clv_assets.lib.landing import MalformedLandingFile, account_settings, fingerprint, landing_files, stage_files
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
 
-RAW_ORDERS = dg.AssetKey(["raw", "orders"])
 REJECTED_ORDERS = dg.AssetKey(["raw", "rejected_orders"])
 LANDING_FILES = dg.AssetKey(["raw", "landing_files"])
 LANDING_FINGERPRINT = "landing_fingerprint"

@@ -2,8 +2,9 @@
 
 import dagster as dg
 
-from clv_assets.defs.jobs import ACCOUNT_JOB, account_run_config
 from clv_assets.lib.accounts import accounts_partitions
+from clv_assets.lib.keys import ACCOUNT_JOB
+from clv_assets.lib.run_config import account_run_config
 
 
 @dg.schedule(

@@ -5,11 +5,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from clv_assets.defs.ingestion.assets import LANDING_FINGERPRINT, RAW_ORDERS
-from clv_assets.defs.jobs import ACCOUNT_JOB, account_run_config
+from clv_assets.defs.ingestion.assets import LANDING_FINGERPRINT
 from clv_assets.lib.accounts import accounts_partitions
+from clv_assets.lib.keys import ACCOUNT_JOB, RAW_ORDERS
 from clv_assets.lib.landing import account_folders, fingerprint
 from clv_assets.lib.resources import LandingZone
+from clv_assets.lib.run_config import account_run_config
 
 
 @dg.sensor(job_name=ACCOUNT_JOB, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)

@@ -5,10 +5,9 @@ import duckdb as duckdb_module
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from clv_assets.defs.bands.assets import customer_bands
 from clv_assets.defs.marts.segments import SegmentDefinitionError, load_segments, segments_query
-from clv_assets.defs.predictions.channels import customer_channels
 from clv_assets.lib.accounts import accounts_partitions, validate_account
+from clv_assets.lib.keys import ACCOUNT_CHANNELS, CUSTOMER_BANDS, CUSTOMER_CHANNELS, CUSTOMER_PROFILE
 from clv_assets.lib.sql_asset import materialize_sql_table
 from clv_assets.lib.warehouse import (
     partition_metadata,
@@ -22,7 +21,7 @@ from clv_assets.lib.warehouse import (
 MARTS = {"group_name": "marts", "partitions_def": accounts_partitions, "kinds": {"duckdb"}}
 
 
-@dg.asset(key=["marts", "customer_profile"], deps=[customer_bands, customer_channels], **MARTS)
+@dg.asset(key=CUSTOMER_PROFILE, deps=[CUSTOMER_BANDS, ACCOUNT_CHANNELS, CUSTOMER_CHANNELS], **MARTS)
 def customer_profile(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
     """The table a marketer filters: one row per customer with history, 12-month
     predictions and their 90% intervals, every band with its confidence, and the best

@@ -3,8 +3,8 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from clv_assets.defs.marts.assets import customer_profile
 from clv_assets.lib.accounts import accounts_partitions, validate_account
+from clv_assets.lib.keys import CUSTOMER_PROFILE
 
 _PROFILE_SQL = """
 SELECT
@@ -25,7 +25,7 @@ WHERE account = $account
 """
 
 
-@dg.asset_check(asset=customer_profile, partitions_def=accounts_partitions, blocking=True)
+@dg.asset_check(asset=CUSTOMER_PROFILE, partitions_def=accounts_partitions, blocking=True)
 def profile_complete(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource):
     """One row per customer of features.rfm; every band set (predicted ones wherever there
     are predictions); every band confidence a probability."""

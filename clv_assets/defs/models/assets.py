@@ -2,7 +2,6 @@
 when configured or chosen by the holdout backtest) and Gamma-Gamma (spend)."""
 
 from datetime import UTC, datetime
-from typing import Literal
 
 from pydantic import field_validator
 
@@ -10,45 +9,28 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from clv_assets.defs.features.assets import rfm
 from clv_assets.defs.models.checks import diagnostics_results, fit_check_specs, independence_result
+from clv_assets.defs.models.config import SamplerConfig
 from clv_assets.lib.accounts import accounts_partitions, validate_account
+from clv_assets.lib.eligibility import ineligibility_reason
+from clv_assets.lib.keys import EVALUATION, GAMMA_GAMMA_FIT, PURCHASE_MODEL_FIT, RFM
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, table_exists, transaction
 from clv_assets.models.registry import DEFAULT_PURCHASE_MODEL, GAMMA_GAMMA, PURCHASE_MODELS
-from clv_assets.models.specs import CLVModel, FitSettings, Posterior
+from clv_assets.models.specs import CLVModel, Posterior
 
 
 MAX_PLOTTED_FREQUENCY = 50  # rows of the P(alive) matrix plot
 
 
-class FitConfig(dg.Config):
-    """How to fit, and when an account has too little data to try."""
+class FitConfig(SamplerConfig):
+    """:class:`SamplerConfig` plus the convergence a fit must reach to be served."""
 
-    method: Literal["auto", "mcmc", "laplace", "map"] = "auto"
-    draws: int = 1000
-    tune: int = 1000
-    chains: int = 2
-    random_seed: int = 42
-    max_mcmc_rows: int = 20_000  # auto: NUTS up to this many distinct rows, Laplace above
-    min_customers: int = 100
-    min_repeat_buyers: int = 30
     max_r_hat: float = 1.01
     min_ess: float = 400.0
 
-    def settings(self) -> FitSettings:
-        return FitSettings(
-            method=self.method,
-            draws=self.draws,
-            tune=self.tune,
-            chains=self.chains,
-            random_seed=self.random_seed,
-            max_mcmc_rows=self.max_mcmc_rows,
-        )
-
 
 AUTO = "auto"
-EVALUATION_KEY = dg.AssetKey(["models", "evaluation"])
 
 
 class PurchaseFitConfig(FitConfig):
@@ -89,19 +71,10 @@ def purchase_model_to_fit(conn, account: str, requested: str) -> tuple[CLVModel,
     return PURCHASE_MODELS[chosen], f"auto: backtest of {evaluated_at:%Y-%m-%d} chose {chosen}: {reason}"
 
 
-def ineligibility_reason(facts: dict, config: FitConfig) -> str | None:
-    """Why an account is not fitted, or None when it has enough data."""
-    if facts["n_customers"] < config.min_customers:
-        return f"{facts['n_customers']} customers < min_customers {config.min_customers}"
-    if facts["n_repeat_buyers"] < config.min_repeat_buyers:
-        return f"{facts['n_repeat_buyers']} repeat buyers < min_repeat_buyers {config.min_repeat_buyers}"
-    return None
-
-
-def _fit_asset(name: str, description: str, spec: CLVModel | None = None):
-    """The fit asset ``models/<name>``: of ``spec``, or with None of the account's
-    purchase model (:func:`purchase_model_to_fit`)."""
-    key = dg.AssetKey(["models", name])
+def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None):
+    """The fit asset ``key`` (op ``<last part of key>_fit``): of ``spec``, or with None of
+    the account's purchase model (:func:`purchase_model_to_fit`)."""
+    name = key.path[-1]
     purchases = spec is None
     with_independence = spec is GAMMA_GAMMA
     # the purchase model's rows are replaced whichever candidate they were from, so an
@@ -116,7 +89,7 @@ def _fit_asset(name: str, description: str, spec: CLVModel | None = None):
         specs=[
             dg.AssetSpec(
                 key,
-                deps=[rfm, EVALUATION_KEY] if purchases else [rfm],
+                deps=[RFM, EVALUATION] if purchases else [RFM],
                 group_name="models",
                 kinds={"pymc", "duckdb"},
                 description=description,
@@ -155,7 +128,7 @@ def _fit_asset(name: str, description: str, spec: CLVModel | None = None):
             "requested_model": requested,
             "model_reason": model_reason,
         }
-        reason = ineligibility_reason(facts, config)
+        reason = ineligibility_reason(facts, config.min_customers, config.min_repeat_buyers)
         if reason:
             context.log.warning(f"{account}: {model_spec.name} not fitted: {reason}")
             with duckdb.get_connection() as conn, transaction(conn):
@@ -288,7 +261,7 @@ def _long_draws(posterior: Posterior) -> pd.DataFrame:
 
 
 purchase_model_fit = _fit_asset(
-    "purchase_model",
+    PURCHASE_MODEL_FIT,
     "Posterior of the account's purchase process: how often customers buy and how likely "
     "they are to lapse. BG/NBD (r, alpha, a, b) by default; MBG/NBD or Pareto/NBD "
     "(r, alpha, s, beta) when configured, or with model 'auto' the candidate the account's "
@@ -297,7 +270,7 @@ purchase_model_fit = _fit_asset(
     "models.fit_status; the draws in models.posterior_draws feed every per-customer prediction.",
 )
 gamma_gamma_fit = _fit_asset(
-    "gamma_gamma",
+    GAMMA_GAMMA_FIT,
     "Posterior of the account's spend process (Gamma-Gamma, parameters p, q, v): how much a "
     "customer spends per order and how much that varies between customers, fitted on "
     "repeat buyers. Feeds the expected order value and predicted spend.",

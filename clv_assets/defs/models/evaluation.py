@@ -1,8 +1,7 @@
 """Holdout backtests of the candidate purchase models per account, and the model choice."""
 
 import json
-from datetime import UTC, date, datetime
-from typing import Literal
+from datetime import UTC, datetime
 
 import dagster as dg
 import numpy as np
@@ -10,19 +9,18 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 from pydantic import field_validator
 
-from clv_assets.defs.features.assets import customer_transactions
-from clv_assets.defs.models.assets import ineligibility_reason
+from clv_assets.defs.models.config import SamplerConfig
 from clv_assets.lib.accounts import accounts_partitions, validate_account
+from clv_assets.lib.config import checked_iso_date, iso_date
+from clv_assets.lib.eligibility import ineligibility_reason
+from clv_assets.lib.keys import CUSTOMER_TRANSACTIONS, EVALUATION
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
 from clv_assets.models import evaluation as ev
 from clv_assets.models.numerics import thin
 from clv_assets.models.registry import GAMMA_GAMMA, PURCHASE_MODELS
-from clv_assets.models.specs import FitSettings
-
-EVALUATION_KEY = dg.AssetKey(["models", "evaluation"])
 
 
-class EvaluationConfig(dg.Config):
+class EvaluationConfig(SamplerConfig):
     """Backtest window, candidates and fit method.
 
     ``method: auto`` fits BG/NBD and MBG/NBD by NUTS up to ``max_mcmc_rows`` distinct
@@ -35,22 +33,11 @@ class EvaluationConfig(dg.Config):
     holdout_end: str | None = None  # YYYY-MM-DD; default: the account's last transaction
     holdout_fraction: float = 1 / 3
     candidates: list[str] = list(ev.CANDIDATES)
-    method: Literal["auto", "mcmc", "laplace", "map"] = "auto"
-    draws: int = 500
+    draws: int = 500  # fewer than a served fit: every candidate is fitted
     tune: int = 500
-    chains: int = 2
-    random_seed: int = 42
-    max_mcmc_rows: int = 20_000
     predictive_draws: int = 200  # posterior draws used for the predictive quantities
-    min_customers: int = 100
-    min_repeat_buyers: int = 30
 
-    @field_validator("cutoff", "holdout_end")
-    @classmethod
-    def _iso_date(cls, value: str | None) -> str | None:
-        if value is not None:
-            date.fromisoformat(value)
-        return value
+    _dates = field_validator("cutoff", "holdout_end")(checked_iso_date)
 
     @field_validator("candidates")
     @classmethod
@@ -60,20 +47,10 @@ class EvaluationConfig(dg.Config):
             raise ValueError(f"candidates must be a non-empty subset of {list(ev.CANDIDATES)}, got {value}")
         return value
 
-    def settings(self) -> FitSettings:
-        return FitSettings(
-            method=self.method, draws=self.draws, tune=self.tune, chains=self.chains,
-            random_seed=self.random_seed, max_mcmc_rows=self.max_mcmc_rows,
-        )
-
-
-def _date(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value else None
-
 
 @dg.asset(
-    key=EVALUATION_KEY,
-    deps=[customer_transactions],
+    key=EVALUATION,
+    deps=[CUSTOMER_TRANSACTIONS],
     partitions_def=accounts_partitions,
     group_name="models",
     kinds={"pymc", "duckdb"},
@@ -98,7 +75,7 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
         if not n_tx:
             raise dg.Failure(f"account {account!r} has no clean transactions to evaluate")
         try:
-            window = ev.backtest_window(first, last, _date(config.cutoff), _date(config.holdout_end), config.holdout_fraction)
+            window = ev.backtest_window(first, last, iso_date(config.cutoff), iso_date(config.holdout_end), config.holdout_fraction)
         except ValueError as exc:
             raise dg.Failure(f"account {account!r}: {exc}") from None
         params |= {"cutoff": window.cutoff, "holdout_end": window.holdout_end, "start": window.start, "as_of": window.cutoff}
@@ -112,7 +89,7 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
         "n_customers": len(customers),
         "n_repeat_buyers": int(((customers.frequency > 0) & (customers.monetary_value > 0)).sum()),
     }
-    reason = ineligibility_reason(facts, config)
+    reason = ineligibility_reason(facts, config.min_customers, config.min_repeat_buyers)
     if reason:
         context.log.warning(f"{account}: not evaluated: {reason}")
         choice = {

@@ -3,11 +3,11 @@
 from datetime import UTC, datetime
 
 import dagster as dg
-import numpy as np
 from dagster_duckdb import DuckDBResource
 
-from clv_assets.defs.models.assets import gamma_gamma_fit, purchase_model_fit
 from clv_assets.lib.accounts import accounts_partitions, validate_account
+from clv_assets.lib.draws import load_draws
+from clv_assets.lib.keys import CUSTOMER_PREDICTIONS, GAMMA_GAMMA_FIT, PURCHASE_MODEL_FIT
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
 from clv_assets.models.predict import PredictionSettings, empty_predictions, predict_rows
 from clv_assets.models.registry import GAMMA_GAMMA, PURCHASE_MODELS
@@ -20,20 +20,9 @@ class PredictionConfig(dg.Config):
     chunk_rows: int = 10_000
 
 
-def load_draws(conn, account: str, model: str, n_draws: int) -> tuple[dict[str, np.ndarray], object]:
-    """At most ``n_draws`` stored draws of ``model`` (evenly thinned) and their fit time."""
-    long = run_sql(conn, read_query("posterior_draws_of_model"), {"account": account, "model": model}).df()
-    if long.empty:
-        raise dg.Failure(f"no stored posterior draws of {model} for account {account!r}")
-    wide = long.pivot(index=["chain", "draw"], columns="parameter", values="value").sort_index()
-    index = np.unique(np.linspace(0, len(wide) - 1, min(n_draws, len(wide))).round().astype(int))
-    draws = {name: wide[name].to_numpy(float)[index] for name in wide.columns}
-    return draws, long["fitted_at"].max()
-
-
 @dg.asset(
-    key=["predictions", "customers"],
-    deps=[purchase_model_fit, gamma_gamma_fit],
+    key=CUSTOMER_PREDICTIONS,
+    deps=[PURCHASE_MODEL_FIT, GAMMA_GAMMA_FIT],
     partitions_def=accounts_partitions,
     group_name="predictions",
     kinds={"duckdb"},

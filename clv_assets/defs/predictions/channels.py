@@ -3,8 +3,8 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from clv_assets.defs.features.assets import rfm
 from clv_assets.lib.accounts import accounts_partitions, validate_account
+from clv_assets.lib.keys import ACCOUNT_CHANNELS, CUSTOMER_CHANNELS, RFM
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
 from clv_assets.models.channels import channel_mix, fit_concentration
 
@@ -12,8 +12,8 @@ from clv_assets.models.channels import channel_mix, fit_concentration
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
-            ["predictions", "account_channels"],
-            deps=[rfm],
+            ACCOUNT_CHANNELS,
+            deps=[RFM],
             description=(
                 "The account's channel mix (share of orders per channel) and how strongly "
                 "customers stick to their own channels (the concentration of the prior)."
@@ -21,8 +21,8 @@ from clv_assets.models.channels import channel_mix, fit_concentration
             kinds={"duckdb"},
         ),
         dg.AssetSpec(
-            ["predictions", "customer_channels"],
-            deps=[rfm],
+            CUSTOMER_CHANNELS,
+            deps=[RFM],
             description=(
                 "Per customer, the channel the next order is most likely to come through "
                 "(best_channel) and that probability: the customer's own channel history "
@@ -51,11 +51,11 @@ def customer_channels(context: dg.AssetExecutionContext, duckdb: DuckDBResource)
         with transaction(conn):
             replace_account_rows(conn, "predictions.account_channels", account, read_sql("predictions.account_channels"), params)
             replace_account_rows(conn, "predictions.customer_channels", account, read_sql("predictions.customer_channels"), params)
-        for table in ("account_channels", "customer_channels"):
+        for key in (ACCOUNT_CHANNELS, CUSTOMER_CHANNELS):
             yield dg.MaterializeResult(
-                asset_key=["predictions", table],
+                asset_key=key,
                 metadata={
-                    **partition_metadata(conn, f"predictions.{table}", account),
+                    **partition_metadata(conn, ".".join(key.path), account),
                     "concentration": float(concentration),
                 },
             )

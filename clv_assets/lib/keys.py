@@ -1,0 +1,27 @@
+"""Names shared across domains and entry points: asset keys and job names.
+
+An asset defined in one ``defs/`` domain and read by another (as a dependency, a check
+target or a job selection), or by the CLI, is named here once, so domains refer to each
+other by key instead of importing each other's modules.
+"""
+
+import dagster as dg
+
+RAW_ORDERS = dg.AssetKey(["raw", "orders"])
+CUSTOMER_TRANSACTIONS = dg.AssetKey(["staging", "customer_transactions"])
+RFM = dg.AssetKey(["features", "rfm"])
+PURCHASE_MODEL_FIT = dg.AssetKey(["models", "purchase_model"])
+GAMMA_GAMMA_FIT = dg.AssetKey(["models", "gamma_gamma"])
+EVALUATION = dg.AssetKey(["models", "evaluation"])
+CUSTOMER_PREDICTIONS = dg.AssetKey(["predictions", "customers"])
+ACCOUNT_CHANNELS = dg.AssetKey(["predictions", "account_channels"])
+CUSTOMER_CHANNELS = dg.AssetKey(["predictions", "customer_channels"])
+CUSTOMER_BANDS = dg.AssetKey(["bands", "customers"])
+CUSTOMER_PROFILE = dg.AssetKey(["marts", "customer_profile"])
+
+ACCOUNT_JOB = "clv_account_job"
+EVALUATION_JOB = "clv_evaluation_job"
+
+# The module Dagster loads the code location from (workspace.yaml, [tool.dagster] and
+# [tool.dg] in pyproject.toml).
+CODE_LOCATION_MODULE = "clv_assets.definitions"

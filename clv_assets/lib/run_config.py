@@ -1,0 +1,32 @@
+"""Run configuration of :data:`~clv_assets.lib.keys.ACCOUNT_JOB` that every trigger (CLI,
+sensor, schedule) shares."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import get_args
+
+from clv_assets.models.specs import Method
+
+FIT_METHODS: tuple[str, ...] = get_args(Method)
+FIT_OPS = ("purchase_model_fit", "gamma_gamma_fit")
+
+
+def account_run_config(
+    as_of: date | None = None, fit_method: Method | None = None, purchase_model: str | None = None
+) -> dict:
+    """Run config of the account job; ``as_of`` None means today (UTC).
+
+    ``fit_method`` (one of :data:`FIT_METHODS`) sets both fits' method and ``purchase_model``
+    (a name of ``PURCHASE_MODELS``, or auto) the purchase model; None keeps their default.
+    """
+    as_of_config = {"as_of": as_of.isoformat()} if as_of else {}
+    ops = {"features__rfm": {"config": as_of_config}}
+    fit_config = {op: {} for op in FIT_OPS}
+    if fit_method:
+        for config in fit_config.values():
+            config["method"] = fit_method
+    if purchase_model:
+        fit_config["purchase_model_fit"]["model"] = purchase_model
+    ops.update({op: {"config": config} for op, config in fit_config.items() if config})
+    return {"ops": ops}
