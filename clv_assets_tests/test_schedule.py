@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from datetime import UTC, datetime
 
 import dagster as dg
 
 from clv_assets.defs.ingestion.schedules import daily_accounts_schedule
+
+pytestmark = pytest.mark.fast
 
 
 def test_daily_schedule_runs_every_account_as_of_the_scheduled_day():
