@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 from datetime import UTC, datetime
 
 import dagster as dg
+import pytest
 
 from clv_assets.defs.ingestion.schedules import daily_accounts_schedule
 
