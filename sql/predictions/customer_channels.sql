@@ -22,7 +22,7 @@ probabilities AS (
         h.history,
         mix.channel,
         mix.account_orders,
-        (coalesce(list_filter(h.history, e -> e.channel = mix.channel)[1].orders, 0) + mix.concentration * mix.share)
+        (coalesce(list_filter(h.history, lambda e: e.channel = mix.channel)[1].orders, 0) + mix.concentration * mix.share)
             / (h.n + mix.concentration) AS probability
     FROM histories AS h
     CROSS JOIN mix
