@@ -114,8 +114,8 @@ def warehouse_resource(path: Path | str) -> WarehouseResource:
 
 
 def default_duckdb_memory_limit() -> str:
-    """``DUCKDB_MEMORY_SHARE`` of the memory this process may use, as a DuckDB setting ("6144MB")."""
-    return f"{max(MIN_DUCKDB_MEMORY_MB, int(available_memory_bytes() * DUCKDB_MEMORY_SHARE) >> 20)}MB"
+    """``DUCKDB_MEMORY_SHARE`` of the memory this process may use, as a DuckDB setting ("6026MiB")."""
+    return f"{max(MIN_DUCKDB_MEMORY_MB, int(available_memory_bytes() * DUCKDB_MEMORY_SHARE) >> 20)}MiB"
 
 
 def available_memory_bytes() -> int:
