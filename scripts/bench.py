@@ -153,7 +153,7 @@ def step_figures(dagster_home: str, run_id: str, peaks: dict[int, float]) -> dic
             continue
         step = steps.setdefault(entry.step_key, {"step": entry.step_key})
         if event.event_type == dg.DagsterEventType.STEP_START:
-            step["start"], step["pid"] = entry.timestamp, entry.pid
+            step["start"], step["pid"] = entry.timestamp, event.pid
         elif event.event_type == dg.DagsterEventType.STEP_SUCCESS:
             step["seconds"] = entry.timestamp - step["start"]
         elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
