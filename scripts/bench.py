@@ -10,7 +10,8 @@ Prints figures; it is not a test. Per account size:
   of the command's process tree, read from /proc every 0.1 s while it runs, which also
   covers the multiprocess executor's step processes (children of a forkserver);
 - per asset: the seconds of the step that materialised it, from the run's own event log
-  (STEP_START to STEP_SUCCESS), and the peak RSS (VmHWM) of that step's process.
+  (STEP_START to STEP_SUCCESS), and the largest RSS of that step's process sampled while
+  the step ran (``clv-assets materialize`` runs a job's steps in one process).
 
 At 100k it also runs the naive pymc-marketing way (customer-level fits with default MCMC,
 then the ``expected_*`` methods over the full posterior) on the same features, and prints
@@ -54,8 +55,8 @@ STAGES = {
 GNU_TIME = Path("/usr/bin/time")
 
 
-def _proc_tree_peaks(root_pid: int) -> dict[int, float]:
-    """VmHWM (peak RSS, MB) of ``root_pid`` and every descendant alive now."""
+def _proc_tree_rss(root_pid: int) -> dict[int, tuple[float, float]]:
+    """(VmRSS, VmHWM) in MB (current and peak RSS) of ``root_pid`` and every descendant alive now."""
     children: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
@@ -70,17 +71,17 @@ def _proc_tree_peaks(root_pid: int) -> dict[int, float]:
         pid = todo.pop()
         todo.extend(children.get(pid, []))
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peaks[pid] = int(line.split()[1]) / 1024
-        except OSError:
+            status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+            peaks[pid] = (int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024)
+        except (OSError, KeyError, ValueError):
             pass
     return peaks
 
 
 def measure_tree(argv: list[str], env: dict) -> dict:
     """Run ``argv`` (under GNU time -v when present); wall seconds, the kernel's peak RSS
-    (MB) and the peak RSS of each process of its tree (pid -> MB, sampled every 0.1 s)."""
+    (MB), the peak RSS of each process of its tree (pid -> MB) and the samples
+    (unix time, pid, current RSS MB) taken every 0.1 s."""
     use_gnu = GNU_TIME.exists()
     report = Path(tempfile.mkstemp(prefix="clv-bench-time-")[1])
     full = [str(GNU_TIME), "-v", "-o", str(report)] + argv if use_gnu else argv
@@ -92,12 +93,15 @@ def measure_tree(argv: list[str], env: dict) -> dict:
     reader = threading.Thread(target=lambda: output.append(proc.stdout.read()))
     reader.start()
     peaks: dict[int, float] = {}
+    samples: list[tuple[float, int, float]] = []
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
-        for child, mb in _proc_tree_peaks(proc.pid).items():
-            peaks[child] = max(peaks.get(child, 0.0), mb)
+        now = time.time()
+        for child, (rss, hwm) in _proc_tree_rss(proc.pid).items():
+            peaks[child] = max(peaks.get(child, 0.0), hwm)
+            samples.append((now, child, rss))
         time.sleep(0.1)
     wall = time.perf_counter() - started
     reader.join()
@@ -110,7 +114,7 @@ def measure_tree(argv: list[str], env: dict) -> dict:
                 kernel_mb = int(line.rsplit(":", 1)[1]) / 1024
     report.unlink(missing_ok=True)
     return {"wall": wall, "kernel_peak_mb": kernel_mb, "tree_peak_mb": max(peaks.values(), default=float("nan")),
-            "peaks": peaks}
+            "peaks": peaks, "samples": samples}
 
 
 def measure(argv: list[str], env: dict) -> dict:
@@ -139,9 +143,10 @@ def job_asset_keys() -> set[str]:
     return {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
 
 
-def step_figures(dagster_home: str, run_id: str, peaks: dict[int, float]) -> dict[str, dict]:
+def step_figures(dagster_home: str, run_id: str, samples: list[tuple[float, int, float]]) -> dict[str, dict]:
     """Per asset of the run: its step, the step's seconds (STEP_START -> STEP_SUCCESS in
-    the run's event log) and the peak RSS of the step's process (``peaks`` by pid)."""
+    the run's event log) and the largest RSS of the step's process sampled while the step
+    ran (the CLI runs a job's steps in one process, so a process's VmHWM is not a step's)."""
     import dagster as dg
 
     instance = dg.DagsterInstance.from_config(dagster_home)
@@ -155,13 +160,16 @@ def step_figures(dagster_home: str, run_id: str, peaks: dict[int, float]) -> dic
         if event.event_type == dg.DagsterEventType.STEP_START:
             step["start"], step["pid"] = entry.timestamp, event.pid
         elif event.event_type == dg.DagsterEventType.STEP_SUCCESS:
+            step["end"] = entry.timestamp
             step["seconds"] = entry.timestamp - step["start"]
         elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             assets[event.event_specific_data.materialization.asset_key.to_user_string()] = entry.step_key
-    return {
-        asset: {**steps[key], "peak_mb": peaks.get(steps[key].get("pid"), float("nan"))}
-        for asset, key in assets.items()
-    }
+    def peak(step: dict) -> float:
+        during = [rss for t, pid, rss in samples
+                  if pid == step.get("pid") and step.get("start", 0) <= t <= step.get("end", 0)]
+        return max(during, default=float("nan"))
+
+    return {asset: {**steps[key], "peak_mb": peak(steps[key])} for asset, key in assets.items()}
 
 
 def latest_run_id(dagster_home: str) -> str:
@@ -396,7 +404,7 @@ def main() -> None:
         runs = []
         for _ in range(args.repeat):
             run = measure_tree(command, env)
-            run["steps"] = step_figures(env["DAGSTER_HOME"], latest_run_id(env["DAGSTER_HOME"]), run["peaks"])
+            run["steps"] = step_figures(env["DAGSTER_HOME"], latest_run_id(env["DAGSTER_HOME"]), run["samples"])
             runs.append(run)
             print(f"  run {len(runs)}: {run['wall']:.1f} s, peak {run['kernel_peak_mb']:.0f} MB ({peak_label}), "
                   f"{run['tree_peak_mb']:.0f} MB (largest process of the tree)", flush=True)
