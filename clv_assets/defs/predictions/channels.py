@@ -43,7 +43,7 @@ def customer_channels(context: dg.AssetExecutionContext, duckdb: DuckDBResource)
     with duckdb.get_connection() as conn:
         run_sql(conn, f"CREATE OR REPLACE TEMP TABLE customer_channel_histories AS {read_query('customer_channel_histories')}", params)
         histories = run_sql(conn, read_query("distinct_channel_histories")).df()
-        (as_of,) = run_sql(conn, "SELECT max(as_of) FROM features.rfm WHERE account = $account", params).fetchone()
+        ((as_of,),) = run_sql(conn, "SELECT max(as_of) FROM features.rfm WHERE account = $account", params).fetchall()
         mix = channel_mix(histories)
         concentration = fit_concentration(histories, mix)
         context.log.info(
