@@ -129,7 +129,7 @@ def fit(model: CLVModel, rows: pd.DataFrame, settings: FitSettings) -> Posterior
                 # one long chain of independent draws -> chains for diagnostics
                 draws = {k: v.reshape(settings.chains, -1) for k, v in flat.items()}
             else:
-                point = entry.laplace.values(entry.laplace.mode(settings.random_seed)[None, :])
+                point = entry.laplace.values(entry.laplace.mode()[None, :])
                 draws = {k: v.reshape(1, 1) for k, v in point.items()}
     return Posterior(
         model=model.name,
