@@ -47,13 +47,14 @@ def weighted_potential(rows: pd.DataFrame, dist) -> None:
     pm.Potential("likelihood", pt.dot(rows["n"].to_numpy(float), pm.logp(dist, observed)))
 
 
-def fit(model: CLVModel, rows: pd.DataFrame, settings: FitSettings) -> Posterior:
-    """Fit ``model`` on distinct ``rows`` (its columns plus the count ``n``)."""
+def fit(model: CLVModel, rows: pd.DataFrame, settings: FitSettings, priors: dict | None = None) -> Posterior:
+    """Fit ``model`` on distinct ``rows`` (its columns plus the count ``n``); ``priors``
+    (``{variable: Prior}``) override the model's default priors by name."""
     missing = [c for c in (*model.columns, "n") if c not in rows]
     if missing:
         raise ValueError(f"{model.name}: rows lack column(s) {missing}")
     method = settings.resolve(len(rows), model)
-    pm_model = model.build(rows)
+    pm_model = model.build(rows, priors) if priors else model.build(rows)
     keep = [*model.parameters, *model.latent]
     started = time.perf_counter()
     divergences = 0

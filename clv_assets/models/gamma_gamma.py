@@ -69,8 +69,14 @@ def gamma_gamma_priors() -> dict:
     return {name: Prior("HalfNormal", sigma=20) for name in ("p", "q", "v_scaled")}
 
 
-def gamma_gamma_model(rows: pd.DataFrame):
-    """Gamma-Gamma on distinct (frequency, monetary_value) rows of repeat buyers, weighted by ``n``.
+def spend_scale(rows: pd.DataFrame) -> float:
+    """The account's mean repeat spend (distinct rows weighted by ``n``): the unit of ``v_scaled``."""
+    return float(np.average(rows["monetary_value"], weights=rows["n"].to_numpy(float))) if len(rows) else 1.0
+
+
+def gamma_gamma_model(rows: pd.DataFrame, priors: dict | None = None):
+    """Gamma-Gamma on distinct (frequency, monetary_value) rows of repeat buyers, weighted
+    by ``n``; ``priors`` override the defaults by name.
 
     The likelihood of a customer's mean repeat spend with the individual spend rate
     integrated out (Fader, Hardie & Lee 2005, "RFM and CLV", eq. 1a), as in
@@ -80,10 +86,10 @@ def gamma_gamma_model(rows: pd.DataFrame):
     import pytensor.tensor as pt
 
     n = rows["n"].to_numpy(float)
-    scale = float(np.average(rows["monetary_value"], weights=n)) if len(rows) else 1.0
+    scale = spend_scale(rows)
     x = pt.as_tensor_variable(rows["frequency"].to_numpy(float))
     z = pt.as_tensor_variable(rows["monetary_value"].to_numpy(float) / scale)
-    priors = gamma_gamma_priors()
+    priors = {**gamma_gamma_priors(), **(priors or {})}
     with pm.Model() as model:
         p = priors["p"].create_variable("p")
         q = priors["q"].create_variable("q")
