@@ -14,7 +14,7 @@ run when there are ``POOLED_REFRESH_NEW_FITS`` of them (or, before the first pri
 ``MIN_POOLED_ACCOUNTS`` accounts are fitted).
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import numpy as np
@@ -29,6 +29,11 @@ from clv_assets.models.registry import GAMMA_GAMMA, PURCHASE_MODELS
 
 MIN_POOLED_ACCOUNTS = 3  # fewer fitted accounts: no pooled prior is used
 POOLED_REFRESH_NEW_FITS = 3  # accounts with a newer own-prior fit that trigger a refresh
+# The prior is relearnt only when POOLED_REFRESH_NEW_FITS accounts have new own-prior fits,
+# so the 36 h policy of the per-account assets does not apply: with accounts refitted daily
+# it is relearnt within days; a week without a refresh means the sensor is off or no
+# account is being fitted, which the UI should show.
+POOLED_PRIOR_MAX_AGE = timedelta(days=7)
 PRIOR_TABLES = ("models.fits", "models.fit_status", "models.posterior_draws")
 
 # the variables each model samples, pooled: its ``priors()`` keys (Gamma-Gamma's v as v_scaled)
@@ -82,6 +87,7 @@ def learn_population(conn) -> pd.DataFrame:
     deps=[PURCHASE_MODEL_FIT, GAMMA_GAMMA_FIT],
     group_name="models",
     kinds={"duckdb"},
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=POOLED_PRIOR_MAX_AGE),
     description=(
         "What the fitted accounts taught: per model and parameter a lognormal (logit-normal "
         "for a probability) population distribution on the day-scaled, currency-free scale "
