@@ -48,8 +48,8 @@ def test_population_recovers_known_parameters():
         fit_population(records[0].assign(account=0))
 
 
-@pytest.mark.fast
 def test_pooled_priors_are_lognormal_and_logitnormal():
+    """Not in the fast tier: building a Prior imports PyMC (~10-35 s here)."""
     population = pd.DataFrame(
         {"parameter": ["alpha", "phi_dropout"], "transform": ["log", "logit"], "mu": [3.0, -1.0], "sigma": [0.5, 0.2]}
     )
