@@ -6,7 +6,7 @@ import dagster as dg
 
 from clv_assets.defs.freshness.checks import FRESHNESS_CHECKS
 from clv_assets.lib.accounts import accounts_partitions
-from clv_assets.lib.keys import ACCOUNT_JOB, CODE_LOCATION_MODULE, EVALUATION, EVALUATION_JOB
+from clv_assets.lib.keys import ACCOUNT_JOB, CODE_LOCATION_MODULE, EVALUATION, EVALUATION_JOB, POOLED_PRIOR
 
 # Backtests refit every candidate model: on demand, not on every load or daily run.
 BACKTEST = dg.AssetSelection.assets(EVALUATION)
@@ -25,8 +25,12 @@ STEP_PROCESS_PRELOAD = [CODE_LOCATION_MODULE, "clv_assets.models.fitting"]
 clv_account_job = dg.define_asset_job(
     ACCOUNT_JOB,
     # the freshness checks judge every account at once and the holdout evaluation refits
-    # every candidate: each has a job of its own
-    selection=dg.AssetSelection.all() - dg.AssetSelection.checks(*FRESHNESS_CHECKS) - BACKTEST,
+    # every candidate: each has a job of its own; the pooled prior spans all accounts
+    # (pooled_prior_sensor refreshes it)
+    selection=dg.AssetSelection.all()
+    - dg.AssetSelection.checks(*FRESHNESS_CHECKS)
+    - BACKTEST
+    - dg.AssetSelection.assets(POOLED_PRIOR),
     partitions_def=accounts_partitions,
     description="Materialise the whole graph (except the holdout evaluation) for one account partition.",
     executor_def=dg.multiprocess_executor.configured(

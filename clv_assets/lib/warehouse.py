@@ -146,7 +146,8 @@ def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
         "AND (schema_name = $schema OR (temporary AND $schema = 'main')) "
         "AND (temporary OR database_name = current_database())"
     )
-    return conn.execute(query, {"name": name, "schema": schema}).fetchone()[0] > 0
+    # fetchall, not fetchone: DuckDB 2 refuses conn.register() while a result is unfinished
+    return conn.execute(query, {"name": name, "schema": schema}).fetchall()[0][0] > 0
 
 
 def column_types(conn: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:

@@ -69,17 +69,19 @@ class _Compiled:
 _COMPILED: dict[tuple, _Compiled] = {}
 
 
-def _prior_key(model: CLVModel) -> str:
-    return repr(sorted((name, prior.to_dict()) for name, prior in model.priors().items()))
+def _prior_key(model: CLVModel, priors: dict | None) -> str:
+    effective = {**model.priors(), **(priors or {})}
+    return repr(sorted((name, prior.to_dict()) for name, prior in effective.items()))
 
 
-def compiled(model: CLVModel, method: str, rows: pd.DataFrame) -> _Compiled:
+def compiled(model: CLVModel, method: str, rows: pd.DataFrame, priors: dict | None = None) -> _Compiled:
     """The per-process compiled ``model`` for ``method``, keyed by (model, method, priors);
-    built on ``rows`` the first time."""
-    key = (model.name, method, _prior_key(model))
+    built on ``rows`` the first time. ``priors`` override the model's defaults by name
+    (a pooled prior compiles a model of its own)."""
+    key = (model.name, method, _prior_key(model, priors))
     entry = _COMPILED.get(key)
     if entry is None:
-        pm_model = model.build(rows)
+        pm_model = model.build(rows, priors) if priors else model.build(rows)
         entry = _Compiled(pm_model)
         if method == "mcmc":
             import nutpie
@@ -92,8 +94,9 @@ def compiled(model: CLVModel, method: str, rows: pd.DataFrame) -> _Compiled:
     return entry
 
 
-def fit(model: CLVModel, rows: pd.DataFrame, settings: FitSettings) -> Posterior:
-    """Fit ``model`` on distinct ``rows`` (its columns plus the count ``n``)."""
+def fit(model: CLVModel, rows: pd.DataFrame, settings: FitSettings, priors: dict | None = None) -> Posterior:
+    """Fit ``model`` on distinct ``rows`` (its columns plus the count ``n``); ``priors``
+    (``{variable: Prior}``) override the model's default priors by name."""
     missing = [c for c in (*model.columns, "n") if c not in rows]
     if missing:
         raise ValueError(f"{model.name}: rows lack column(s) {missing}")
@@ -102,7 +105,7 @@ def fit(model: CLVModel, rows: pd.DataFrame, settings: FitSettings) -> Posterior
         raise ValueError(f"unknown fit method {method!r}")
     keep = [*model.parameters, *model.latent]
     started = time.perf_counter()
-    entry = compiled(model, method, rows)
+    entry = compiled(model, method, rows, priors)
     data = model.data(rows)
     divergences = 0
     if method == "mcmc":

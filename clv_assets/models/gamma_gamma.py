@@ -70,13 +70,20 @@ def gamma_gamma_priors() -> dict:
 
 
 def gamma_gamma_scale(values: dict) -> dict:
-    """The spend scale: the account's mean repeat spend (weighted by the counts ``n``)."""
+    """The spend scale: the account's mean repeat spend (weighted by the counts ``n``), the
+    unit of ``v_scaled``."""
     n, spend = values["n"], values["monetary_value"]
     return {"scale": np.asarray(float(np.average(spend, weights=n)) if n.sum() > 0 else 1.0)}
 
 
-def gamma_gamma_model(rows: pd.DataFrame):
-    """Gamma-Gamma on distinct (frequency, monetary_value) rows of repeat buyers, weighted by ``n``.
+def spend_scale(rows: pd.DataFrame) -> float:
+    """:func:`gamma_gamma_scale` of distinct rows."""
+    return float(gamma_gamma_scale({c: rows[c].to_numpy(float) for c in ("n", "monetary_value")})["scale"])
+
+
+def gamma_gamma_model(rows: pd.DataFrame, priors: dict | None = None):
+    """Gamma-Gamma on distinct (frequency, monetary_value) rows of repeat buyers, weighted
+    by ``n``; ``priors`` override the defaults by name.
 
     The likelihood of a customer's mean repeat spend with the individual spend rate
     integrated out (Fader, Hardie & Lee 2005, "RFM and CLV", eq. 1a), as in
@@ -87,7 +94,7 @@ def gamma_gamma_model(rows: pd.DataFrame):
 
     from clv_assets.models.fitting import data_variables
 
-    priors = gamma_gamma_priors()
+    priors = {**gamma_gamma_priors(), **(priors or {})}
     with pm.Model() as model:
         data = data_variables(GAMMA_GAMMA.data(rows))
         p = priors["p"].create_variable("p")

@@ -11,4 +11,6 @@ SELECT
     CAST($as_of AS DATE) AS as_of,
     CAST($attempted_at AS TIMESTAMPTZ) AS attempted_at,
     CAST($requested_model AS VARCHAR) AS requested_model,
-    CAST($model_reason AS VARCHAR) AS model_reason
+    CAST($model_reason AS VARCHAR) AS model_reason,
+    -- 'default', or 'pooled prior from N accounts' (models/pooled_prior)
+    CAST($prior AS VARCHAR) AS prior

@@ -17,5 +17,7 @@ SELECT
     CAST($seconds AS DOUBLE) AS seconds,
     CAST($diagnostics_passed AS BOOLEAN) AS diagnostics_passed,
     CAST($fitted_at AS TIMESTAMPTZ) AS fitted_at,
-    CAST($as_of AS DATE) AS as_of
+    CAST($as_of AS DATE) AS as_of,
+    -- 'default', or 'pooled prior from N accounts' (models/pooled_prior)
+    CAST($prior AS VARCHAR) AS prior
 FROM fit_summary

@@ -7,5 +7,7 @@ SELECT
     CAST(draw AS INTEGER) AS draw,
     parameter,
     value,
-    CAST($fitted_at AS TIMESTAMPTZ) AS fitted_at
+    CAST($fitted_at AS TIMESTAMPTZ) AS fitted_at,
+    -- 'default', or 'pooled prior from N accounts' (models/pooled_prior)
+    CAST($prior AS VARCHAR) AS prior
 FROM fit_draws

@@ -11,8 +11,9 @@ from dagster_duckdb import DuckDBResource
 
 from clv_assets.defs.models.checks import diagnostics_results, fit_check_specs, independence_result
 from clv_assets.defs.models.config import SamplerConfig
+from clv_assets.defs.models.pooled import ensure_prior_columns, stored_pooled_prior
 from clv_assets.lib.accounts import accounts_partitions, validate_account
-from clv_assets.lib.eligibility import ineligibility_reason
+from clv_assets.lib.eligibility import ineligibility_reason, too_small_to_pool
 from clv_assets.lib.keys import EVALUATION, GAMMA_GAMMA_FIT, PURCHASE_MODEL_FIT, RFM
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, table_exists, transaction
@@ -28,6 +29,13 @@ class FitConfig(SamplerConfig):
 
     max_r_hat: float = 1.01
     min_ess: float = 400.0
+    # an account below min_customers / min_repeat_buyers but with at least these is fitted
+    # with the pooled prior (models/pooled_prior) when it pools min_pooled_accounts accounts
+    min_customers_pooled: int = 20
+    min_repeat_buyers_pooled: int = 3
+    min_pooled_accounts: int = 3
+    # True: eligible accounts are fitted with the pooled prior too (default: their own priors)
+    pooled_prior_for_all: bool = False
 
 
 AUTO = "auto"
@@ -118,6 +126,7 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
             cursor = run_sql(conn, read_query("account_eligibility"), params)
             facts = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
             rows = run_sql(conn, read_query(model_spec.training_rows), params).df()
+            population = stored_pooled_prior(conn, model_spec.name)
         status = {
             "account": account,
             "model": model_spec.name,
@@ -127,8 +136,13 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
             "attempted_at": datetime.now(UTC),
             "requested_model": requested,
             "model_reason": model_reason,
+            "prior": None,
         }
         reason = ineligibility_reason(facts, config.min_customers, config.min_repeat_buyers)
+        pooled, pooling = pooled_prior_to_use(population, facts, reason, config)
+        context.log.info(f"{account}: {model_spec.name}: {pooling}")
+        if reason and pooled is not None:
+            reason = None
         if reason:
             context.log.warning(f"{account}: {model_spec.name} not fitted: {reason}")
             with duckdb.get_connection() as conn, transaction(conn):
@@ -140,7 +154,8 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
             # why nothing is predicted; the checks fail as warnings (nothing was checked)
             # and do not block the predictions, which are cleared for the account.
             yield dg.MaterializeResult(
-                asset_key=key, metadata={"status": "ineligible", "reason": reason, "model": model_spec.name}
+                asset_key=key,
+                metadata={"status": "ineligible", "reason": reason, "model": model_spec.name, "prior": pooling},
             )
             for spec_ in fit_check_specs(key, with_independence):
                 yield dg.AssetCheckResult(
@@ -156,7 +171,11 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
 
         if model_reason:
             context.log.info(f"{account}: fitting {model_spec.name} ({model_reason})")
-        posterior = fit(model_spec, rows, config.settings())
+        from clv_assets.models.pooled import pooled_priors
+
+        priors = pooled_priors(pooled) if pooled is not None else None
+        prior_label = f"pooled prior from {int(pooled['n_accounts'].min())} accounts" if pooled is not None else "default"
+        posterior = fit(model_spec, rows, config.settings(), priors=priors)
         summary = summarize(posterior, model_spec.parameters)
         checks = diagnostics_results(key, summary, posterior, config.max_r_hat, config.min_ess)
         # before anything is written: a fit whose plots fail leaves the stored fit as it was
@@ -173,9 +192,13 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
             "diagnostics_passed": passed,
             "fitted_at": fitted_at,
             "status": "fitted" if passed else "failed_diagnostics",
-            "reason": None if passed else ", ".join(c.check_name for c in checks if not c.passed),
+            "reason": "; ".join(
+                [c.check_name for c in checks if not c.passed] + ([prior_label] if pooled is not None else [])
+            ) or None,
+            "prior": prior_label,
         }
         with duckdb.get_connection() as conn:
+            ensure_prior_columns(conn)
             conn.register("fit_summary", summary)
             conn.register("fit_draws", _long_draws(posterior))
             with transaction(conn):
@@ -194,6 +217,7 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
                 "model": model_spec.name,
                 **({"requested_model": requested, "model_reason": model_reason} if purchases else {}),
                 "method": posterior.method,
+                "prior": prior_label if pooled is None else f"{prior_label} (models/pooled_prior of {pooled['fitted_at'].max():%Y-%m-%d %H:%M} UTC)",
                 "seconds": round(posterior.seconds, 2),
                 "n_customers": posterior.n_customers,
                 "n_distinct_rows": posterior.n_rows,
@@ -207,6 +231,31 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
             yield independence_result(key, facts["frequency_spend_correlation"])
 
     return _asset
+
+
+def pooled_prior_to_use(
+    population: pd.DataFrame | None, facts: dict, reason: str | None, config: FitConfig
+) -> tuple[pd.DataFrame | None, str]:
+    """The stored pooled prior rows to fit ``account`` with (None: its own priors), and why.
+
+    An account too small for its own fit (``reason``) uses it when it has at least
+    ``min_customers_pooled`` customers and ``min_repeat_buyers_pooled`` repeat buyers and
+    the prior pools ``min_pooled_accounts`` accounts; an eligible one only with
+    ``pooled_prior_for_all``. Otherwise today's eligibility rule and reason stand (the
+    account's ``fit_status`` keeps the reason; the why is logged and in the metadata).
+    """
+    if not reason and not config.pooled_prior_for_all:
+        return None, "own priors (eligible)"
+    if population is None:
+        return None, "own priors: no pooled prior yet (models/pooled_prior)"
+    n_accounts = int(population["n_accounts"].min())
+    if n_accounts < config.min_pooled_accounts:
+        return None, f"own priors: pooled prior from {n_accounts} accounts < min_pooled_accounts {config.min_pooled_accounts}"
+    if reason:
+        too_small = too_small_to_pool(facts, config.min_customers_pooled, config.min_repeat_buyers_pooled)
+        if too_small:
+            return None, f"own priors: too small even to pool ({too_small})"
+    return population, f"pooled prior from {n_accounts} accounts"
 
 
 def diagnostic_plots(spec: CLVModel, posterior: Posterior, rows: pd.DataFrame) -> dict[str, dg.MetadataValue]:

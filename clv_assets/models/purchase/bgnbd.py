@@ -479,12 +479,12 @@ def bgnbd_priors() -> dict:
     return beta_geo_priors(BetaGeoModel)
 
 
-def bgnbd_model(rows: pd.DataFrame):
+def bgnbd_model(rows: pd.DataFrame, priors: dict | None = None):
     """BG/NBD (pymc-marketing's ``BetaGeoNBD``) on distinct (frequency, recency, T) rows
-    weighted by their count ``n``."""
+    weighted by their count ``n``; ``priors`` override the defaults by name."""
     from pymc_marketing.clv.distributions import BetaGeoNBD
 
-    return beta_geo_model(rows, BetaGeoNBD, bgnbd_priors(), BGNBD)
+    return beta_geo_model(rows, BetaGeoNBD, {**bgnbd_priors(), **(priors or {})}, BGNBD)
 
 
 BGNBD = PurchaseModel(

@@ -107,12 +107,13 @@ def mbgnbd_priors() -> dict:
     return beta_geo_priors(ModifiedBetaGeoModel)
 
 
-def mbgnbd_model(rows: pd.DataFrame):
+def mbgnbd_model(rows: pd.DataFrame, priors: dict | None = None):
     """MBG/NBD (pymc-marketing's ``ModifiedBetaGeoNBD`` and ``ModifiedBetaGeoModel``
-    priors) on distinct (frequency, recency, T) rows weighted by their count ``n``."""
+    priors, overridden by name by ``priors``) on distinct (frequency, recency, T) rows
+    weighted by their count ``n``."""
     from pymc_marketing.clv.distributions import ModifiedBetaGeoNBD
 
-    return beta_geo_model(rows, ModifiedBetaGeoNBD, mbgnbd_priors(), MBGNBD)
+    return beta_geo_model(rows, ModifiedBetaGeoNBD, {**mbgnbd_priors(), **(priors or {})}, MBGNBD)
 
 
 MBGNBD = PurchaseModel(

@@ -224,15 +224,15 @@ def pareto_nbd_priors() -> dict:
     return {"r": config["r"], "alpha": in_days(config["alpha"]), "s": config["s"], "beta": in_days(config["beta"])}
 
 
-def pareto_nbd_model(rows: pd.DataFrame):
+def pareto_nbd_model(rows: pd.DataFrame, priors: dict | None = None):
     """Pareto/NBD (pymc-marketing's ``ParetoNBD``) on distinct (frequency, recency, T)
-    rows weighted by their count ``n``."""
+    rows weighted by their count ``n``; ``priors`` override the defaults by name."""
     import pymc as pm
     from pymc_marketing.clv.distributions import ParetoNBD
 
     from clv_assets.models.fitting import data_variables, weighted_potential
 
-    priors = pareto_nbd_priors()
+    priors = {**pareto_nbd_priors(), **(priors or {})}
     with pm.Model() as model:
         data = data_variables(PARETO_NBD.data(rows))
         r = priors["r"].create_variable("r")

@@ -1,0 +1,111 @@
+"""A pooled prior: what the fitted accounts taught about a model's parameters, as the prior
+of an account too small to fit alone (empirical Bayes).
+
+Every parameter is pooled on the scale each model samples (its ``priors()`` keys), which is
+day-scaled and currency-free: BG/NBD and MBG/NBD ``r``, ``alpha`` (days),
+``kappa_dropout`` on the log scale and ``phi_dropout`` (= a / (a + b)) on the logit scale;
+Pareto/NBD ``r``, ``alpha``, ``s``, ``beta`` (days) on the log scale; Gamma-Gamma ``p``,
+``q`` and ``v_scaled`` (v over the account's mean repeat spend) on the log scale.
+
+Account i contributes the posterior mean ``y_i`` and sd ``s_i`` of the transformed draws.
+The population is normal on that scale: ``mu`` is the mean of ``y_i``; its variance is the
+between-account spread ``tau^2 = max(var(y) - mean(s^2), 0)`` (method of moments) plus
+the within-account posterior variance ``mean(s^2)``, inflated by ``1 + 1/N`` for the
+uncertainty of ``mu`` from N accounts (the predictive distribution of a new account's
+parameter), and never below ``min_sigma``. That is the prior of a new account:
+``LogNormal(mu, sigma)`` or ``LogitNormal(mu, sigma)``.
+
+Pure numpy/pandas; the ``Prior`` objects import pymc-extras when built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, logit
+
+MIN_SIGMA = 0.1  # no prior tighter than ~10% on the log scale, whatever the accounts agree on
+LOGIT_PARAMETERS = frozenset({"phi_dropout"})  # the probability parameters, pooled on the logit scale
+POPULATION_COLUMNS = ("parameter", "transform", "mu", "sigma", "between_sd", "within_sd", "n_accounts")
+
+
+def transform_of(parameter: str) -> str:
+    return "logit" if parameter in LOGIT_PARAMETERS else "log"
+
+
+def to_pooled_scale(parameter: str, values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, float)
+    return logit(values) if transform_of(parameter) == "logit" else np.log(values)
+
+
+def from_pooled_scale(parameter: str, values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, float)
+    return expit(values) if transform_of(parameter) == "logit" else np.exp(values)
+
+
+def account_summary(draws: Mapping[str, np.ndarray], parameters: tuple[str, ...]) -> pd.DataFrame:
+    """Posterior mean and sd on the pooled scale of one account's draws of ``parameters``."""
+    records = []
+    for name in parameters:
+        values = to_pooled_scale(name, np.asarray(draws[name], float).reshape(-1))
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{name}: draws outside the parameter's support cannot be pooled")
+        records.append({"parameter": name, "mean": float(values.mean()), "sd": float(values.std(ddof=1)) if values.size > 1 else 0.0})
+    return pd.DataFrame.from_records(records)
+
+
+def fit_population(summaries: pd.DataFrame, min_sigma: float = MIN_SIGMA) -> pd.DataFrame:
+    """The population distribution per parameter from per-account posterior summaries.
+
+    ``summaries``: one row per account x parameter with ``account``, ``parameter``,
+    ``mean`` and ``sd`` on the pooled scale (:func:`account_summary`). Returns one row per
+    parameter with :data:`POPULATION_COLUMNS`. Raises ValueError with fewer than 2 accounts.
+    """
+    records = []
+    for name, group in summaries.groupby("parameter", sort=True):
+        y = group["mean"].to_numpy(float)
+        s2 = group["sd"].to_numpy(float) ** 2
+        n = len(y)
+        if n < 2:
+            raise ValueError(f"{name}: {n} account(s), at least 2 are needed to pool")
+        within = float(s2.mean())
+        between = max(float(y.var(ddof=1)) - within, 0.0)
+        sigma = max(float(np.sqrt((between + within) * (1.0 + 1.0 / n))), min_sigma)
+        records.append(
+            {
+                "parameter": name,
+                "transform": transform_of(name),
+                "mu": float(y.mean()),
+                "sigma": sigma,
+                "between_sd": float(np.sqrt(between)),
+                "within_sd": float(np.sqrt(within)),
+                "n_accounts": n,
+            }
+        )
+    return pd.DataFrame.from_records(records, columns=list(POPULATION_COLUMNS))
+
+
+def pooled_priors(population: pd.DataFrame) -> dict:
+    """The population rows of one model as priors overriding its defaults
+    (``{parameter: Prior}``, pymc-extras)."""
+    from pymc_extras.prior import Prior
+
+    distribution = {"log": "LogNormal", "logit": "LogitNormal"}
+    return {
+        row.parameter: Prior(distribution[row.transform], mu=float(row.mu), sigma=float(row.sigma))
+        for row in population.itertuples()
+    }
+
+
+def population_interval(population: pd.DataFrame, probability: float = 0.9) -> pd.DataFrame:
+    """The central ``probability`` interval of each parameter's pooled prior, on the natural scale."""
+    from scipy.stats import norm
+
+    z = norm.ppf(0.5 + probability / 2)
+    out = population[["parameter", "mu", "sigma"]].copy()
+    out["median"] = [float(from_pooled_scale(p, m)) for p, m in zip(out.parameter, out.mu, strict=True)]
+    out["low"] = [float(from_pooled_scale(p, m - z * s)) for p, m, s in zip(out.parameter, out.mu, out.sigma, strict=True)]
+    out["high"] = [float(from_pooled_scale(p, m + z * s)) for p, m, s in zip(out.parameter, out.mu, out.sigma, strict=True)]
+    return out

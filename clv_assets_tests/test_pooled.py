@@ -1,0 +1,132 @@
+"""The pooled prior: it recovers a known population, a small account is fitted with it,
+and with too few fitted accounts today's eligibility rule stands."""
+
+from __future__ import annotations
+
+import shutil
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from clv_assets.definitions import build_defs
+from clv_assets.lib.keys import ACCOUNT_JOB, POOLED_PRIOR
+from clv_assets.lib.run_config import account_run_config
+from clv_assets.models.pooled import account_summary, fit_population, from_pooled_scale, pooled_priors
+
+SMALL = "small-shop"
+SMALL_CUSTOMERS = 40
+
+
+@pytest.mark.fast
+def test_population_recovers_known_parameters():
+    """Accounts' true log-parameters drawn from N(mu, tau); each account's posterior is
+    N(true, s_i) summarised by draws. fit_population recovers mu and tau, and its prior
+    covers 90% of new accounts' true values. Pure numpy, < 1 s."""
+    rng = np.random.default_rng(3)
+    truth = {"r": (np.log(0.6), 0.4), "alpha": (np.log(40.0), 0.5), "phi_dropout": (-1.2, 0.3)}
+    n_accounts = 400
+    records = []
+    for account in range(n_accounts):
+        draws = {}
+        for name, (mu, tau) in truth.items():
+            true = mu + tau * rng.standard_normal()
+            s = rng.uniform(0.05, 0.3)
+            center = true + s * rng.standard_normal()  # the posterior mean scatters around the truth by s
+            draws[name] = from_pooled_scale(name, center + s * rng.standard_normal(2000))
+        records.append(account_summary(draws, tuple(truth)).assign(account=account))
+    population = fit_population(pd.concat(records)).set_index("parameter")
+    for name, (mu, tau) in truth.items():
+        row = population.loc[name]
+        assert abs(row.mu - mu) < 3 * np.sqrt((tau**2 + 0.04) / n_accounts), name
+        assert abs(row.between_sd - tau) < 0.06, name
+        new = mu + tau * rng.standard_normal(20_000)
+        inside = np.abs(new - row.mu) < 1.6449 * row.sigma
+        assert 0.9 <= inside.mean() < 0.97, name  # within-account variance widens it a little
+    with pytest.raises(ValueError, match="at least 2"):
+        fit_population(records[0].assign(account=0))
+
+
+def test_pooled_priors_are_lognormal_and_logitnormal():
+    """Not in the fast tier: building a Prior imports PyMC (~10-35 s here)."""
+    population = pd.DataFrame(
+        {"parameter": ["alpha", "phi_dropout"], "transform": ["log", "logit"], "mu": [3.0, -1.0], "sigma": [0.5, 0.2]}
+    )
+    priors = pooled_priors(population)
+    assert priors["alpha"].distribution == "LogNormal" and priors["phi_dropout"].distribution == "LogitNormal"
+    assert priors["alpha"].parameters == {"mu": 3.0, "sigma": 0.5}
+
+
+def _materialize_pooled_prior(workspace):
+    defs = build_defs()
+    job = dg.define_asset_job("pooled", selection=[POOLED_PRIOR])
+    return (
+        dg.Definitions(assets=defs.assets, resources=defs.resources, jobs=[job])
+        .resolve_job_def("pooled")
+        .execute_in_process(instance=dg.DagsterInstance.get())
+    )
+
+
+def _run_small(workspace, **fit_config):
+    config = account_run_config(workspace.as_of)
+    for op in ("purchase_model_fit", "gamma_gamma_fit"):
+        config["ops"][op] = {"config": dict(fit_config)}
+    instance = dg.DagsterInstance.get()
+    instance.add_dynamic_partitions("accounts", [SMALL])
+    return build_defs().resolve_job_def(ACCOUNT_JOB).execute_in_process(
+        instance=instance, partition_key=SMALL, run_config=config, raise_on_error=False
+    )
+
+
+@pytest.fixture(scope="module")
+def small_account(workspace, tmp_path_factory):
+    """A 40-customer demo-generator account (own random parameters) beside the 3 fitted ones."""
+    from clv_assets.demo import write_demo_accounts
+
+    scratch = tmp_path_factory.mktemp("small")
+    truth = write_demo_accounts(scratch, n_accounts=1, n_customers=SMALL_CUSTOMERS, seed=2026,
+                                end=workspace.as_of + pd.Timedelta(days=60))[0]
+    shutil.copytree(scratch / truth["account"], workspace.landing / SMALL)
+    yield SMALL
+    shutil.rmtree(workspace.landing / SMALL)
+
+
+def test_small_account_falls_back_then_uses_the_pooled_prior(workspace, small_account):
+    """~60 s: the pooled prior of the 3 demo accounts; with min_pooled_accounts 4 the small
+    account stays ineligible for today's reason; with the default 3 it is fitted (NUTS) with
+    the pooled prior and predicted, and its fit status, marts and metadata say so; the
+    pooled fit is not an input of the next pooled prior."""
+    result = _materialize_pooled_prior(workspace)
+    assert result.success
+    prior = workspace.query("SELECT * FROM models.pooled_prior ORDER BY model, parameter")
+    bgnbd = prior[prior.model == "bgnbd"]
+    assert set(bgnbd.parameter) == {"r", "alpha", "phi_dropout", "kappa_dropout"}
+    assert (bgnbd.n_accounts == 3).all() and sorted(bgnbd.accounts.iloc[0]) == sorted(t["account"] for t in workspace.truths)
+    assert set(prior[prior.model == "gamma_gamma"].parameter) == {"p", "q", "v_scaled"}
+    # the demo's true BG/NBD r and alpha of each account lie in the pooled prior's 99% interval
+    for name in ("r", "alpha"):
+        row = bgnbd[bgnbd.parameter == name].iloc[0]
+        for truth in workspace.truths:
+            assert abs(np.log(truth["bgnbd"][name]) - row.mu) < 2.576 * row.sigma, (name, truth["bgnbd"][name])
+
+    # too few fitted accounts to pool: today's rule and reason stand
+    assert _run_small(workspace, min_pooled_accounts=4).success
+    status = workspace.query("SELECT status, reason FROM models.fit_status WHERE account = $a ORDER BY model", {"a": SMALL})
+    assert list(status.status) == ["ineligible", "ineligible"]
+    assert status.reason.str.contains("< min_customers 100").all()
+    assert workspace.count("predictions.customers", SMALL) == 0
+
+    assert _run_small(workspace).success
+    status = workspace.query("SELECT * FROM models.fit_status WHERE account = $a ORDER BY model", {"a": SMALL})
+    assert list(status.status) == ["fitted", "fitted"]
+    assert (status.prior == "pooled prior from 3 accounts").all()
+    assert workspace.count("predictions.customers", SMALL) == SMALL_CUSTOMERS
+    summary = workspace.query("SELECT * FROM marts.account_summary WHERE account = $a", {"a": SMALL}).iloc[0]
+    assert summary.predicted and summary.model_status.count("pooled prior from 3 accounts") == 2
+    fit = dg.DagsterInstance.get().get_latest_materialization_event(dg.AssetKey(["models", "purchase_model"]))
+    assert fit.asset_materialization.metadata["prior"].value.startswith("pooled prior from 3 accounts")
+    # the pooled fit is no input of the next pooled prior
+    assert _materialize_pooled_prior(workspace).success
+    again = workspace.query("SELECT DISTINCT accounts FROM models.pooled_prior WHERE model = 'bgnbd'")
+    assert SMALL not in again.accounts.iloc[0]
