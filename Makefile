@@ -28,8 +28,9 @@ ui: setup
 	mkdir -p "$(DAGSTER_HOME)"
 	$(BIN)/dg dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
+# one worker per core; a test file stays on one worker, so its module fixtures are built once
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # the inner loop: maths, CLI arguments, warehouse, SQL, layers and the definitions snapshot
 test-fast: setup
