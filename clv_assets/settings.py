@@ -28,10 +28,38 @@ def ensure_dagster_home() -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).absolute()
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
+    url = os.environ.get("CLV_DAGSTER_POSTGRES_URL", "").strip()
+    if url:
+        os.environ["CLV_DAGSTER_POSTGRES_URL"] = dagster_postgres_url(url)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(INSTANCE_CONFIG)
+    wanted = instance_config()
+    # rewrite only a file this function wrote (the user's own edits stay)
+    if not config.exists() or config.read_text() in (INSTANCE_CONFIG, INSTANCE_CONFIG + POSTGRES_STORAGE):
+        if not config.exists() or config.read_text() != wanted:
+            config.write_text(wanted)
     return home
+
+
+def dagster_postgres_url(url: str) -> str:
+    """``postgresql://...`` with psycopg2 as its driver.
+
+    dagster-postgres needs psycopg2, while SQLAlchemy 2.1 opens plain ``postgresql://``
+    URLs with psycopg 3; ``make ui`` and the daemon read the variable themselves, so set
+    it as ``postgresql+psycopg2://`` there (this process and its workers get it rewritten).
+    """
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg2://" + url.removeprefix(scheme)
+    if not url.startswith("postgresql+psycopg2://"):
+        raise InvalidSettingError(f"CLV_DAGSTER_POSTGRES_URL must be a postgresql:// URL, got {url.split('://')[0]!r}")
+    return url
+
+
+def instance_config() -> str:
+    """dagster.yaml: local SQLite storage, or PostgreSQL with ``CLV_DAGSTER_POSTGRES_URL``
+    (runs, event logs and schedules in one database; the URL is read from the environment
+    by Dagster, so no password lands in the file)."""
+    return INSTANCE_CONFIG + (POSTGRES_STORAGE if os.environ.get("CLV_DAGSTER_POSTGRES_URL") else "")
 
 
 DEFAULT_MAX_AGE_HOURS = 36.0
@@ -71,6 +99,13 @@ INSTANCE_CONFIG = """telemetry:
 concurrency:
   runs:
     max_concurrent_runs: 4
+"""
+
+
+POSTGRES_STORAGE = """storage:
+  postgres:
+    postgres_url:
+      env: CLV_DAGSTER_POSTGRES_URL
 """
 
 
