@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,6 +88,38 @@ def attach_lake(
     options = f"DATA_PATH '{_quoted(data)}'" + (", READ_ONLY" if read_only else "")
     conn.execute(f"ATTACH 'ducklake:postgres:{_quoted(catalog)}' AS {alias} ({options})")
     conn.execute(f"USE {alias}")
+
+
+_INSTANCES: dict[tuple, duckdb.DuckDBPyConnection] = {}
+_INSTANCES_LOCK = threading.Lock()
+
+
+@contextmanager
+def lake_connection(catalog: str, data: str, config: dict | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection whose current database is the lake.
+
+    Loading the extensions and attaching the lake cost ~1.8 s per new DuckDB instance
+    (measured 2026-11-29), and an asset run opens dozens of connections, so each
+    process keeps one in-memory instance with the lake attached and hands out cursors
+    of it: each has its own transactions and temp tables, like a new connection.
+    """
+    key = (os.getpid(), catalog, data, tuple(sorted((config or {}).items())))
+    with _INSTANCES_LOCK:
+        root = _INSTANCES.get(key)
+        if root is None:
+            root = duckdb.connect(":memory:", config=config or {})
+            try:
+                attach_lake(root, catalog, data)
+            except BaseException:
+                root.close()
+                raise
+            _INSTANCES[key] = root
+        conn = root.cursor()
+    try:
+        conn.execute(f"USE {LAKE_CATALOG}")
+        yield conn
+    finally:
+        conn.close()
 
 
 def lake_catalog_of(conn: duckdb.DuckDBPyConnection) -> str | None:

@@ -18,7 +18,7 @@ from pydantic import Field
 from clv_assets.lib.lake import (
     DEFAULT_LOCK_TIMEOUT_SECONDS,
     LakeSettings,
-    attach_lake,
+    lake_connection,
     lake_settings,
     lock_timeout_seconds,
 )
@@ -62,12 +62,8 @@ class WarehouseResource(DuckDBResource):
         if self.is_lake:
             # no file lock: DuckLake's catalog in PostgreSQL isolates readers (snapshots)
             # and lake_write_lock (lib/lake.py) serialises the short write transactions
-            conn = duckdb.connect(":memory:", config=self.connection_config)
-            try:
-                attach_lake(conn, self.lake_catalog, self.lake_data)
+            with lake_connection(self.lake_catalog, self.lake_data, self.connection_config) as conn:
                 yield conn
-            finally:
-                conn.close()
             return
         if self.database == ":memory:":
             conn = duckdb.connect(":memory:", config=self.connection_config)

@@ -98,7 +98,8 @@ def replace_account_rows(
     if not table_exists(conn, table):
         # Create with the rows: DuckDB 2.0.0 loses them from filtered GROUP BY queries
         # when an empty table is created, deleted from and inserted into in one
-        # transaction (test_warehouse.py reproduces it).
+        # transaction. The pinned 1.5.5 does not (checked 2026-11-29); kept so that an
+        # upgrade to 2.0 stays safe (test_warehouse.py guards the case).
         conn.execute(f"CREATE TABLE {table} AS SELECT * FROM _incoming")
         conn.execute("DROP TABLE _incoming")
         return rows
