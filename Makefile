@@ -10,7 +10,7 @@ export CLV_LANDING_DIR ?= $(CURDIR)/data/landing
 export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.venv/pytensor_cache
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.venv/numba_cache
 
-.PHONY: setup demo ui test test-fast bench lock clean
+.PHONY: setup demo ui test test-fast bench lock clean postgres
 
 setup: $(VENV)/.installed
 
@@ -28,8 +28,12 @@ ui: setup
 	mkdir -p "$(DAGSTER_HOME)"
 	$(BIN)/dg dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
+# the lake tests start a PostgreSQL server of their own (Debian's binaries)
+postgres:
+	scripts/ensure_postgres.sh
+
 # one worker per core; a test file stays on one worker, so its module fixtures are built once
-test: setup
+test: setup postgres
 	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # the inner loop: maths, CLI arguments, warehouse, SQL, layers and the definitions snapshot

@@ -274,15 +274,17 @@ def _failure_message(result) -> str:
 
 
 def _print_summary(accounts: list[str]) -> None:
+    from clv_assets.lib.lake import lake_settings
     from clv_assets.lib.resources import warehouse_resource
     from clv_assets.lib.warehouse import table_exists
 
     path = settings.warehouse_path()
-    if not path.exists():
+    lake = lake_settings()
+    if not path.exists() and lake is None:
         return
     # the runs' own resource: DuckDB refuses a second configuration of one file per process
     with warehouse_resource(path).get_connection() as conn:
-        print(f"\nwarehouse: {path}")
+        print(f"\nwarehouse: {f'DuckLake, data {lake.data}' if lake else path}")
         print(f"accounts:  {', '.join(accounts)}")
         for table in SUMMARY_TABLES:
             if table_exists(conn, table):

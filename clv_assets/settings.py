@@ -28,10 +28,31 @@ def ensure_dagster_home() -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).absolute()
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
+    url = os.environ.get("CLV_DAGSTER_POSTGRES_URL", "").strip()
+    if url:
+        os.environ["CLV_DAGSTER_POSTGRES_URL"] = dagster_postgres_url(url)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(instance_config())
+    wanted = instance_config()
+    # rewrite only a file this function wrote (the user's own edits stay)
+    if not config.exists() or config.read_text() in written_instance_configs():
+        if not config.exists() or config.read_text() != wanted:
+            config.write_text(wanted)
     return home
+
+
+def dagster_postgres_url(url: str) -> str:
+    """``postgresql://...`` with psycopg2 as its driver.
+
+    dagster-postgres needs psycopg2, while SQLAlchemy 2.1 opens plain ``postgresql://``
+    URLs with psycopg 3; ``make ui`` and the daemon read the variable themselves, so set
+    it as ``postgresql+psycopg2://`` there (this process and its workers get it rewritten).
+    """
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg2://" + url.removeprefix(scheme)
+    if not url.startswith("postgresql+psycopg2://"):
+        raise InvalidSettingError(f"CLV_DAGSTER_POSTGRES_URL must be a postgresql:// URL, got {url.split('://')[0]!r}")
+    return url
 
 
 DEFAULT_MAX_AGE_HOURS = 36.0
@@ -73,7 +94,10 @@ def usable_cores() -> int:
 
 
 def instance_config() -> str:
-    """The ``dagster.yaml`` written into a new instance folder.
+    """The ``dagster.yaml`` written into a new instance folder: local SQLite storage, or
+    PostgreSQL with ``CLV_DAGSTER_POSTGRES_URL`` (runs, event logs and schedules in one
+    database; the URL is read from the environment by Dagster, so no password lands in the
+    file).
 
     A backfill or a daily schedule queues one run per account; the instance runs as many
     at a time as the machine has cores (each run's steps use a core or two while its SQL
@@ -81,11 +105,28 @@ def instance_config() -> str:
     their reads and writes. Raise it on a bigger machine by editing
     ``concurrency.runs.max_concurrent_runs`` in ``$DAGSTER_HOME/dagster.yaml``.
     """
+    storage = POSTGRES_STORAGE if os.environ.get("CLV_DAGSTER_POSTGRES_URL") else ""
+    return _run_queue_config(usable_cores()) + storage
+
+
+def _run_queue_config(cores: int) -> str:
     return f"""telemetry:
   enabled: false
 concurrency:
   runs:
-    max_concurrent_runs: {usable_cores()}
+    max_concurrent_runs: {cores}
+"""
+
+
+def written_instance_configs() -> set[str]:
+    """Every dagster.yaml this module writes on this machine (so it may rewrite them)."""
+    return {_run_queue_config(usable_cores()) + storage for storage in ("", POSTGRES_STORAGE)}
+
+
+POSTGRES_STORAGE = """storage:
+  postgres:
+    postgres_url:
+      env: CLV_DAGSTER_POSTGRES_URL
 """
 
 

@@ -59,6 +59,12 @@ def test_materialize_twice_leaves_counts_unchanged(workspace):
     assert {(t, a): workspace.count(t, a) for t in TABLES for a in (account, None)} == before
 
 
+def _evaluated(record) -> bool:
+    # a run that failed before the check (test_ingestion's malformed-file runs, when they
+    # share the session) leaves a record holding only the planned event
+    return isinstance(record.evaluation, dg.AssetCheckEvaluation)
+
+
 def test_materializations_record_metadata_and_checks_pass(workspace):
     instance = dg.DagsterInstance.get()
     for table in TABLES:
@@ -69,9 +75,9 @@ def test_materializations_record_metadata_and_checks_pass(workspace):
     records = instance.event_log_storage.get_asset_check_execution_history(
         dg.AssetCheckKey(dg.AssetKey(["raw", "orders"]), "rows_conserved"), limit=50
     )
-    assert records and all(r.evaluation.passed for r in records if r.evaluation)
+    assert records and all(r.evaluation.passed for r in records if _evaluated(r))
     for check in ("rfm_invariants", "rfm_repeat_buyers_have_spend"):
         records = instance.event_log_storage.get_asset_check_execution_history(
             dg.AssetCheckKey(dg.AssetKey(["features", "rfm"]), check), limit=50
         )
-        assert records and all(r.evaluation.passed for r in records if r.evaluation), check
+        assert records and all(r.evaluation.passed for r in records if _evaluated(r)), check

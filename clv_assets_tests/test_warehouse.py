@@ -18,7 +18,7 @@ def _counts(conn, account):
 
 def test_first_write_of_a_large_partition_is_visible_to_grouped_queries(tmp_path):
     # DuckDB 2.0.0 returned no groups here when the table was created empty and
-    # filled within one transaction
+    # filled within one transaction (1.5.5, pinned for the DuckLake wheels, does not)
     with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
         with transaction(conn):
             replace_account_rows(conn, "s.t", "acme", ROWS, {"account": "acme", "n": 400_000})

@@ -15,6 +15,13 @@ from dagster_duckdb import DuckDBResource
 from filelock import FileLock, Timeout
 from pydantic import Field
 
+from clv_assets.lib.lake import (
+    DEFAULT_LOCK_TIMEOUT_SECONDS,
+    LakeSettings,
+    lake_connection,
+    lake_settings,
+    lock_timeout_seconds,
+)
 from clv_assets.lib.landing import ACCOUNT_SETTINGS_FILE, MalformedLandingFile, account_settings
 
 # DuckDB's buffer pool gets this share of the machine's (or the container's) memory. The
@@ -25,7 +32,6 @@ from clv_assets.lib.landing import ACCOUNT_SETTINGS_FILE, MalformedLandingFile, 
 # 1M-customer account's SQL uses without spilling.
 DUCKDB_MEMORY_SHARE = 0.25
 MIN_DUCKDB_MEMORY_MB = 512
-DEFAULT_LOCK_TIMEOUT_SECONDS = 900.0
 
 
 class WarehouseBusy(Exception):
@@ -51,9 +57,21 @@ class WarehouseResource(DuckDBResource):
     """
 
     lock_timeout: float = Field(default=DEFAULT_LOCK_TIMEOUT_SECONDS, description="seconds to wait for the file")
+    lake_catalog: str | None = Field(default=None, description="DuckLake catalog: libpq conninfo of a PostgreSQL db")
+    lake_data: str | None = Field(default=None, description="DuckLake data path (directory or object store URL)")
+
+    @property
+    def is_lake(self) -> bool:
+        return bool(self.lake_catalog)
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self.is_lake:
+            # no file lock: DuckLake's catalog in PostgreSQL isolates readers (snapshots)
+            # and lake_write_lock (lib/lake.py) serialises the short write transactions
+            with lake_connection(self.lake_catalog, self.lake_data, self.connection_config) as conn:
+                yield conn
+            return
         if self.database == ":memory:":
             conn = duckdb.connect(":memory:", config=self.connection_config)
             try:
@@ -97,19 +115,24 @@ def _connect_when_free(database: str, config: dict, deadline: float) -> duckdb.D
         delay = min(delay * 2, 2.0)
 
 
-def warehouse_resource(path: Path | str) -> WarehouseResource:
+def warehouse_resource(path: Path | str, lake: LakeSettings | None = None) -> WarehouseResource:
     """The one way to open the warehouse in this process.
 
     DuckDB shares one database instance per file and process and refuses a second
     connection configuration, so every caller goes through this. The memory limit
     (``CLV_DUCKDB_MEMORY_LIMIT``, default 1GB) makes large loads spill to disk instead
     of growing the process; ``CLV_WAREHOUSE_LOCK_TIMEOUT`` (seconds, default 900) bounds
-    the wait for a warehouse held by another process.
+    the wait for a warehouse held by another process (or, with a lake, for the lake's
+    write lock). With ``lake`` (default: ``settings.lake_settings()``) every connection
+    reads and writes the DuckLake instead of the file.
     """
+    lake = lake if lake is not None else lake_settings()
     return WarehouseResource(
-        database=str(path),
+        database=":memory:" if lake else str(path),
+        lake_catalog=lake.catalog if lake else None,
+        lake_data=lake.data if lake else None,
         connection_config={"memory_limit": os.environ.get("CLV_DUCKDB_MEMORY_LIMIT") or default_duckdb_memory_limit()},
-        lock_timeout=float(os.environ.get("CLV_WAREHOUSE_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT_SECONDS)),
+        lock_timeout=lock_timeout_seconds(),
     )
 
 

@@ -18,16 +18,20 @@ atomic rename:
   serving file.
 
 Publishing holds the warehouse lock, so it never sees a write in progress and two
-publishers never lose each other's accounts.
+publishers never lose each other's accounts. With a DuckLake warehouse (``lib/lake.py``)
+the copy reads one lake snapshot, and publishers of one serving file take its own lock.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from contextlib import nullcontext
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+
+from filelock import FileLock
 
 from clv_assets.lib.accounts import validate_account
 from clv_assets.lib.resources import WarehouseResource
@@ -47,7 +51,8 @@ def publish_accounts(
     serving = Path(serving)
     serving.parent.mkdir(parents=True, exist_ok=True)
     tmp = serving.with_name(f".{serving.name}.{os.getpid()}.tmp")
-    with warehouse.get_connection() as conn:
+    # a lake takes no warehouse lock: publishers of one serving file take the file's own
+    with _serving_lock(serving, warehouse), warehouse.get_connection() as conn:
         # we hold the lock, so no other publisher is running: leftovers are from crashes
         for stray in serving.parent.glob(f".{serving.name}.*.tmp*"):
             stray.unlink(missing_ok=True)
@@ -100,6 +105,10 @@ def _copy_accounts(conn, source: str, accounts: Sequence[str], run_id: str | Non
         # views (BI marts) are bound by name, so the same definition reads the copy's tables
         for (sql,) in views:
             conn.execute(sql.replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1))
+
+
+def _serving_lock(serving: Path, warehouse: WarehouseResource):
+    return FileLock(f"{serving}.lock", timeout=warehouse.lock_timeout) if warehouse.is_lake else nullcontext()
 
 
 def _quoted(path: Path) -> str:

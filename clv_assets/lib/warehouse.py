@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Any
@@ -17,6 +17,8 @@ from typing import Any
 import dagster as dg
 import duckdb
 import yaml
+
+from clv_assets.lib.lake import lake_catalog_of, lake_write_lock, lock_timeout_seconds
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*")
 _PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
@@ -57,14 +59,20 @@ def run_sql(
 
 @contextmanager
 def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Commit on success, roll back on any error."""
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+    """Commit on success, roll back on any error.
+
+    On a DuckLake the transaction holds the lake's write lock (``lib/lake.py``): DuckLake
+    would abort one of two concurrent writers of a table at commit.
+    """
+    catalog = lake_catalog_of(conn)
+    with lake_write_lock(catalog, lock_timeout_seconds()) if catalog else nullcontext():
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
 
 def replace_account_rows(
@@ -90,7 +98,8 @@ def replace_account_rows(
     if not table_exists(conn, table):
         # Create with the rows: DuckDB 2.0.0 loses them from filtered GROUP BY queries
         # when an empty table is created, deleted from and inserted into in one
-        # transaction (test_warehouse.py reproduces it).
+        # transaction. The pinned 1.5.5 does not (checked 2026-11-29); kept so that an
+        # upgrade to 2.0 stays safe (test_warehouse.py guards the case).
         conn.execute(f"CREATE TABLE {table} AS SELECT * FROM _incoming")
         conn.execute("DROP TABLE _incoming")
         return rows

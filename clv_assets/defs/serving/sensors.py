@@ -26,6 +26,7 @@ def serving_publish_sensor(context: dg.RunStatusSensorContext, duckdb: Warehouse
     account = run.tags.get("dagster/partition")
     if account is None:
         return dg.SkipReason(f"run {run.run_id[:8]} has no account partition")
-    serving = settings.serving_path(Path(duckdb.database))
+    # a lake has no warehouse file: the serving file's default place is then the settings'
+    serving = settings.serving_path(None if duckdb.is_lake else Path(duckdb.database))
     publish_accounts(duckdb, serving, [account], run_id=run.run_id)
     context.log.info(f"published account {account!r} of run {run.run_id[:8]} to {serving}")
