@@ -62,6 +62,6 @@ SELECT
     CAST($purchase_probability_basis AS VARCHAR) AS purchase_probability_basis,
     CAST($purchase_probability_ratios AS DOUBLE[]) AS purchase_probability_ratios,
     CASE WHEN $purchase_probability_basis = 'relative'
-         THEN list_transform(CAST($purchase_probability_ratios AS DOUBLE[]), r -> r * p.mean_purchase_probability)
+         THEN list_transform(CAST($purchase_probability_ratios AS DOUBLE[]), lambda r: r * p.mean_purchase_probability)
     END AS purchase_probability_cutoffs
 FROM account_rfm AS r, account_predictions AS p
