@@ -161,7 +161,7 @@ def test_segments_match_their_definitions(workspace, account):
         "vip": p.spend_band.isin(ABOVE) & p.predicted_spend_band.isin(ABOVE),
         "future_vip": ~p.spend_band.isin(ABOVE) & p.predicted_spend_band.isin(ABOVE),
         "loyal_staying_loyal": p.frequency_band.isin(["3-4 orders", "5+ orders"]) & p.order_likelihood_band.isin(LIKELY),
-        "becoming_loyal": p.frequency_band.isin(["1 order", "2 orders"]) & (p.order_likelihood_band == "Likely to order multiple times"),
+        "becoming_loyal": p.frequency_band.isin(["1 order", "2 orders"]) & p.order_likelihood_band.isin(LIKELY),
         "at_risk": ((p.order_count >= 2) | p.spend_band.isin(ABOVE)) & p.churn_band.isin(["High", "Very high"]),
         "lapsed_one_time_buyers": (p.frequency_band == "1 order") & (p.churn_band == "Very high"),
     }
