@@ -156,14 +156,16 @@ def test_band_confidence_is_the_posterior_share_of_draws_in_the_band(workspace, 
 
 def test_segments_match_their_definitions(workspace, account):
     p = _profile(workspace, account).set_index("customer_id")
+    one_time = p.frequency_band == "1 order"
+    one_time_mean = p.p_order[one_time].mean()
     expected = {
-        "one_time_buyers_likely_to_repeat": (p.frequency_band == "1 order") & p.order_likelihood_band.isin(LIKELY),
+        "one_time_buyers_likely_to_repeat": one_time & (p.p_order >= one_time_mean),
         "vip": p.spend_band.isin(ABOVE) & p.predicted_spend_band.isin(ABOVE),
         "future_vip": ~p.spend_band.isin(ABOVE) & p.predicted_spend_band.isin(ABOVE),
         "loyal_staying_loyal": p.frequency_band.isin(["3-4 orders", "5+ orders"]) & p.order_likelihood_band.isin(LIKELY),
-        "becoming_loyal": p.frequency_band.isin(["1 order", "2 orders"]) & p.order_likelihood_band.isin(LIKELY),
-        "at_risk": ((p.order_count >= 2) | p.spend_band.isin(ABOVE)) & p.churn_band.isin(["High", "Very high"]),
-        "lapsed_one_time_buyers": (p.frequency_band == "1 order") & (p.churn_band == "Very high"),
+        "becoming_loyal": (p.frequency_band == "2 orders") & (p.p_order >= p.p_order.mean()),
+        "at_risk": ((p.order_count >= 2) | p.spend_band.isin(ABOVE)) & (p.churn_band == "Very high"),
+        "lapsed_one_time_buyers": one_time & p.churn_band.isin(["High", "Very high"]) & (p.p_order < one_time_mean),
     }
     segments = workspace.query("SELECT * FROM marts.customer_segments WHERE account = $a", {"a": account})
     for name, members in expected.items():
@@ -287,14 +289,15 @@ def test_account_overrides_change_its_cutoffs_only(workspace, account):
         assert (after.spend_band == _relative_band(after.total_spend / after.total_spend.mean(), (0.2, 0.4, 3.0, 5.0))).all()
         assert (after.spend_band == "Average").mean() > (before.spend_band == "Average").mean()
         pd.testing.assert_frame_equal(_profile(workspace, other), other_before)
-        one_time_likely = after[
-            (after.frequency_band == "1 order") & ((after.p_order >= 0.3) | (after.p_multiple_orders >= 0.5))
+        # absolute order likelihood: P(>= 1 order) >= 0.3 or P(>= 2 orders) >= 0.5 (loyal_staying_loyal uses the band)
+        loyal_likely = after[
+            after.frequency_band.isin(["3-4 orders", "5+ orders"]) & ((after.p_order >= 0.3) | (after.p_multiple_orders >= 0.5))
         ].customer_id
         segment = workspace.query(
-            "SELECT customer_id FROM marts.customer_segments WHERE account = $a AND segment = 'one_time_buyers_likely_to_repeat'",
+            "SELECT customer_id FROM marts.customer_segments WHERE account = $a AND segment = 'loyal_staying_loyal'",
             {"a": account},
         ).customer_id
-        assert len(one_time_likely) > 0 and set(segment) == set(one_time_likely)
+        assert len(loyal_likely) > 0 and set(segment) == set(loyal_likely)
 
         settings.write_text(json.dumps({"bands": {"relative_cutoffs": [2.0, 1.0, 3.0, 5.0]}}))
         result = _rerun_bands(account)
