@@ -41,7 +41,10 @@ def profile_as_of_cutoff(
     for schema in ("features", "predictions", "bands", "marts"):
         conn.execute(f"CREATE SCHEMA {schema}")
     conn.register("calibration_rfm", rfm)
-    conn.execute("CREATE TABLE features.rfm AS SELECT * FROM calibration_rfm")
+    # pandas holds features.rfm's DATE columns as timestamps: back to DATE, as in the warehouse
+    dates = [c for c in rfm.columns if pd.api.types.is_datetime64_any_dtype(rfm[c])]
+    replace = f" REPLACE ({', '.join(f'CAST({c} AS DATE) AS {c}' for c in dates)})" if dates else ""
+    conn.execute(f"CREATE TABLE features.rfm AS SELECT *{replace} FROM calibration_rfm")
     conn.execute(_NO_CHANNELS)
     conn.register("history_predictions", predictions)
     params = {

@@ -35,7 +35,7 @@ class PredictionConfig(dg.Config):
 
     def for_account(self, overrides: dict | None, source: str) -> "PredictionConfig":
         """This config with an account's horizon overrides applied; a clear error if invalid."""
-        if not overrides:
+        if overrides is None:
             return self
         if not isinstance(overrides, dict) or set(overrides) - set(ACCOUNT_SETTINGS):
             raise dg.Failure(
