@@ -10,7 +10,7 @@ export CLV_LANDING_DIR ?= $(CURDIR)/data/landing
 export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.venv/pytensor_cache
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.venv/numba_cache
 
-.PHONY: setup demo ui test bench lock clean
+.PHONY: setup demo ui test test-fast bench lock clean
 
 setup: $(VENV)/.installed
 
@@ -30,6 +30,10 @@ ui: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# the inner loop: maths, CLI arguments, warehouse, SQL, layers and the definitions snapshot
+test-fast: setup
+	$(BIN)/python -m pytest -m fast
 
 bench: setup
 	$(BIN)/python scripts/bench.py

@@ -30,7 +30,7 @@ def ensure_dagster_home() -> Path:
     os.environ["DAGSTER_HOME"] = str(home)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text(INSTANCE_CONFIG)
+        config.write_text(instance_config())
     return home
 
 
@@ -64,13 +64,28 @@ def _positive_hours(variable: str) -> float:
     return hours
 
 
-# A backfill queues one run per account; a few at a time keep a small machine responsive
-# (each run's fits use two cores). The warehouse lock serialises their reads and writes.
-INSTANCE_CONFIG = """telemetry:
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def instance_config() -> str:
+    """The ``dagster.yaml`` written into a new instance folder.
+
+    A backfill or a daily schedule queues one run per account; the instance runs as many
+    at a time as the machine has cores (each run's steps use a core or two while its SQL
+    and fits run; more runs only thrash), the rest queue. The warehouse lock serialises
+    their reads and writes. Raise it on a bigger machine by editing
+    ``concurrency.runs.max_concurrent_runs`` in ``$DAGSTER_HOME/dagster.yaml``.
+    """
+    return f"""telemetry:
   enabled: false
 concurrency:
   runs:
-    max_concurrent_runs: 4
+    max_concurrent_runs: {usable_cores()}
 """
 
 

@@ -10,6 +10,8 @@ import pytest
 
 from clv_assets.cli import main
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.mark.parametrize(
     "argv, fragment",

@@ -1,6 +1,6 @@
 """Concurrent runs, BI readers, failures and crashes, on real files and real processes.
 
-The fleet fixture materialises small accounts (4 by default; CLV_FLEET_ACCOUNTS=9 for the
+The fleet fixture materialises small accounts (3 by default; CLV_FLEET_ACCOUNTS=9 for the
 8 + 1 of the README's figures), then backfills them again as concurrent Dagster runs with
 the multiprocess executor (one process per run, one per step) while one BI process holds
 the serving file open and another keeps opening it anew, one account's landing files
@@ -31,7 +31,7 @@ from clv_assets.lib.resources import warehouse_resource
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("clv-assets"))
 # every run's steps share two cores: a larger fleet says the same, slower
-N_ACCOUNTS = int(os.environ.get("CLV_FLEET_ACCOUNTS", "4"))
+N_ACCOUNTS = int(os.environ.get("CLV_FLEET_ACCOUNTS", "3"))
 BROKEN = account_name(N_ACCOUNTS - 1)
 TABLES = ["raw.orders", "raw.rejected_orders", "staging.customer_transactions", "features.rfm",
           "models.fits", "models.posterior_draws", "models.fit_status", "predictions.customers"]

@@ -18,7 +18,7 @@ from clv_assets.defs.marts.segments import load_segments
 from clv_assets.defs.predictions.assets import PredictionConfig
 from clv_assets.lib.draws import load_draws
 from clv_assets.lib.resources import warehouse_resource
-from clv_assets.models.channels import fit_concentration
+from clv_assets.models.channels import channel_mix, fit_concentration
 
 RELATIVE = ["Well below average", "Below average", "Average", "Above average", "Well above average"]
 PROBABILITY = ["Small", "Medium", "High", "Very high"]
@@ -237,13 +237,15 @@ def test_concentration_is_recovered_from_simulated_customers():
         theta = rng.dirichlet(true_c * shares, size=4000)
         n = rng.integers(1, 8, size=4000)
         x = np.array([rng.multinomial(k, t) for k, t in zip(n, theta)])
-        counts = pd.DataFrame(
-            [(i, ch, int(v)) for i, row in enumerate(x) for ch, v in zip("abc", row) if v],
-            columns=["customer_id", "channel", "orders"],
+        # the distinct count vectors with their multiplicities, as the SQL hands them over
+        vectors, customers = np.unique(x, axis=0, return_counts=True)
+        histories = pd.DataFrame(
+            [(i, ch, int(v), int(k)) for i, (row, k) in enumerate(zip(vectors, customers)) for ch, v in zip("abc", row) if v],
+            columns=["history_id", "channel", "orders", "customers"],
         )
-        mix = counts.groupby("channel", as_index=False).orders.sum()
-        mix["share"] = mix.orders / mix.orders.sum()
-        assert fit_concentration(counts, mix) == pytest.approx(true_c, rel=0.25)
+        mix = channel_mix(histories)
+        np.testing.assert_allclose(mix.set_index("channel").share.loc[list("abc")], x.sum(axis=0) / x.sum())
+        assert fit_concentration(histories, mix) == pytest.approx(true_c, rel=0.25)
 
 
 def test_account_summary_matches_the_profile_and_the_per_draw_totals(workspace, account):

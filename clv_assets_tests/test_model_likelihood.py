@@ -14,6 +14,8 @@ from clv_assets.models.gamma_gamma import gamma_gamma_loglik
 from clv_assets.models.purchase.bgnbd import bgnbd_model
 from clv_assets.models.purchase.mbgnbd import mbgnbd_model
 
+pytestmark = pytest.mark.fast
+
 
 def _customers(n=400, seed=3) -> pd.DataFrame:
     rng = np.random.default_rng(seed)

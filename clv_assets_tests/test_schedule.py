@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import dagster as dg
+import pytest
 
 from clv_assets.defs.ingestion.schedules import daily_accounts_schedule
+
+pytestmark = pytest.mark.fast
 
 
 def test_daily_schedule_runs_every_account_as_of_the_scheduled_day():

@@ -7,6 +7,8 @@ import pytest
 
 from clv_assets.lib.warehouse import replace_account_rows, transaction
 
+pytestmark = pytest.mark.fast
+
 ROWS = "SELECT $account AS account, CASE WHEN i % 5 = 0 THEN 'a' ELSE 'b' END AS f, i FROM range($n) t(i)"
 
 

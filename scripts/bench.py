@@ -1,11 +1,23 @@
-"""Benchmark: wall seconds and peak memory per stage at 100k and 1M customers.
+"""Benchmark: the whole of clv_account_job at 100k, 1M and 10M customers.
 
-Prints figures; it is not a test. Every measured step runs in its own process, so peak
-memory (ru_maxrss of that process, imports included) is the step's own. At 100k it also
-runs the naive pymc-marketing way (customer-level fits with default MCMC, then the
-``expected_*`` methods over the full posterior) on the same features, and prints ratios.
+Prints figures; it is not a test. Per account size:
 
-    .venv/bin/python scripts/bench.py [--sizes 100000 1000000] [--no-naive] [--repeat N]
+- end to end: ``clv-assets materialize`` as a new process, median of ``--repeat`` (3) runs
+  after one warm-up run (which registers the partition and warms the compile caches).
+  Peak memory two ways: GNU ``/usr/bin/time -v``'s "Maximum resident set size" (the
+  kernel's ru_maxrss of the command and the descendants it waited for; without GNU time,
+  os.wait4's ru_maxrss, the same figure), and the largest VmHWM (peak RSS) of any process
+  of the command's process tree, read from /proc every 0.1 s while it runs, which also
+  covers the multiprocess executor's step processes (children of a forkserver);
+- per asset: the seconds of the step that materialised it, from the run's own event log
+  (STEP_START to STEP_SUCCESS), and the largest RSS of that step's process sampled while
+  the step ran (``clv-assets materialize`` runs a job's steps in one process).
+
+At 100k it also runs the naive pymc-marketing way (customer-level fits with default MCMC,
+then the ``expected_*`` methods over the full posterior) on the same features, and prints
+ratios against our fit and prediction steps.
+
+    .venv/bin/python scripts/bench.py [--sizes 100000 1000000 10000000] [--no-naive] [--repeat N]
     .venv/bin/python scripts/bench.py --landing DIR [--naive-too]   # your own account folders
     .venv/bin/python scripts/bench.py --many 20 --customers 5000 [--workers 2]   # many accounts
     .venv/bin/python scripts/bench.py --prediction-models 20000   # predictions per purchase model
@@ -26,12 +38,83 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF_OFFSET_DAYS = 30
+# Every asset of clv_account_job, grouped for the printout in graph order
+# (test_bench.py checks that this covers the job, so no asset is left out of the figures).
 STAGES = {
     "load": ["raw/orders", "raw/rejected_orders", "raw/landing_files"],
     "rfm": ["staging/customer_transactions", "features/rfm"],
     "fits": ["models/purchase_model", "models/gamma_gamma"],
     "predictions": ["predictions/customers"],
+    "channels": ["predictions/account_channels", "predictions/customer_channels"],
+    "bands": ["bands/thresholds", "bands/customers"],
+    "marts": [
+        "marts/customer_profile", "marts/customer_segments", "marts/segment_sizes",
+        "marts/band_distribution", "marts/account_summary",
+    ],
 }
+GNU_TIME = Path("/usr/bin/time")
+
+
+def _proc_tree_rss(root_pid: int) -> dict[int, tuple[float, float]]:
+    """(VmRSS, VmHWM) in MB (current and peak RSS) of ``root_pid`` and every descendant alive now."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(f"/proc/{entry.name}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    peaks, todo = {}, [root_pid]
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, []))
+        try:
+            status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+            peaks[pid] = (int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024)
+        except (OSError, KeyError, ValueError):
+            pass
+    return peaks
+
+
+def measure_tree(argv: list[str], env: dict) -> dict:
+    """Run ``argv`` (under GNU time -v when present); wall seconds, the kernel's peak RSS
+    (MB), the peak RSS of each process of its tree (pid -> MB) and the samples
+    (unix time, pid, current RSS MB) taken every 0.1 s."""
+    use_gnu = GNU_TIME.exists()
+    report = Path(tempfile.mkstemp(prefix="clv-bench-time-")[1])
+    full = [str(GNU_TIME), "-v", "-o", str(report)] + argv if use_gnu else argv
+    started = time.perf_counter()
+    proc = subprocess.Popen(full, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    import threading
+
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.append(proc.stdout.read()))
+    reader.start()
+    peaks: dict[int, float] = {}
+    samples: list[tuple[float, int, float]] = []
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        now = time.time()
+        for child, (rss, hwm) in _proc_tree_rss(proc.pid).items():
+            peaks[child] = max(peaks.get(child, 0.0), hwm)
+            samples.append((now, child, rss))
+        time.sleep(0.1)
+    wall = time.perf_counter() - started
+    reader.join()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"benchmark step failed: {' '.join(argv)}\n{''.join(output)[-3000:]}")
+    kernel_mb = usage.ru_maxrss / 1024  # GNU time's own process when present: replaced below
+    if use_gnu:
+        for line in report.read_text().splitlines():
+            if "Maximum resident set size" in line:
+                kernel_mb = int(line.rsplit(":", 1)[1]) / 1024
+    report.unlink(missing_ok=True)
+    return {"wall": wall, "kernel_peak_mb": kernel_mb, "tree_peak_mb": max(peaks.values(), default=float("nan")),
+            "peaks": peaks, "samples": samples}
 
 
 def measure(argv: list[str], env: dict) -> dict:
@@ -51,35 +134,50 @@ def measure(argv: list[str], env: dict) -> dict:
     return {"wall": wall, "peak_mb": usage.ru_maxrss / 1024, **reported}
 
 
-def child_stage(account: str, as_of: str, stage: str) -> None:
-    """Materialise one stage of one account in this process and print its own seconds."""
-    import warnings
+def job_asset_keys() -> set[str]:
+    """The asset keys (``schema/table``) clv_account_job materialises."""
+    from clv_assets.definitions import build_defs
+    from clv_assets.lib.keys import ACCOUNT_JOB
 
-    warnings.filterwarnings("ignore")
+    job = build_defs().resolve_job_def(ACCOUNT_JOB)
+    return {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
+
+
+def step_figures(dagster_home: str, run_id: str, samples: list[tuple[float, int, float]]) -> dict[str, dict]:
+    """Per asset of the run: its step, the step's seconds (STEP_START -> STEP_SUCCESS in
+    the run's event log) and the largest RSS of the step's process sampled while the step
+    ran (the CLI runs a job's steps in one process, so a process's VmHWM is not a step's)."""
     import dagster as dg
 
-    from clv_assets import settings
-    from clv_assets.definitions import build_defs
-    from clv_assets.lib.run_config import account_run_config
+    instance = dg.DagsterInstance.from_config(dagster_home)
+    steps: dict[str, dict] = {}
+    assets: dict[str, str] = {}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or entry.step_key is None:
+            continue
+        step = steps.setdefault(entry.step_key, {"step": entry.step_key})
+        if event.event_type == dg.DagsterEventType.STEP_START:
+            step["start"], step["pid"] = entry.timestamp, event.pid
+        elif event.event_type == dg.DagsterEventType.STEP_SUCCESS:
+            step["end"] = entry.timestamp
+            step["seconds"] = entry.timestamp - step["start"]
+        elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            assets[event.event_specific_data.materialization.asset_key.to_user_string()] = entry.step_key
+    def peak(step: dict) -> float:
+        during = [rss for t, pid, rss in samples
+                  if pid == step.get("pid") and step.get("start", 0) <= t <= step.get("end", 0)]
+        return max(during, default=float("nan"))
 
-    settings.ensure_dagster_home()
-    defs = build_defs()
-    selection = dg.AssetSelection.assets(*[dg.AssetKey(k.split("/")) for k in STAGES[stage]])
-    run_config = account_run_config(date.fromisoformat(as_of))
-    run_config["loggers"] = {"console": {"config": {"log_level": "CRITICAL"}}}
-    if stage != "rfm":
-        run_config["ops"].pop("features__rfm")
-    started = time.perf_counter()
-    result = dg.materialize(
-        list(defs.assets) + list(defs.asset_checks or []),
-        selection=selection,
-        partition_key=account,
-        instance=dg.DagsterInstance.get(),
-        resources=defs.resources,
-        run_config=run_config,
-    )
-    assert result.success
-    print(json.dumps({"seconds": time.perf_counter() - started}))
+    return {asset: {**steps[key], "peak_mb": peak(steps[key])} for asset, key in assets.items()}
+
+
+def latest_run_id(dagster_home: str) -> str:
+    import dagster as dg
+
+    instance = dg.DagsterInstance.from_config(dagster_home)
+    (record,) = instance.get_run_records(limit=1)
+    return record.dagster_run.run_id
 
 
 def child_naive(warehouse: str, account: str, horizon: int) -> None:
@@ -238,9 +336,9 @@ def bench_prediction_models(n_rows: int, repeat: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
     parser.add_argument("--no-naive", action="store_true")
-    parser.add_argument("--repeat", type=int, default=1, help="end-to-end repetitions (median reported)")
+    parser.add_argument("--repeat", type=int, default=3, help="end-to-end repetitions (median reported)")
     parser.add_argument("--landing", type=Path, help="benchmark these account folders instead of generated ones")
     parser.add_argument("--naive-too", action="store_true", help="with --landing: also run the naive way")
     parser.add_argument("--as-of", help="observation end, YYYY-MM-DD (default: 30 days ago)")
@@ -252,7 +350,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         kind, *rest = args.child
-        child_stage(*rest) if kind == "stage" else child_naive(rest[0], rest[1], int(rest[2]))
+        child_naive(rest[0], rest[1], int(rest[2]))
         return
     if args.prediction_models:
         bench_prediction_models(args.prediction_models, max(args.repeat, 3))
@@ -269,6 +367,10 @@ def main() -> None:
     cli = [str(Path(sys.executable).with_name("clv-assets"))]
     baseline = measure([sys.executable, "-c", "import clv_assets.definitions"], dict(os.environ))
     print(f"process start + imports: {baseline['wall']:.1f} s, {baseline['peak_mb']:.0f} MB\n")
+    missing = job_asset_keys() - {key for keys in STAGES.values() for key in keys}
+    if missing:
+        print(f"warning: assets of the job without a stage: {sorted(missing)}")
+    peak_label = "GNU time" if GNU_TIME.exists() else "wait4"
     results = {}
     if args.landing:
         cases = [(folder.name, folder) for folder in sorted(args.landing.iterdir()) if folder.is_dir()]
@@ -291,17 +393,33 @@ def main() -> None:
             truth = {"account": source.name, "n_completed_orders": 0}
         account = truth["account"]
         label = f"{size:,} customers" if source is None else f"account folder {source}"
-        print(f"== {label} ({truth['n_completed_orders']:,} completed orders generated in "
+        print(f"== {label} ({truth['n_completed_orders']:,} completed orders, "
+              f"{truth.get('n_cancelled', 0) + truth.get('n_refunded', 0):,} cancelled/refunded, "
+              f"{sum(truth.get('bad_rows', {}).values()):,} invalid rows; generated in "
               f"{time.perf_counter() - started:.0f} s)", flush=True)
-        # register the partition and warm the compile caches, so stages time steady state
-        measure(cli + ["materialize", "--account", account, "--as-of", as_of], env)
-        stages = {name: measure(me + ["--child", "stage", account, as_of, name], env) for name in STAGES}
-        for name, m in stages.items():
-            print(f"  {name:<12} {m['seconds']:7.1f} s   peak {m['peak_mb']:6.0f} MB   (process {m['wall']:.1f} s)", flush=True)
-        runs = [measure(cli + ["materialize", "--account", account, "--as-of", as_of], env) for _ in range(args.repeat)]
-        e2e = {"wall": statistics.median(r["wall"] for r in runs), "peak_mb": max(r["peak_mb"] for r in runs)}
-        print(f"  {'end to end':<12} {e2e['wall']:7.1f} s   peak {e2e['peak_mb']:6.0f} MB   "
-              f"(clv-assets materialize, median of {args.repeat})")
+        command = cli + ["materialize", "--account", account, "--as-of", as_of]
+        # the warm-up run registers the partition and warms the compile caches
+        warm = measure_tree(command, env)
+        print(f"  warm-up run {warm['wall']:.1f} s", flush=True)
+        runs = []
+        for _ in range(args.repeat):
+            run = measure_tree(command, env)
+            run["steps"] = step_figures(env["DAGSTER_HOME"], latest_run_id(env["DAGSTER_HOME"]), run["samples"])
+            runs.append(run)
+            print(f"  run {len(runs)}: {run['wall']:.1f} s, peak {run['kernel_peak_mb']:.0f} MB ({peak_label}), "
+                  f"{run['tree_peak_mb']:.0f} MB (largest process of the tree)", flush=True)
+        median_run = sorted(runs, key=lambda r: r["wall"])[len(runs) // 2]
+        print(f"  {'asset':<32} {'step':<28} {'s':>7} {'peak MB':>8}   (run with the median wall time)")
+        for stage, keys in STAGES.items():
+            for key in keys:
+                step = median_run["steps"].get(key, {})
+                print(f"  {key:<32} {step.get('step', '-'):<28} {step.get('seconds', float('nan')):7.1f} "
+                      f"{step.get('peak_mb', float('nan')):8.0f}")
+        e2e = {"wall": statistics.median(r["wall"] for r in runs),
+               "peak_mb": max(r["kernel_peak_mb"] for r in runs),
+               "tree_peak_mb": max(r["tree_peak_mb"] for r in runs)}
+        print(f"  {'end to end':<12} {e2e['wall']:7.1f} s   peak {e2e['peak_mb']:6.0f} MB ({peak_label}), "
+              f"{e2e['tree_peak_mb']:.0f} MB largest process   (clv-assets materialize, median of {args.repeat})")
         import duckdb
 
         with duckdb.connect(env["CLV_WAREHOUSE"], read_only=True) as conn:
@@ -311,11 +429,13 @@ def main() -> None:
             ).fetchall()
         for model, method, distinct, customers in facts:
             print(f"  {model}: {method} on {distinct:,} distinct rows for {customers:,} customers")
-        results[size] = {"stages": stages, "e2e": e2e}
+        steps = median_run["steps"]
+        results[size] = {"steps": steps, "e2e": e2e}
         if (size == 100_000 and not args.no_naive) or (source is not None and args.naive_too):
             naive = measure(me + ["--child", "naive", env["CLV_WAREHOUSE"], account, "365"], env)
-            ours_seconds = stages["fits"]["seconds"] + stages["predictions"]["seconds"]
-            ours_peak = max(stages["fits"]["peak_mb"], stages["predictions"]["peak_mb"])
+            ours = [steps[key] for key in STAGES["fits"] + STAGES["predictions"]]
+            ours_seconds = sum(s["seconds"] for s in ours)
+            ours_peak = max(s["peak_mb"] for s in ours)
             print(f"  naive pymc-marketing: {naive['seconds']:.1f} s (fits {naive['fit_seconds']:.1f} s), "
                   f"peak {naive['peak_mb']:.0f} MB")
             print(f"  ours, fits + predictions: {ours_seconds:.1f} s, peak {ours_peak:.0f} MB")

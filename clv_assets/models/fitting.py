@@ -18,7 +18,9 @@ This module imports PyMC: the step processes preload it (``defs/jobs.py``).
 
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -26,7 +28,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 
-from clv_assets.models.laplace import laplace_draws
+from clv_assets.models.laplace import LaplaceFunctions
 from clv_assets.models.specs import CLVModel, FitSettings, Posterior
 
 PRIOR_TIME_UNIT_DAYS = 7.0
@@ -40,11 +42,54 @@ def in_days(weekly: Prior) -> Prior:
     return Prior(weekly.distribution, alpha=weekly.parameters["alpha"], beta=weekly.parameters["beta"] * PRIOR_TIME_UNIT_DAYS)
 
 
-def weighted_potential(rows: pd.DataFrame, dist) -> None:
+def data_variables(values: dict[str, np.ndarray]) -> dict:
+    """A ``pm.Data`` per array of ``values`` (a model's :meth:`~CLVModel.data`), inside the
+    model being built: the compiled model reads them, so another account's rows only swap
+    their values (lengths may differ)."""
+    return {name: pm.Data(name, value) for name, value in values.items()}
+
+
+def weighted_potential(data: dict, dist) -> None:
     """sum over distinct (frequency, recency, T) rows of count x log-likelihood, as the
-    model's likelihood."""
-    observed = np.column_stack([rows["recency"].to_numpy(float), rows["frequency"].to_numpy(float)])
-    pm.Potential("likelihood", pt.dot(rows["n"].to_numpy(float), pm.logp(dist, observed)))
+    model's likelihood (``data``: the model's :func:`data_variables`)."""
+    observed = pt.stack([data["recency"], data["frequency"]], axis=-1)
+    pm.Potential("likelihood", pt.dot(data["n"], pm.logp(dist, observed)))
+
+
+@dataclass
+class _Compiled:
+    """One model compiled for one method, reused by every fit of the process."""
+
+    pm_model: pm.Model
+    sampler: object = None  # nutpie's compiled model (mcmc)
+    laplace: LaplaceFunctions | None = None  # laplace and map
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_COMPILED: dict[tuple, _Compiled] = {}
+
+
+def _prior_key(model: CLVModel) -> str:
+    return repr(sorted((name, prior.to_dict()) for name, prior in model.priors().items()))
+
+
+def compiled(model: CLVModel, method: str, rows: pd.DataFrame) -> _Compiled:
+    """The per-process compiled ``model`` for ``method``, keyed by (model, method, priors);
+    built on ``rows`` the first time."""
+    key = (model.name, method, _prior_key(model))
+    entry = _COMPILED.get(key)
+    if entry is None:
+        pm_model = model.build(rows)
+        entry = _Compiled(pm_model)
+        if method == "mcmc":
+            import nutpie
+
+            entry.sampler = nutpie.compile_pymc_model(pm_model, backend="numba")
+        else:
+            keep = [*model.parameters, *model.latent]
+            entry.laplace = LaplaceFunctions(pm_model, keep, jacobian=method == "laplace")
+        _COMPILED[key] = entry
+    return entry
 
 
 def fit(model: CLVModel, rows: pd.DataFrame, settings: FitSettings) -> Posterior:
@@ -53,35 +98,39 @@ def fit(model: CLVModel, rows: pd.DataFrame, settings: FitSettings) -> Posterior
     if missing:
         raise ValueError(f"{model.name}: rows lack column(s) {missing}")
     method = settings.resolve(len(rows), model)
-    pm_model = model.build(rows)
+    if method not in ("mcmc", "laplace", "map"):
+        raise ValueError(f"unknown fit method {method!r}")
     keep = [*model.parameters, *model.latent]
     started = time.perf_counter()
+    entry = compiled(model, method, rows)
+    data = model.data(rows)
     divergences = 0
-    with pm_model:
-        if method == "mcmc":
-            idata = pm.sample(
-                draws=settings.draws,
-                tune=settings.tune,
-                chains=settings.chains,
-                cores=min(settings.chains, 2),
-                random_seed=settings.random_seed,
-                nuts_sampler="nutpie",
-                progressbar=False,
-                compute_convergence_checks=False,
-                nuts=NUTPIE_KWARGS,
-            )
-            posterior = idata.posterior
-            divergences = int(idata.sample_stats["diverging"].sum())
-        elif method == "laplace":
-            posterior = laplace_draws(pm_model, keep, settings.draws * settings.chains, settings.random_seed)
-        elif method == "map":
-            point = pm.find_MAP(progressbar=False, seed=settings.random_seed)
-            posterior = {name: np.asarray(point[name]).reshape(1, 1) for name in keep}
-        else:
-            raise ValueError(f"unknown fit method {method!r}")
-    draws = {name: np.asarray(posterior[name], dtype=float) for name in keep}
-    if method == "laplace":  # one long chain of independent draws -> chains for diagnostics
-        draws = {k: v.reshape(settings.chains, -1) for k, v in draws.items()}
+    if method == "mcmc":
+        import nutpie
+        from pymc.util import _get_seeds_per_chain
+
+        idata = nutpie.sample(
+            entry.sampler.with_data(**data),
+            draws=settings.draws,
+            tune=settings.tune,
+            chains=settings.chains,
+            cores=min(settings.chains, 2),
+            seed=int(_get_seeds_per_chain(settings.random_seed, settings.chains)[0]),  # as pm.sample seeds nutpie
+            progress_bar=False,
+            **NUTPIE_KWARGS,
+        )
+        draws = {name: np.asarray(idata.posterior[name], dtype=float) for name in keep}
+        divergences = int(idata.sample_stats["diverging"].sum())
+    else:
+        with entry.lock:  # the compiled functions read the model's shared data
+            pm.set_data(data, model=entry.pm_model)
+            if method == "laplace":
+                flat = entry.laplace.draws(settings.draws * settings.chains, settings.random_seed)
+                # one long chain of independent draws -> chains for diagnostics
+                draws = {k: v.reshape(settings.chains, -1) for k, v in flat.items()}
+            else:
+                point = entry.laplace.values(entry.laplace.mode()[None, :])
+                draws = {k: v.reshape(1, 1) for k, v in point.items()}
     return Posterior(
         model=model.name,
         method=method,

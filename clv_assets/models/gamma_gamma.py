@@ -69,6 +69,12 @@ def gamma_gamma_priors() -> dict:
     return {name: Prior("HalfNormal", sigma=20) for name in ("p", "q", "v_scaled")}
 
 
+def gamma_gamma_scale(values: dict) -> dict:
+    """The spend scale: the account's mean repeat spend (weighted by the counts ``n``)."""
+    n, spend = values["n"], values["monetary_value"]
+    return {"scale": np.asarray(float(np.average(spend, weights=n)) if n.sum() > 0 else 1.0)}
+
+
 def gamma_gamma_model(rows: pd.DataFrame):
     """Gamma-Gamma on distinct (frequency, monetary_value) rows of repeat buyers, weighted by ``n``.
 
@@ -79,18 +85,17 @@ def gamma_gamma_model(rows: pd.DataFrame):
     import pymc as pm
     import pytensor.tensor as pt
 
-    n = rows["n"].to_numpy(float)
-    scale = float(np.average(rows["monetary_value"], weights=n)) if len(rows) else 1.0
-    x = pt.as_tensor_variable(rows["frequency"].to_numpy(float))
-    z = pt.as_tensor_variable(rows["monetary_value"].to_numpy(float) / scale)
+    from clv_assets.models.fitting import data_variables
+
     priors = gamma_gamma_priors()
     with pm.Model() as model:
+        data = data_variables(GAMMA_GAMMA.data(rows))
         p = priors["p"].create_variable("p")
         q = priors["q"].create_variable("q")
         v_scaled = priors["v_scaled"].create_variable("v_scaled")
-        pm.Deterministic("v", v_scaled * scale)
-        loglik = gamma_gamma_loglik(p, q, v_scaled, x, z)
-        pm.Potential("likelihood", pt.dot(n, loglik))
+        pm.Deterministic("v", v_scaled * data["scale"])
+        loglik = gamma_gamma_loglik(p, q, v_scaled, data["frequency"], data["monetary_value"] / data["scale"])
+        pm.Potential("likelihood", pt.dot(data["n"], loglik))
     return model
 
 
@@ -121,5 +126,6 @@ GAMMA_GAMMA = SpendModel(
     priors=gamma_gamma_priors,
     build=gamma_gamma_model,
     training_rows="gamma_gamma_training_rows",
+    extra_data=gamma_gamma_scale,
     expected_spend=gamma_gamma_expected_spend,
 )

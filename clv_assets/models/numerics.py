@@ -1,4 +1,4 @@
-"""Numerics shared by the models' posterior quantities: pure numpy/scipy.
+"""Numerics shared by the models' posterior quantities: pure numpy.
 
 * Shapes: model parameters come as 1-D arrays of posterior draws and customer histories
   as 1-D arrays of rows; every quantity is an array of shape ``(n_draws, n_rows)``
@@ -16,10 +16,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import roots_legendre
 
 _GL_PANELS, _GL_NODES = 8, 16
-_GL_X, _GL_W = roots_legendre(_GL_NODES)
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(_GL_NODES)
 
 
 # --------------------------------------------------------------------------- #

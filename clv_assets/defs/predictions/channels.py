@@ -38,16 +38,20 @@ from clv_assets.models.channels import channel_mix, fit_concentration
 def customer_channels(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
     account = validate_account(context.partition_key)
     params = {"account": account}
+    # one connection throughout: the concentration fit works on the distinct histories
+    # (thousands of rows) and takes milliseconds, so the lock is not held for long
     with duckdb.get_connection() as conn:
-        counts = run_sql(conn, read_query("customer_channel_orders"), params).df()
-        (as_of,) = run_sql(conn, "SELECT max(as_of) FROM features.rfm WHERE account = $account", params).fetchone()
-    mix = channel_mix(counts)
-    concentration = fit_concentration(counts, mix)
-    context.log.info(f"{account}: {len(mix)} channels, concentration {concentration:.3g}")
-    params = {**params, "concentration": concentration, "as_of": as_of}
-    with duckdb.get_connection() as conn:
+        run_sql(conn, f"CREATE OR REPLACE TEMP TABLE customer_channel_histories AS {read_query('customer_channel_histories')}", params)
+        histories = run_sql(conn, read_query("distinct_channel_histories")).df()
+        ((as_of,),) = run_sql(conn, "SELECT max(as_of) FROM features.rfm WHERE account = $account", params).fetchall()
+        mix = channel_mix(histories)
+        concentration = fit_concentration(histories, mix)
+        context.log.info(
+            f"{account}: {len(mix)} channels, {histories['history_id'].nunique()} distinct channel histories, "
+            f"concentration {concentration:.3g}"
+        )
+        params = {**params, "concentration": concentration, "as_of": as_of}
         conn.register("channel_mix", mix)
-        conn.register("customer_channel_orders", counts)
         with transaction(conn):
             replace_account_rows(conn, "predictions.account_channels", account, read_sql("predictions.account_channels"), params)
             replace_account_rows(conn, "predictions.customer_channels", account, read_sql("predictions.customer_channels"), params)

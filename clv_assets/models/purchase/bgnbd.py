@@ -451,23 +451,24 @@ def beta_geo_priors(defaults) -> dict:
     return {name: in_days(config[name]) if name == "alpha" else config[name] for name in ("alpha", "r", "phi_dropout", "kappa_dropout")}
 
 
-def beta_geo_model(rows: pd.DataFrame, distribution, priors: dict):
+def beta_geo_model(rows: pd.DataFrame, distribution, priors: dict, spec: PurchaseModel):
     """The weighted model of pymc-marketing's ``distribution`` (``BetaGeoNBD``,
     ``ModifiedBetaGeoNBD``) on distinct (frequency, recency, T) rows with counts ``n``,
     sampling (phi_dropout, kappa_dropout) and reporting a = phi kappa, b = (1 - phi) kappa
     as pymc-marketing does."""
     import pymc as pm
 
-    from clv_assets.models.fitting import weighted_potential
+    from clv_assets.models.fitting import data_variables, weighted_potential
 
     with pm.Model() as model:
+        data = data_variables(spec.data(rows))
         alpha = priors["alpha"].create_variable("alpha")
         r = priors["r"].create_variable("r")
         phi = priors["phi_dropout"].create_variable("phi_dropout")
         kappa = priors["kappa_dropout"].create_variable("kappa_dropout")
         a = pm.Deterministic("a", phi * kappa)
         b = pm.Deterministic("b", (1.0 - phi) * kappa)
-        weighted_potential(rows, distribution.dist(a=a, b=b, r=r, alpha=alpha, T=rows["T"].to_numpy(float)))
+        weighted_potential(data, distribution.dist(a=a, b=b, r=r, alpha=alpha, T=data["T"]))
     return model
 
 
@@ -483,7 +484,7 @@ def bgnbd_model(rows: pd.DataFrame):
     weighted by their count ``n``."""
     from pymc_marketing.clv.distributions import BetaGeoNBD
 
-    return beta_geo_model(rows, BetaGeoNBD, bgnbd_priors())
+    return beta_geo_model(rows, BetaGeoNBD, bgnbd_priors(), BGNBD)
 
 
 BGNBD = PurchaseModel(

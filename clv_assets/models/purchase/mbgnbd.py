@@ -112,7 +112,7 @@ def mbgnbd_model(rows: pd.DataFrame):
     priors) on distinct (frequency, recency, T) rows weighted by their count ``n``."""
     from pymc_marketing.clv.distributions import ModifiedBetaGeoNBD
 
-    return beta_geo_model(rows, ModifiedBetaGeoNBD, mbgnbd_priors())
+    return beta_geo_model(rows, ModifiedBetaGeoNBD, mbgnbd_priors(), MBGNBD)
 
 
 MBGNBD = PurchaseModel(

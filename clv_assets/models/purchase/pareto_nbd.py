@@ -230,15 +230,16 @@ def pareto_nbd_model(rows: pd.DataFrame):
     import pymc as pm
     from pymc_marketing.clv.distributions import ParetoNBD
 
-    from clv_assets.models.fitting import weighted_potential
+    from clv_assets.models.fitting import data_variables, weighted_potential
 
     priors = pareto_nbd_priors()
     with pm.Model() as model:
+        data = data_variables(PARETO_NBD.data(rows))
         r = priors["r"].create_variable("r")
         alpha = priors["alpha"].create_variable("alpha")
         s = priors["s"].create_variable("s")
         beta = priors["beta"].create_variable("beta")
-        weighted_potential(rows, ParetoNBD.dist(r=r, alpha=alpha, s=s, beta=beta, T=rows["T"].to_numpy(float)))
+        weighted_potential(data, ParetoNBD.dist(r=r, alpha=alpha, s=s, beta=beta, T=data["T"]))
     return model
 
 

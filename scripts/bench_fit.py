@@ -1,0 +1,59 @@
+"""Seconds per fit, first (compiles) vs reused (swaps the data), in one process.
+
+Usage: .venv/bin/python scripts/bench_fit.py [--nuts-customers 5000] [--laplace-customers 200000]
+
+BG/NBD by NUTS on two simulated accounts of --nuts-customers, then by Laplace on two of
+--laplace-customers (distinct rows printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+
+def simulate(n: int, seed: int, r=0.3, alpha=26.4, a=0.9, b=4.0) -> pd.DataFrame:
+    """Distinct (frequency, recency, T) rows with counts of n simulated BG/NBD customers."""
+    rng = np.random.default_rng(seed)
+    lam, p = rng.gamma(r, 1 / alpha, n), rng.beta(a, b, n)
+    T = rng.integers(30, 1000, n).astype(float)
+    x, t_x, t = np.zeros(n), np.zeros(n), np.zeros(n)
+    alive = np.ones(n, bool)
+    while alive.any():
+        idx = np.flatnonzero(alive)
+        t[idx] += rng.exponential(1 / lam[idx])
+        bought = t[idx] <= T[idx]
+        alive[idx[~bought]] = False
+        go = idx[bought]
+        x[go] += 1
+        t_x[go] = np.floor(t[go])
+        alive[go[rng.random(len(go)) < p[go]]] = False
+    frame = pd.DataFrame({"frequency": x, "recency": t_x, "T": T})
+    return frame.groupby(["frequency", "recency", "T"]).size().rename("n").reset_index()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nuts-customers", type=int, default=5_000)
+    parser.add_argument("--laplace-customers", type=int, default=200_000)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    from clv_assets.models.fitting import fit
+    from clv_assets.models.purchase.bgnbd import BGNBD
+    from clv_assets.models.specs import FitSettings
+
+    for method, customers in (("mcmc", args.nuts_customers), ("laplace", args.laplace_customers)):
+        for label, seed in (("first (compiles)", 1), ("second account (reused)", 2), ("third account (reused)", 3)):
+            rows = simulate(customers, seed)
+            started = time.perf_counter()
+            fit(BGNBD, rows, FitSettings(method=method))
+            print(f"{method:8s} {customers:>8,} customers {len(rows):>8,} distinct rows  {label:24s} {time.perf_counter() - started:6.1f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
