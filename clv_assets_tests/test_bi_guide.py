@@ -46,15 +46,16 @@ def test_every_guide_query_runs_and_returns_rows(workspace):
         match = re.search(r"segment = '([a-z_]+)'", query)
         if match and "customer_segments" in query:
             by_segment[match.group(1)] = result
-        elif match is None or match.group(1) != "one_time_buyers_likely_to_repeat":
-            assert not result.empty, query
+        assert not result.empty, query
     # the segment queries return the members recomputed from the profile
     profile = workspace.query("SELECT * FROM marts.customer_profile WHERE account = $a", {"a": account})
     above = {"Above average", "Well above average"}
     vip = profile[profile.spend_band.isin(above) & profile.predicted_spend_band.isin(above)]
     assert set(by_segment["vip"].customer_id) == set(vip.customer_id) and len(vip) > 0
-    at_risk = profile[profile.churn_band.isin(["High", "Very high"]) & profile.purchase_probability_band.isin(["Small", "Medium"])]
+    active = (profile.order_count >= 2) | profile.spend_band.isin(above)
+    at_risk = profile[active & (profile.churn_band == "Very high")]
     assert set(by_segment["at_risk"].customer_id) == set(at_risk.customer_id)
     assert set(by_segment) == {
-        "one_time_buyers_likely_to_repeat", "vip", "future_vip", "loyal_staying_loyal", "becoming_loyal", "at_risk"
+        "one_time_buyers_likely_to_repeat", "vip", "future_vip", "loyal_staying_loyal", "becoming_loyal", "at_risk",
+        "lapsed_one_time_buyers",
     }

@@ -189,6 +189,46 @@ def test_synthetic_bgnbd_account_backtest_agrees_with_the_truth(workspace, tmp_p
     assert abs(row.interval_coverage - row.interval_expected_coverage) < 0.03
     choice = _query(tmp_path / "warehouse.duckdb", "SELECT * FROM models.model_choice WHERE account = $a", {"a": account})
     assert choice.chosen_model[0] == "bgnbd" and "lowest mae_orders" in choice.reason[0]
+    _assert_segment_lift_claims(tmp_path / "warehouse.duckdb", account)
+
+
+def _assert_segment_lift_claims(warehouse, account: str) -> pd.DataFrame:
+    """The issue's claims on models.evaluation_segments, where the segment has >= 30 members.
+
+    The table compares what members did in the actual holdout with their comparison group.
+    """
+    lift = _query(warehouse, "SELECT * FROM models.evaluation_segments WHERE account = $a", {"a": account}).set_index("segment")
+    shipped = {"one_time_buyers_likely_to_repeat", "vip", "future_vip", "loyal_staying_loyal", "becoming_loyal", "at_risk", "lapsed_one_time_buyers"}
+    assert set(lift.index) == shipped
+    big = lift[lift.members >= 30]
+    assert (big.order_rate_lift_p05 <= big.order_rate_lift).all() and (big.order_rate_lift <= big.order_rate_lift_p95).all()
+    if "one_time_buyers_likely_to_repeat" in big.index:
+        assert big.order_rate_lift["one_time_buyers_likely_to_repeat"] > 1, big.loc["one_time_buyers_likely_to_repeat"]
+    for vip in {"vip", "future_vip"} & set(big.index):
+        assert big.spend_lift[vip] > 1, big.loc[vip]
+    if "at_risk" in big.index:
+        assert big.order_rate_lift["at_risk"] < 1, big.loc["at_risk"]
+    return lift
+
+
+def test_cdnow_segment_lift(cdnow_backtest):
+    """The segments as of the cutoff, measured on the CDNOW holdout; the one-time-buyer
+    groups add up to the one-time buyers of an independent pandas RFM, and their pooled
+    holdout reorder share to the one computed from the raw orders."""
+    root, _, _ = cdnow_backtest
+    lift = _assert_segment_lift_claims(root / "warehouse.duckdb", "cdnow-backtest")
+    assert (lift.members >= 30).sum() >= 4, lift.members
+    rfm = _calibration_rfm()
+    one_time = set(rfm.customer_id[rfm.frequency == 0])
+    orders = cdnow.cdnow_orders(CDNOW_FILE)
+    day = pd.to_datetime(orders.ordered_at).dt.normalize()
+    in_holdout = orders[(day > pd.Timestamp(cdnow.CUTOFF)) & (day <= pd.Timestamp(cdnow.HOLDOUT_END))]
+    reordered = len(one_time & set(in_holdout.customer_id)) / len(one_time)
+    for name in ("one_time_buyers_likely_to_repeat", "lapsed_one_time_buyers"):
+        row = lift.loc[name]
+        assert row.members + row.comparison_customers == len(one_time)
+        pooled = (row.members * row.member_share_ordered + row.comparison_customers * row.comparison_share_ordered) / len(one_time)
+        assert pooled == pytest.approx(reordered, rel=1e-9)
 
 
 def test_bad_window_fails_the_run_with_one_line(workspace, tmp_path):

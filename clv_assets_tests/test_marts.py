@@ -14,6 +14,7 @@ from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
 from scipy.special import gammaln
 
 from clv_assets.definitions import build_defs
+from clv_assets.defs.marts.segments import load_segments
 from clv_assets.defs.predictions.assets import PredictionConfig
 from clv_assets.lib.draws import load_draws
 from clv_assets.lib.resources import warehouse_resource
@@ -47,6 +48,11 @@ def _probability_band(p: pd.Series) -> pd.Series:
     )
 
 
+def _relative_probability_band(ratio: pd.Series) -> pd.Series:
+    # purchase probability / account mean: Small <= 0.5, Medium <= 1, High <= 2, Very high above
+    return pd.Series(np.select([ratio <= 0.5, ratio <= 1.0, ratio <= 2.0], PROBABILITY[:3], PROBABILITY[3]), index=ratio.index)
+
+
 @pytest.fixture(scope="module")
 def account(workspace) -> str:
     return workspace.truths[0]["account"]
@@ -73,12 +79,15 @@ def test_bands_follow_the_documented_cutoffs(workspace, account):
     assert (p.spend_band == _relative_band(p.total_spend / p.total_spend.mean())).all()
     assert (p.predicted_spend_band == _relative_band(p.predicted_spend / p.predicted_spend.mean())).all()
     assert (p.predicted_aov_band == _relative_band(p.expected_aov / p.expected_aov.mean())).all()
+    # order likelihood relative to the account's average customer (default ratios 1.25)
     likelihood = np.select(
-        [p.p_multiple_orders >= 0.5, p.p_order >= 0.5], ["Likely to order multiple times", "Likely to order"], "Unlikely to order"
+        [p.p_multiple_orders >= 1.25 * p.p_multiple_orders.mean(), p.p_order >= 1.25 * p.p_order.mean()],
+        ["Likely to order multiple times", "Likely to order"],
+        "Unlikely to order",
     )
     assert (p.order_likelihood_band == likelihood).all()
     assert (p.churn_band == _probability_band(p.churn_probability)).all()
-    assert (p.purchase_probability_band == _probability_band(p.p_order)).all()
+    assert (p.purchase_probability_band == _relative_probability_band(p.purchase_probability / p.purchase_probability.mean())).all()
     low = max(np.quantile(p.predicted_spend, 0.3), 1.0)
     high = max(np.quantile(p.predicted_spend, 0.8), low)
     tier = np.select([p.predicted_spend <= low, p.predicted_spend <= high], ["Low", "Medium"], "High")
@@ -124,6 +133,20 @@ def test_band_confidence_is_the_posterior_share_of_draws_in_the_band(workspace, 
     per_draw = np.stack([_probability_band(pd.Series(row)).to_numpy() for row in no_order])
     expected = (per_draw == p.churn_band[repeat].to_numpy()[None, :]).mean(axis=0)
     np.testing.assert_allclose(p.churn_band_confidence[repeat], expected, atol=1.5 / n_draws)
+    # purchase probability = P(order within 30 days): pymc-marketing's P(no purchase in 30 days)
+    soon = 1.0 - bg.expected_probability_no_purchase(30, rfm).values[0][:, repeat]
+    np.testing.assert_allclose(p.purchase_probability[repeat], soon.mean(axis=0), atol=1e-6)
+    lo, hi = np.quantile(soon, [0.05, 0.95], axis=0)
+    np.testing.assert_allclose(p.purchase_probability_p05[repeat], lo, atol=1e-6)
+    np.testing.assert_allclose(p.purchase_probability_p95[repeat], hi, atol=1e-6)
+    assert (p.churn_probability_p05 <= p.churn_probability).all() and (p.churn_probability <= p.churn_probability_p95).all()
+    # the relative bands' confidence compares with the account mean of the same draw
+    # (the account mean per draw: the predictions' per-draw total over every customer)
+    totals = workspace.query("SELECT * FROM predictions.account_draws WHERE account = $a ORDER BY draw", {"a": account})
+    ratio = soon / (totals.expected_customers_purchasing.to_numpy()[:n_draws, None] / len(p))
+    per_draw = np.stack([_relative_probability_band(pd.Series(row)).to_numpy() for row in ratio])
+    expected = (per_draw == p.purchase_probability_band[repeat].to_numpy()[None, :]).mean(axis=0)
+    np.testing.assert_allclose(p.purchase_probability_band_confidence[repeat], expected, atol=1.5 / n_draws)
     for band in ("predicted_spend_band", "order_likelihood_band", "spend_tier", "churn_band", "purchase_probability_band"):
         confidence = p[f"{band}_confidence"]
         assert confidence.between(0, 1).all()
@@ -133,27 +156,49 @@ def test_band_confidence_is_the_posterior_share_of_draws_in_the_band(workspace, 
 
 def test_segments_match_their_definitions(workspace, account):
     p = _profile(workspace, account).set_index("customer_id")
+    one_time = p.frequency_band == "1 order"
+    one_time_mean = p.p_order[one_time].mean()
     expected = {
-        "one_time_buyers_likely_to_repeat": (p.frequency_band == "1 order") & p.order_likelihood_band.isin(LIKELY),
+        "one_time_buyers_likely_to_repeat": one_time & (p.p_order >= one_time_mean),
         "vip": p.spend_band.isin(ABOVE) & p.predicted_spend_band.isin(ABOVE),
         "future_vip": ~p.spend_band.isin(ABOVE) & p.predicted_spend_band.isin(ABOVE),
         "loyal_staying_loyal": p.frequency_band.isin(["3-4 orders", "5+ orders"]) & p.order_likelihood_band.isin(LIKELY),
-        "becoming_loyal": ~p.frequency_band.isin(["3-4 orders", "5+ orders"]) & p.order_likelihood_band.isin(LIKELY),
-        "at_risk": p.churn_band.isin(["High", "Very high"]) & p.purchase_probability_band.isin(["Small", "Medium"]),
+        "becoming_loyal": (p.frequency_band == "2 orders") & (p.p_order >= p.p_order.mean()),
+        "at_risk": ((p.order_count >= 2) | p.spend_band.isin(ABOVE)) & (p.churn_band == "Very high"),
+        "lapsed_one_time_buyers": one_time & p.churn_band.isin(["High", "Very high"]) & (p.p_order < one_time_mean),
     }
     segments = workspace.query("SELECT * FROM marts.customer_segments WHERE account = $a", {"a": account})
     for name, members in expected.items():
         got = set(segments.customer_id[segments.segment == name])
         assert got == set(p.index[members]), name
-        # the demo's one-time buyers are all over a year old: none is likely to order at the
-        # default threshold (the override test lowers it and checks that segment)
-        assert got or name == "one_time_buyers_likely_to_repeat", f"{name} is empty on the demo data"
+        assert got, f"{name} is empty on the test workspace"
     grid = segments[segments.segment == "purchase_churn_grid"].set_index("customer_id").cell
     assert len(grid) == len(p)
     assert (grid.sort_index() == ("purchase " + p.purchase_probability_band + " / churn " + p.churn_band).sort_index()).all()
     sizes = workspace.query("SELECT * FROM marts.segment_sizes WHERE account = $a", {"a": account})
     counted = segments.groupby(["segment", segments.cell.fillna("")]).size()
     assert dict(zip(zip(sizes.segment, sizes.cell.fillna("")), sizes.customers)) == counted.to_dict()
+    assert sizes.description.str.len().gt(20).all()  # segments.yaml's one-line descriptions reach the table
+
+
+def test_segments_are_targets_in_every_account(workspace):
+    """Every shipped segment has members; none but the grid holds more than 60% of an
+    account; the purchase x churn grid has at least 6 cells of >= 1% of the customers."""
+    for truth in workspace.truths:
+        a = truth["account"]
+        n = workspace.count("marts.customer_profile", a)
+        sizes = workspace.query(
+            "SELECT segment, count(DISTINCT customer_id) AS n FROM marts.customer_segments WHERE account = $a GROUP BY segment",
+            {"a": a},
+        ).set_index("segment").n
+        shipped = {s.name for s in load_segments()}
+        assert set(sizes.index) == shipped, (a, shipped - set(sizes.index))
+        assert (sizes.drop("purchase_churn_grid") <= 0.6 * n).all(), (a, sizes.to_dict())
+        cells = workspace.query(
+            "SELECT cell, count(*) AS n FROM marts.customer_segments WHERE account = $a AND segment = 'purchase_churn_grid' GROUP BY cell",
+            {"a": a},
+        )
+        assert (cells.n >= 0.01 * n).sum() >= 6, (a, cells.to_dict("records"))
 
 
 def test_best_channel_is_the_dirichlet_multinomial_posterior_mode(workspace, account):
@@ -238,20 +283,23 @@ def test_account_overrides_change_its_cutoffs_only(workspace, account):
     other = workspace.truths[1]["account"]
     other_before = _profile(workspace, other)
     try:
-        settings.write_text(json.dumps({**json.loads(saved or "{}"), "bands": {"relative_cutoffs": [0.2, 0.4, 3.0, 5.0], "likely_to_order": 0.3}}))
+        settings.write_text(json.dumps({**json.loads(saved or "{}"), "bands": {"relative_cutoffs": [0.2, 0.4, 3.0, 5.0], "order_likelihood_basis": "absolute", "likely_to_order": 0.3}}))
         assert _rerun_bands(account).success
         after = _profile(workspace, account)
         t = workspace.query("SELECT * FROM bands.thresholds WHERE account = $a", {"a": account}).iloc[0]
-        assert list(t.relative_cutoffs) == [0.2, 0.4, 3.0, 5.0] and list(t.overridden_by_account) == ["likely_to_order", "relative_cutoffs"]
+        assert list(t.relative_cutoffs) == [0.2, 0.4, 3.0, 5.0] and list(t.overridden_by_account) == ["likely_to_order", "order_likelihood_basis", "relative_cutoffs"]
         assert (after.spend_band == _relative_band(after.total_spend / after.total_spend.mean(), (0.2, 0.4, 3.0, 5.0))).all()
         assert (after.spend_band == "Average").mean() > (before.spend_band == "Average").mean()
         pd.testing.assert_frame_equal(_profile(workspace, other), other_before)
-        one_time_likely = after[(after.frequency_band == "1 order") & (after.p_order >= 0.3)].customer_id
+        # absolute order likelihood: P(>= 1 order) >= 0.3 or P(>= 2 orders) >= 0.5 (loyal_staying_loyal uses the band)
+        loyal_likely = after[
+            after.frequency_band.isin(["3-4 orders", "5+ orders"]) & ((after.p_order >= 0.3) | (after.p_multiple_orders >= 0.5))
+        ].customer_id
         segment = workspace.query(
-            "SELECT customer_id FROM marts.customer_segments WHERE account = $a AND segment = 'one_time_buyers_likely_to_repeat'",
+            "SELECT customer_id FROM marts.customer_segments WHERE account = $a AND segment = 'loyal_staying_loyal'",
             {"a": account},
         ).customer_id
-        assert len(one_time_likely) > 0 and set(segment) == set(one_time_likely)
+        assert len(loyal_likely) > 0 and set(segment) == set(loyal_likely)
 
         settings.write_text(json.dumps({"bands": {"relative_cutoffs": [2.0, 1.0, 3.0, 5.0]}}))
         result = _rerun_bands(account)

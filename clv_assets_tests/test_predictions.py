@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import arviz as az
@@ -15,7 +16,7 @@ from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
 from clv_assets.definitions import build_defs
 from clv_assets.defs.predictions.assets import PredictionConfig
 from clv_assets.lib.draws import load_draws
-from clv_assets.lib.keys import ACCOUNT_JOB
+from clv_assets.lib.keys import ACCOUNT_JOB, CUSTOMER_PREDICTIONS
 from clv_assets.lib.run_config import account_run_config
 from clv_assets.lib.warehouse import read_query
 
@@ -98,6 +99,12 @@ def _run(account: str, run_config: dict) -> dg.ExecuteInProcessResult:
     return job.execute_in_process(
         instance=dg.DagsterInstance.get(), partition_key=account, run_config=run_config, raise_on_error=False
     )
+
+
+def _run_predictions(account: str) -> dg.ExecuteInProcessResult:
+    defs = build_defs()
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection={CUSTOMER_PREDICTIONS})
+    return job.execute_in_process(instance=dg.DagsterInstance.get(), partition_key=account, raise_on_error=False)
 
 
 def test_failed_diagnostics_keep_last_good_draws_and_predictions(workspace):
@@ -200,6 +207,20 @@ def test_settings_file_model_is_fitted_and_served(workspace):
         failure = next(e for e in result.all_events if e.is_step_failure)
         message = failure.step_failure_data.error.message.strip()
         assert "purchase model must be" in message and "gbm" in message and len(message.splitlines()) == 1
+        pd.testing.assert_frame_equal(
+            workspace.query("SELECT * FROM predictions.customers WHERE account = $a ORDER BY ALL", {"a": folder.name}), stored
+        )
+        # a bad "predictions" entry fails the predictions step with one line (fits are stored: ~5 s a run)
+        for bad, expected in (
+            ({"purchase_horizon_days": 0}, "invalid prediction settings: Value error, horizons are positive"),
+            ({"purchase_horizon": 14}, "'predictions' must be an object with some of"),
+            ([30], "'predictions' must be an object with some of"),
+        ):
+            (folder / "_account.json").write_text(json.dumps({"model": "mbgnbd", "predictions": bad}))
+            result = _run_predictions(folder.name)
+            assert not result.success
+            message = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error.message.strip()
+            assert expected in message and "_account.json" in message and len(message.splitlines()) == 1, message
         pd.testing.assert_frame_equal(
             workspace.query("SELECT * FROM predictions.customers WHERE account = $a ORDER BY ALL", {"a": folder.name}), stored
         )

@@ -5,8 +5,9 @@ mean of the banded quantity. Under each posterior draw the same quantity falls i
 band; the share of draws that put the customer in band k is the posterior probability
 of band k, and the one of the assigned band is its ``..._confidence``. Relative bands
 compare with the account mean *of the same draw* (an account-wide shift moves the mean
-with the customer); the spend-tier cut-offs are the account percentiles of posterior-mean
-predicted spend, held fixed.
+with the customer), and so do the relative order-likelihood and purchase-probability
+bands; the spend-tier cut-offs are the account percentiles of posterior-mean predicted
+spend, held fixed.
 """
 
 from __future__ import annotations
@@ -40,36 +41,43 @@ def whole_percent(probability: np.ndarray) -> np.ndarray:
     return np.floor(100.0 * probability + 0.5)
 
 
-def order_likelihood_index(p_order: np.ndarray, p_multiple: np.ndarray, thresholds: dict) -> np.ndarray:
-    return np.where(
-        p_multiple >= thresholds["likely_to_order_multiple"],
-        2,
-        np.where(p_order >= thresholds["likely_to_order"], 1, 0),
-    )
+def order_likelihood_index(per_draw: dict[str, np.ndarray], thresholds: dict, means: dict[str, np.ndarray]) -> np.ndarray:
+    """2 'Likely to order multiple times', 1 'Likely to order', 0 'Unlikely to order'."""
+    p_order, p_multiple = per_draw["p_order"], per_draw["p_multiple_orders"]
+    if thresholds["order_likelihood_basis"] == "relative":
+        multiple = p_multiple >= thresholds["likely_to_order_multiple_ratio"] * means["p_multiple_orders"][:, None]
+        likely = p_order >= thresholds["likely_to_order_ratio"] * means["p_order"][:, None]
+    else:
+        multiple = p_multiple >= thresholds["likely_to_order_multiple"]
+        likely = p_order >= thresholds["likely_to_order"]
+    return np.where(multiple, 2, np.where(likely, 1, 0))
 
 
-def band_probabilities(
-    per_draw: dict[str, np.ndarray], thresholds: dict, mean_spend: np.ndarray, mean_aov: np.ndarray
-) -> dict[str, np.ndarray]:
+def purchase_probability_index(per_draw: dict[str, np.ndarray], thresholds: dict, means: dict[str, np.ndarray]) -> np.ndarray:
+    p = per_draw["purchase_probability"]
+    if thresholds["purchase_probability_basis"] == "relative":
+        return band_index(p / means["purchase_probability"][:, None], thresholds["purchase_probability_ratios"])
+    return band_index(whole_percent(p), thresholds["probability_cutoffs_pct"])
+
+
+def band_probabilities(per_draw: dict[str, np.ndarray], thresholds: dict, means: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """``{"<band>__<k>": P(band index = k)}`` per row, for every band of :data:`PREDICTED_BANDS`.
 
     ``per_draw`` holds (draws, rows) arrays (see ``predict.per_draw_quantities``);
-    ``mean_spend`` and ``mean_aov`` are the account means of predicted spend and expected
-    AOV under each draw, shape (draws,).
+    ``means`` the account means under each draw, shape (draws,), of ``predicted_spend``,
+    ``expected_aov``, ``p_order``, ``p_multiple_orders`` and ``purchase_probability``.
     """
     relative = thresholds["relative_cutoffs"]
-    probability = thresholds["probability_cutoffs_pct"]
-    p_order = per_draw["p_order"]
     indices = {
-        "predicted_spend_band": band_index(per_draw["predicted_spend"] / mean_spend[:, None], relative),
-        "predicted_aov_band": band_index(per_draw["expected_aov"] / mean_aov[:, None], relative),
-        "order_likelihood_band": order_likelihood_index(p_order, per_draw["p_multiple_orders"], thresholds),
+        "predicted_spend_band": band_index(per_draw["predicted_spend"] / means["predicted_spend"][:, None], relative),
+        "predicted_aov_band": band_index(per_draw["expected_aov"] / means["expected_aov"][:, None], relative),
+        "order_likelihood_band": order_likelihood_index(per_draw, thresholds, means),
         "spend_tier": band_index(
             per_draw["predicted_spend"],
             [thresholds["spend_tier_low_cutoff"], thresholds["spend_tier_high_cutoff"]],
         ),
-        "churn_band": band_index(whole_percent(1.0 - p_order), probability),
-        "purchase_probability_band": band_index(whole_percent(p_order), probability),
+        "churn_band": band_index(whole_percent(per_draw["churn_probability"]), thresholds["probability_cutoffs_pct"]),
+        "purchase_probability_band": purchase_probability_index(per_draw, thresholds, means),
     }
     return {
         f"{band}__{k}": (index == k).mean(axis=0)

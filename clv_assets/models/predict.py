@@ -38,12 +38,19 @@ PREDICTION_COLUMNS = [
     "expected_aov", "expected_aov_p05", "expected_aov_p95",
     "predicted_spend", "predicted_spend_p05", "predicted_spend_p95",
     "days_to_next_order",  # stored as the date expected_next_order_date
+    # added after the first release (columns are appended, never renamed or reordered)
+    "churn_probability_p05", "churn_probability_p95",
+    "purchase_probability", "purchase_probability_p05", "purchase_probability_p95",
 ]
 
 
 @dataclass(frozen=True)
 class PredictionSettings:
     horizon_days: float = 365.0
+    # "likely to buy now": P(order within this many days) is purchase_probability
+    purchase_horizon_days: float = 30.0
+    # churn_probability is P(no order within this many days)
+    churn_horizon_days: float = 365.0
     discount_rate: float = 0.0  # annual
     chunk_rows: int = 10_000
     workers: int = 2
@@ -72,9 +79,12 @@ def discounted_expected_if_alive(
     return total
 
 
-PER_DRAW = ("p_alive", "expected_orders", "p_order", "p_multiple_orders", "expected_aov", "predicted_spend")
+PER_DRAW = (
+    "p_alive", "expected_orders", "p_order", "p_multiple_orders", "expected_aov", "predicted_spend",
+    "purchase_probability", "churn_probability",
+)
 # account-wide per-draw sums over customers (each distinct row weighted by its count `n`)
-ACCOUNT_DRAW_COLUMNS = ("expected_orders", "predicted_spend", "expected_aov", "p_order")
+ACCOUNT_DRAW_COLUMNS = ("expected_orders", "predicted_spend", "expected_aov", "p_order", "p_multiple_orders", "purchase_probability")
 
 
 def aligned_draws(
@@ -115,6 +125,11 @@ def map_chunks(
     return ordered, parts
 
 
+INTERVAL_QUANTITIES = (
+    "p_alive", "expected_orders", "p_order", "expected_aov", "predicted_spend", "churn_probability", "purchase_probability",
+)
+
+
 def predict_rows(
     rows: pd.DataFrame, bg_draws: dict[str, np.ndarray], gg_draws: dict[str, np.ndarray], settings: PredictionSettings
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -130,11 +145,10 @@ def predict_rows(
 
     def summarize(chunk: pd.DataFrame, per_draw: dict[str, np.ndarray]) -> tuple[dict, dict]:
         out: dict[str, np.ndarray] = {}
-        for name in ("p_alive", "expected_orders", "p_order", "expected_aov", "predicted_spend"):
+        for name in INTERVAL_QUANTITIES:
             out[name] = per_draw[name].mean(axis=0)
             out[f"{name}_p05"], out[f"{name}_p95"] = np.quantile(per_draw[name], QUANTILES, axis=0)
         out["p_multiple_orders"] = per_draw["p_multiple_orders"].mean(axis=0)
-        out["churn_probability"] = 1.0 - out["p_order"]
         out["days_to_next_order"] = _days_to_next_order(
             settings.model, bg, chunk, per_draw["p_alive"], out["p_order"], float(settings.horizon_days)
         )
@@ -179,6 +193,8 @@ def per_draw_quantities(chunk: pd.DataFrame, bg: dict, gg: dict, settings: Predi
     p_alive = purchase.p_alive(**bg, x=x, t_x=t_x, T=T)
     expected = p_alive * future["expected"][:, inverse]
     p_any = p_alive * (1.0 - future["p_none"][:, inverse])
+    purchase_p = p_alive * (1.0 - _p_none_within(purchase, bg, pairs, horizon, settings.purchase_horizon_days, future)[:, inverse])
+    churn_p = 1.0 - p_alive * (1.0 - _p_none_within(purchase, bg, pairs, horizon, settings.churn_horizon_days, future)[:, inverse])
     aov = GAMMA_GAMMA.expected_spend(**gg, x=x, m=chunk["monetary_value"].to_numpy(float))
     if settings.discount_rate != 0:
         discounted = discounted_expected_if_alive(settings.model, bg, pairs[0], pairs[1], horizon, settings.discount_rate)
@@ -192,7 +208,16 @@ def per_draw_quantities(chunk: pd.DataFrame, bg: dict, gg: dict, settings: Predi
         "p_multiple_orders": p_any - p_alive * future["p_one"][:, inverse],
         "expected_aov": aov,
         "predicted_spend": spend,
+        "purchase_probability": purchase_p,
+        "churn_probability": churn_p,
     }
+
+
+def _p_none_within(purchase, bg: dict, pairs: np.ndarray, horizon: float, days: float, future: dict) -> np.ndarray:
+    """P(no order within ``days``) of a customer alive at T, per distinct (frequency, T) pair."""
+    if float(days) == horizon:
+        return future["p_none"]
+    return purchase.future_if_alive(**bg, x=pairs[0], T=pairs[1], t=float(days))["p_none"]
 
 
 NEXT_ORDER_ROWS_PER_BLOCK = 512  # bounds Pareto/NBD's quadrature memory in the bisection

@@ -15,13 +15,16 @@ WITH base AS (
         len(list_filter(t.relative_cutoffs, lambda c: c < p.predicted_spend / nullif(t.mean_predicted_spend, 0))) AS predicted_spend_i,
         len(list_filter(t.relative_cutoffs, lambda c: c < p.expected_aov / nullif(t.mean_expected_aov, 0))) AS predicted_aov_i,
         CASE
-            WHEN p.p_multiple_orders >= t.likely_to_order_multiple THEN 2
-            WHEN p.p_order >= t.likely_to_order THEN 1
+            WHEN p.p_multiple_orders >= t.likely_to_order_multiple_cutoff THEN 2
+            WHEN p.p_order >= t.likely_to_order_cutoff THEN 1
             ELSE 0
         END AS order_likelihood_i,
         len(list_filter([t.spend_tier_low_cutoff, t.spend_tier_high_cutoff], lambda c: c < p.predicted_spend)) AS spend_tier_i,
         len(list_filter(t.probability_cutoffs_pct, lambda c: c < floor(100 * p.churn_probability + 0.5))) AS churn_i,
-        len(list_filter(t.probability_cutoffs_pct, lambda c: c < floor(100 * p.p_order + 0.5))) AS purchase_probability_i,
+        CASE WHEN t.purchase_probability_basis = 'relative'
+             THEN len(list_filter(t.purchase_probability_cutoffs, lambda c: c < p.purchase_probability))
+             ELSE len(list_filter(t.probability_cutoffs_pct, lambda c: c < floor(100 * p.purchase_probability + 0.5)))
+        END AS purchase_probability_i,
         p.customer_id IS NOT NULL AS predicted,
         bp.*  EXCLUDE (frequency, recency, "T", monetary_value)
     FROM features.rfm AS rfm

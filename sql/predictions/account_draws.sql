@@ -12,6 +12,10 @@ SELECT
     predicted_spend AS total_predicted_spend,
     expected_aov AS sum_expected_aov,
     p_order AS expected_customers_ordering,
-    CAST($predicted_at AS TIMESTAMPTZ) AS predicted_at
+    CAST($predicted_at AS TIMESTAMPTZ) AS predicted_at,
+    -- added later (appended): expected customers with >= 2 orders in the horizon, and with
+    -- an order within the purchase horizon
+    p_multiple_orders AS expected_customers_ordering_multiple,
+    purchase_probability AS expected_customers_purchasing
 FROM draw_totals
 ORDER BY draw

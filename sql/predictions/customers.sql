@@ -15,7 +15,10 @@ SELECT
     CAST($purchase_model AS VARCHAR) AS purchase_model,
     CAST($purchase_model_fitted_at AS TIMESTAMPTZ) AS purchase_model_fitted_at,
     CAST($gamma_gamma_fitted_at AS TIMESTAMPTZ) AS gamma_gamma_fitted_at,
-    CAST($predicted_at AS TIMESTAMPTZ) AS predicted_at
+    CAST($predicted_at AS TIMESTAMPTZ) AS predicted_at,
+    -- the horizons of purchase_probability and churn_probability
+    CAST($purchase_horizon_days AS INTEGER) AS purchase_horizon_days,
+    CAST($churn_horizon_days AS INTEGER) AS churn_horizon_days
 FROM features.rfm AS rfm
 JOIN history_predictions AS p
   ON p.frequency = rfm.frequency

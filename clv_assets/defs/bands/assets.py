@@ -76,42 +76,55 @@ def customer_bands(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         # an account without predictions has no band confidence
         model = None if totals.empty else totals["purchase_model"].iloc[0]
         if model:
+            horizons = run_sql(conn, read_query("prediction_horizons"), params).df().iloc[0].to_dict()
             purchases, _ = load_draws(conn, account, model, len(totals))
             gg, _ = load_draws(conn, account, GAMMA_GAMMA.name, len(totals))
     probabilities = (
-        _band_probabilities(histories, thresholds.iloc[0].to_dict(), totals, model, purchases, gg) if model else None
+        _band_probabilities(histories, thresholds.iloc[0].to_dict(), totals, horizons, model, purchases, gg)
+        if model else None
     )
     with duckdb.get_connection() as conn:
-        conn.register("band_probabilities", _with_probability_columns(histories, probabilities))
+        conn.register("band_probabilities", with_probability_columns(histories, probabilities))
         with transaction(conn):
             replace_account_rows(conn, "bands.customers", account, read_sql("bands.customers"), params)
         metadata = partition_metadata(conn, "bands.customers", account)
     return dg.MaterializeResult(metadata=metadata)
 
 
+# per-draw account means of the relative predicted bands: predictions.account_draws column of each sum
+ACCOUNT_MEANS = {
+    "predicted_spend": "total_predicted_spend",
+    "expected_aov": "sum_expected_aov",
+    "p_order": "expected_customers_ordering",
+    "p_multiple_orders": "expected_customers_ordering_multiple",
+    "purchase_probability": "expected_customers_purchasing",
+}
+
+
 def _band_probabilities(
-    histories: pd.DataFrame, thresholds: dict, totals: pd.DataFrame, model: str, purchases: dict, gg: dict
+    histories: pd.DataFrame, thresholds: dict, totals: pd.DataFrame, horizons: dict, model: str, purchases: dict, gg: dict
 ) -> pd.DataFrame:
     """Per distinct history, the posterior probability of each predicted band under the
     draws behind the account's predictions (purchase model ``model``)."""
     customers = thresholds["customers"]
-    mean_spend = totals["total_predicted_spend"].to_numpy(float) / customers
-    mean_aov = totals["sum_expected_aov"].to_numpy(float) / customers
+    means = {name: totals[column].to_numpy(float) / customers for name, column in ACCOUNT_MEANS.items()}
     settings = PredictionSettings(
         horizon_days=float(totals["horizon_days"].iloc[0]),
+        purchase_horizon_days=float(horizons["purchase_horizon_days"]),
+        churn_horizon_days=float(horizons["churn_horizon_days"]),
         discount_rate=float(totals["discount_rate"].iloc[0]),
         model=model,
     )
     bg, gg = aligned_draws(purchases, gg, model)
     ordered, parts = map_chunks(
         histories, bg, gg, settings,
-        lambda chunk, per_draw: band_probabilities(per_draw, thresholds, mean_spend, mean_aov),
+        lambda chunk, per_draw: band_probabilities(per_draw, thresholds, means),
     )
     columns = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]} if parts else {}
     return pd.DataFrame(columns, index=ordered.index).loc[histories.index]
 
 
-def _with_probability_columns(histories: pd.DataFrame, probabilities: pd.DataFrame | None) -> pd.DataFrame:
+def with_probability_columns(histories: pd.DataFrame, probabilities: pd.DataFrame | None) -> pd.DataFrame:
     keys = histories[["frequency", "recency", "T", "monetary_value"]]
     if probabilities is None:  # no predictions: the columns exist, empty
         names = [f"{band}__{k}" for band, n in PREDICTED_BANDS.items() for k in range(n)]

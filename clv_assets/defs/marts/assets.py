@@ -5,7 +5,13 @@ import duckdb as duckdb_module
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from clv_assets.defs.marts.segments import SegmentDefinitionError, load_segments, segments_query
+from clv_assets.defs.marts.segments import (
+    SegmentDefinitionError,
+    load_segments,
+    segment_definitions,
+    segments_markdown,
+    segments_query,
+)
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.keys import ACCOUNT_CHANNELS, CUSTOMER_BANDS, CUSTOMER_CHANNELS, CUSTOMER_PROFILE
 from clv_assets.lib.sql_asset import materialize_sql_table
@@ -29,11 +35,24 @@ def customer_profile(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
     return materialize_sql_table(context, duckdb, "marts.customer_profile", describe=True)
 
 
-@dg.asset(key=["marts", "customer_segments"], deps=[customer_profile], **MARTS)
+def _shipped_segments() -> str:
+    try:
+        return segments_markdown(load_segments())
+    except SegmentDefinitionError as exc:  # the run fails with it; the UI still loads
+        return str(exc)
+
+
+@dg.asset(
+    key=["marts", "customer_segments"],
+    deps=[customer_profile],
+    description=(
+        "Who is in which marketing segment (one row per customer and segment). The segments"
+        " are the named predicates of sql/marts/segments.yaml: a new segment is a new entry"
+        " there.\n\n" + _shipped_segments()
+    ),
+    **MARTS,
+)
 def customer_segments(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
-    """Who is in which marketing segment (VIP, future VIP, at risk, one-time buyers likely
-    to repeat, ...; one row per customer and segment). The segments are the named
-    predicates of sql/marts/segments.yaml: a new segment is a new entry there."""
     account = validate_account(context.partition_key)
     try:
         sql, params = segments_query(load_segments())
@@ -45,13 +64,27 @@ def customer_segments(context: dg.AssetExecutionContext, duckdb: DuckDBResource)
                 replace_account_rows(conn, "marts.customer_segments", account, sql, {**params, "account": account})
         except duckdb_module.Error as exc:
             raise dg.Failure(f"sql/marts/segments.yaml: a segment predicate does not run: {exc}") from None
-        return dg.MaterializeResult(metadata=partition_metadata(conn, "marts.customer_segments", account))
+        sizes = run_sql(
+            conn, "SELECT segment, count(DISTINCT customer_id) AS n FROM marts.customer_segments WHERE account = $account GROUP BY segment",
+            {"account": account},
+        ).fetchall()
+        metadata = partition_metadata(conn, "marts.customer_segments", account)
+    members = dict(sizes)
+    table = "| segment | members | description |\n|---|---|---|\n" + "\n".join(
+        f"| {s.name} | {members.get(s.name, 0)} | {s.description} |" for s in load_segments()
+    )
+    return dg.MaterializeResult(metadata={**metadata, "segments": dg.MetadataValue.md(table)})
 
 
 @dg.asset(key=["marts", "segment_sizes"], deps=[customer_segments], **MARTS)
 def segment_sizes(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
-    """How big each segment is, its share of the account's customers and its predicted spend."""
-    return materialize_sql_table(context, duckdb, "marts.segment_sizes")
+    """How big each segment is, its share of the account's customers and its predicted
+    spend, with the segment's label and one-line description."""
+    try:
+        definitions = segment_definitions(load_segments())
+    except SegmentDefinitionError as exc:
+        raise dg.Failure(str(exc)) from None
+    return materialize_sql_table(context, duckdb, "marts.segment_sizes", inputs={"segment_definitions": definitions})
 
 
 @dg.asset(key=["marts", "band_distribution"], deps=[customer_profile], **MARTS)

@@ -9,7 +9,9 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 from pydantic import field_validator
 
+from clv_assets.defs.marts.segments import SegmentDefinitionError, load_segments
 from clv_assets.defs.models.config import SamplerConfig
+from clv_assets.defs.models.segment_lift import segment_lift_at_cutoff
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.config import checked_iso_date, iso_date
 from clv_assets.lib.eligibility import ineligibility_reason
@@ -64,8 +66,10 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
     error of repeat orders, per-customer error, calibration of "will order" by decile,
     ranking of predicted spend, and coverage of 90% predictive intervals. Writes
     models.evaluation (scorecard), models.evaluation_calibration (deciles),
-    models.evaluation_tracking (cumulative orders by day) and models.model_choice (the
-    model the account uses, with the reason). Tracking and calibration plots are in the
+    models.evaluation_tracking (cumulative orders by day), models.evaluation_segments
+    (segment lift: the segments of sql/marts/segments.yaml as of the cutoff, with the
+    chosen model, against what their members and a comparison group did in the holdout)
+    and models.model_choice (the model the account uses, with the reason). Tracking and calibration plots are in the
     materialisation metadata.
     """
     account = validate_account(context.partition_key)
@@ -110,11 +114,12 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
     )
     gg = fit(GAMMA_GAMMA, spend_rows, config.settings())
     aov = ev.expected_order_value(thin(gg.draws, config.predictive_draws), customers)
-    scores, deciles, tracks = [], [], []
+    scores, deciles, tracks, candidate_draws = [], [], [], {}
     actual_cumulative = np.cumsum(daily["repeat_orders"].to_numpy())
     for model in config.candidates:
         posterior = fit(PURCHASE_MODELS[model], histories, config.settings())
         draws = thin(posterior.draws, config.predictive_draws)
+        candidate_draws[model] = draws
         summary = ev.predictive_summary(model, draws, histories, float(window.holdout_days))
         figures, calibration = ev.score(summary.iloc[index].reset_index(drop=True), customers, aov)
         predicted_cumulative = ev.tracking(model, draws, daily)
@@ -145,13 +150,24 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
     scores = pd.DataFrame(scores)
     deciles, tracks = pd.concat(deciles, ignore_index=True), pd.concat(tracks, ignore_index=True)
     choice = ev.choose_model(scores)
-    write = {**params, "holdout_days": window.holdout_days, "evaluated_at": evaluated_at}
+    lift_model = choice["chosen_model"] if choice["chosen_model"] in candidate_draws else config.candidates[0]
+    try:
+        segments = load_segments()
+    except SegmentDefinitionError as exc:
+        raise dg.Failure(str(exc)) from None
+    lift = segment_lift_at_cutoff(
+        account, rfm, holdout, candidate_draws[lift_model], thin(gg.draws, config.predictive_draws), lift_model, segments
+    )
+    write = {**params, "holdout_days": window.holdout_days, "evaluated_at": evaluated_at, "purchase_model": lift_model}
     with duckdb.get_connection() as conn:
+        conn.register("evaluation_segment_lift", lift)
         conn.register("evaluation_scores", scores)
         conn.register("evaluation_deciles", deciles)
         conn.register("evaluation_track", tracks)
         with transaction(conn):
-            for table in ("models.evaluation", "models.evaluation_calibration", "models.evaluation_tracking"):
+            for table in (
+                "models.evaluation", "models.evaluation_calibration", "models.evaluation_tracking", "models.evaluation_segments",
+            ):
                 replace_account_rows(conn, table, account, read_sql(table), write)
             _write_choice(conn, account, choice, window, evaluated_at)
         metadata = partition_metadata(conn, "models.evaluation", account)
@@ -166,6 +182,10 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
             "choice_reason": choice["reason"],
             "scorecard": dg.MetadataValue.md(shown.round(4).to_markdown()),
             "tracking_plot": dg.MetadataValue.md(markdown_image(ev.tracking_plot(tracks, window), "tracking plot")),
+            "segment_lift": dg.MetadataValue.md(
+                lift.set_index("segment")[["members", "comparison_customers", "order_rate_lift", "order_rate_lift_p05", "order_rate_lift_p95", "spend_lift"]]
+                .round(3).to_markdown()
+            ),
             "calibration_plot": dg.MetadataValue.md(markdown_image(ev.calibration_plot(deciles), "calibration plot")),
         }
     )

@@ -4,20 +4,50 @@ from datetime import UTC, datetime
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
+from pydantic import ValidationError, field_validator
 
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.draws import load_draws
 from clv_assets.lib.keys import CUSTOMER_PREDICTIONS, GAMMA_GAMMA_FIT, PURCHASE_MODEL_FIT
+from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
 from clv_assets.models.predict import PredictionSettings, empty_predictions, predict_rows
 from clv_assets.models.registry import GAMMA_GAMMA, PURCHASE_MODELS
 
 
 class PredictionConfig(dg.Config):
+    """Run config; an account may override the horizons in its ``_account.json`` under
+    ``"predictions"``, e.g. ``{"predictions": {"purchase_horizon_days": 14}}``."""
+
     horizon_days: int = 365
+    purchase_horizon_days: int = 30  # purchase_probability: P(order within this many days), "likely to buy now"
+    churn_horizon_days: int = 365  # churn_probability: P(no order within this many days)
     discount_rate: float = 0.0  # annual; 0 = undiscounted spend
     draws: int = 200  # posterior draws used (thinned evenly from the stored ones)
     chunk_rows: int = 10_000
+
+    @field_validator("horizon_days", "purchase_horizon_days", "churn_horizon_days")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError(f"horizons are positive numbers of days, got {value}")
+        return value
+
+    def for_account(self, overrides: dict | None, source: str) -> "PredictionConfig":
+        """This config with an account's horizon overrides applied; a clear error if invalid."""
+        if overrides is None:
+            return self
+        if not isinstance(overrides, dict) or set(overrides) - set(ACCOUNT_SETTINGS):
+            raise dg.Failure(
+                f"{source}: 'predictions' must be an object with some of {list(ACCOUNT_SETTINGS)}", allow_retries=False
+            )
+        try:
+            return type(self)(**{**self.model_dump(), **overrides})
+        except ValidationError as exc:
+            raise dg.Failure(f"{source}: invalid prediction settings: {exc.errors()[0]['msg']}", allow_retries=False) from None
+
+
+ACCOUNT_SETTINGS = ("horizon_days", "purchase_horizon_days", "churn_horizon_days")
 
 
 @dg.asset(
@@ -27,17 +57,22 @@ class PredictionConfig(dg.Config):
     group_name="predictions",
     kinds={"duckdb"},
 )
-def customer_predictions(context: dg.AssetExecutionContext, config: PredictionConfig, duckdb: DuckDBResource):
+def customer_predictions(
+    context: dg.AssetExecutionContext, config: PredictionConfig, duckdb: DuckDBResource, landing: LandingZone
+):
     """What each customer is expected to do over the horizon (default 12 months).
 
     Probability the customer is still active (p_alive); expected orders; the chance of
     ordering at least once (p_order) and at least twice (p_multiple_orders); churn
-    probability = chance of no order; expected average order value; predicted spend
+    probability = chance of no order within ``churn_horizon_days`` (default 12 months);
+    purchase probability = chance of an order within ``purchase_horizon_days`` (default
+    30, "likely to buy now"); expected average order value; predicted spend
     (the horizon's CLV); the date by which a next order becomes more likely than not.
     Means with 90% posterior intervals, from the latest fits that passed diagnostics
     (the purchase model, BG/NBD by default, is named in ``purchase_model``).
     """
     account = validate_account(context.partition_key)
+    config = config.for_account(landing.account_settings(account).get("predictions"), str(landing.settings_file(account)))
     with duckdb.get_connection() as conn:
         not_fitted = run_sql(conn, read_query("unfitted_models"), {"account": account}).fetchall()
         model = bg = gg = bg_fitted_at = gg_fitted_at = None
@@ -60,12 +95,19 @@ def customer_predictions(context: dg.AssetExecutionContext, config: PredictionCo
     else:
         reason = None
         settings = PredictionSettings(
-            horizon_days=config.horizon_days, discount_rate=config.discount_rate, chunk_rows=config.chunk_rows, model=model
+            horizon_days=config.horizon_days,
+            purchase_horizon_days=config.purchase_horizon_days,
+            churn_horizon_days=config.churn_horizon_days,
+            discount_rate=config.discount_rate,
+            chunk_rows=config.chunk_rows,
+            model=model,
         )
         predictions, draw_totals = predict_rows(histories, bg, gg, settings)
     params = {
         "account": account,
         "horizon_days": config.horizon_days,
+        "purchase_horizon_days": config.purchase_horizon_days,
+        "churn_horizon_days": config.churn_horizon_days,
         "discount_rate": config.discount_rate,
         "purchase_model": model,
         "purchase_model_fitted_at": bg_fitted_at,
