@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+POOLED_PRIOR = "models/pooled_prior"
 ASSET_KEYS = {
     "raw/orders",
     "raw/rejected_orders",
@@ -185,10 +186,14 @@ def test_webserver_serves_graph_partitions_checks_freshness_and_plots(webserver,
     assert "dagster_webserver_version" in webserver.get("/server_info")
 
     nodes = {"/".join(n["assetKey"]["path"]): n for n in webserver.graphql(ASSET_GRAPH)["assetNodes"]}
-    assert set(nodes) == ASSET_KEYS
+    assert set(nodes) == ASSET_KEYS | {POOLED_PRIOR}
     edges = {("/".join(d["path"]), key) for key, node in nodes.items() for d in node["dependencyKeys"]}
     assert EDGES <= edges
     for key, node in nodes.items():
+        if key == POOLED_PRIOR:  # learnt across accounts, refreshed when enough have new fits
+            assert not node["isPartitioned"]
+            assert node["internalFreshnessPolicy"] == {"failWindowSeconds": 7 * 24 * 3600}
+            continue
         assert node["isPartitioned"], key
         assert node["partitionDefinition"] == {"type": "DYNAMIC", "name": "accounts"}, key
         assert node["internalFreshnessPolicy"] == {"failWindowSeconds": 36 * 3600}, key
