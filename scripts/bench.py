@@ -175,8 +175,11 @@ def step_figures(dagster_home: str, run_id: str, samples: list[tuple[float, int,
 def latest_run_id(dagster_home: str) -> str:
     import dagster as dg
 
+    from clv_assets.lib.keys import ACCOUNT_JOB
+
     instance = dg.DagsterInstance.from_config(dagster_home)
-    (record,) = instance.get_run_records(limit=1)
+    # the account's run, not the freshness-check run materialize starts after it
+    (record,) = instance.get_run_records(filters=dg.RunsFilter(job_name=ACCOUNT_JOB), limit=1)
     return record.dagster_run.run_id
 
 
@@ -215,7 +218,11 @@ def run_breakdown(dagster_home: str, since: float) -> dict:
     import dagster as dg
 
     instance = dg.DagsterInstance.from_config(dagster_home)
-    records = instance.get_run_records(filters=dg.RunsFilter(created_after=datetime.fromtimestamp(since, UTC)))
+    from clv_assets.lib.keys import ACCOUNT_JOB
+
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(job_name=ACCOUNT_JOB, created_after=datetime.fromtimestamp(since, UTC))
+    )
     runs, fits, sql_steps = [], {"purchase_model": [], "gamma_gamma": []}, []
     for record in records:
         if record.dagster_run.status != dg.DagsterRunStatus.SUCCESS:
