@@ -276,3 +276,27 @@ def write_demo_accounts(landing_dir: pathlib.Path, n_accounts: int = 3, n_custom
     children = np.random.SeedSequence(seed).spawn(n_accounts)
     return [_write_account(pathlib.Path(landing_dir) / account_name(i), i, ss, n_customers,
                            seed, end) for i, ss in enumerate(children)]
+
+
+def simulate_bgnbd_histories(n: int, seed: int, r=0.3, alpha=26.4, a=0.9, b=4.0):
+    """Distinct (frequency, recency, T) rows, with their counts ``n``, of ``n`` customers
+    simulated purchase by purchase from a BG/NBD process (ages uniform in 30-999 days,
+    recencies in whole days): the fit benchmarks' and tests' synthetic accounts."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    lam, p = rng.gamma(r, 1 / alpha, n), rng.beta(a, b, n)
+    T = rng.integers(30, 1000, n).astype(float)
+    x, t_x, t = np.zeros(n), np.zeros(n), np.zeros(n)
+    alive = np.ones(n, bool)
+    while alive.any():
+        idx = np.flatnonzero(alive)
+        t[idx] += rng.exponential(1 / lam[idx])
+        bought = t[idx] <= T[idx]
+        alive[idx[~bought]] = False
+        go = idx[bought]
+        x[go] += 1
+        t_x[go] = np.floor(t[go])
+        alive[go[rng.random(len(go)) < p[go]]] = False
+    frame = pd.DataFrame({"frequency": x, "recency": t_x, "T": T})
+    return frame.groupby(["frequency", "recency", "T"]).size().rename("n").reset_index()

@@ -15,6 +15,7 @@ import pytest
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln
 
+from clv_assets.demo import simulate_bgnbd_histories
 from clv_assets.models import fitting
 from clv_assets.models.fitting import fit, summarize
 from clv_assets.models.gamma_gamma import GAMMA_GAMMA
@@ -29,21 +30,7 @@ def _distinct(frame: pd.DataFrame, columns) -> pd.DataFrame:
 
 def _bgnbd_rows(n: int, seed: int, r=0.3, alpha=26.4, a=0.9, b=4.0) -> pd.DataFrame:
     """BG/NBD customers simulated purchase by purchase, ages and recencies in whole days."""
-    rng = np.random.default_rng(seed)
-    lam, p = rng.gamma(r, 1 / alpha, n), rng.beta(a, b, n)
-    T = rng.integers(30, 1000, n).astype(float)
-    x, t_x, t = np.zeros(n), np.zeros(n), np.zeros(n)
-    alive = np.ones(n, bool)
-    while alive.any():
-        idx = np.flatnonzero(alive)
-        t[idx] += rng.exponential(1 / lam[idx])
-        bought = t[idx] <= T[idx]
-        alive[idx[~bought]] = False
-        go = idx[bought]
-        x[go] += 1
-        t_x[go] = np.floor(t[go])
-        alive[go[rng.random(len(go)) < p[go]]] = False
-    return _distinct(pd.DataFrame({"frequency": x, "recency": t_x, "T": T}), BGNBD.columns)
+    return simulate_bgnbd_histories(n, seed, r, alpha, a, b)
 
 
 def _pareto_rows(n: int, seed: int, r=0.56, alpha=74.0, s=0.56, beta=72.0) -> pd.DataFrame:

@@ -12,28 +12,8 @@ import argparse
 import time
 import warnings
 
-import numpy as np
-import pandas as pd
+from clv_assets.demo import simulate_bgnbd_histories
 
-
-def simulate(n: int, seed: int, r=0.3, alpha=26.4, a=0.9, b=4.0) -> pd.DataFrame:
-    """Distinct (frequency, recency, T) rows with counts of n simulated BG/NBD customers."""
-    rng = np.random.default_rng(seed)
-    lam, p = rng.gamma(r, 1 / alpha, n), rng.beta(a, b, n)
-    T = rng.integers(30, 1000, n).astype(float)
-    x, t_x, t = np.zeros(n), np.zeros(n), np.zeros(n)
-    alive = np.ones(n, bool)
-    while alive.any():
-        idx = np.flatnonzero(alive)
-        t[idx] += rng.exponential(1 / lam[idx])
-        bought = t[idx] <= T[idx]
-        alive[idx[~bought]] = False
-        go = idx[bought]
-        x[go] += 1
-        t_x[go] = np.floor(t[go])
-        alive[go[rng.random(len(go)) < p[go]]] = False
-    frame = pd.DataFrame({"frequency": x, "recency": t_x, "T": T})
-    return frame.groupby(["frequency", "recency", "T"]).size().rename("n").reset_index()
 
 
 def main() -> int:
@@ -48,7 +28,7 @@ def main() -> int:
 
     for method, customers in (("mcmc", args.nuts_customers), ("laplace", args.laplace_customers)):
         for label, seed in (("first (compiles)", 1), ("second account (reused)", 2), ("third account (reused)", 3)):
-            rows = simulate(customers, seed)
+            rows = simulate_bgnbd_histories(customers, seed)
             started = time.perf_counter()
             fit(BGNBD, rows, FitSettings(method=method))
             print(f"{method:8s} {customers:>8,} customers {len(rows):>8,} distinct rows  {label:24s} {time.perf_counter() - started:6.1f} s", flush=True)
