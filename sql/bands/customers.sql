@@ -69,4 +69,3 @@ SELECT
                    purchase_probability_band__2, purchase_probability_band__3)[purchase_probability_i + 1]
     END AS purchase_probability_band_confidence
 FROM base
-ORDER BY customer_id

@@ -3,8 +3,7 @@
 -- transaction; T = days from first transaction to $as_of; monetary_value = mean value
 -- of the repeat transactions (0 for customers without one: the Gamma-Gamma convention).
 WITH tx AS (
-    SELECT *,
-        row_number() OVER (PARTITION BY customer_id ORDER BY transaction_date) AS seq
+    SELECT *
     FROM staging.customer_transactions
     WHERE account = $account
       AND transaction_date <= CAST($as_of AS DATE)
@@ -25,7 +24,11 @@ SELECT
     CAST(count(*) - 1 AS INTEGER) AS frequency,
     CAST(date_diff('day', min(transaction_date), max(transaction_date)) AS INTEGER) AS recency,
     CAST(date_diff('day', min(transaction_date), CAST($as_of AS DATE)) AS INTEGER) AS "T",
-    coalesce(avg(amount) FILTER (WHERE seq > 1), 0) AS monetary_value,
+    -- the repeat transactions are all but the first (one per day): no window sort needed
+    CASE WHEN count(*) > 1
+        THEN CAST((sum(amount) - arg_min(amount, transaction_date)) AS DOUBLE) / (count(*) - 1)
+        ELSE 0
+    END AS monetary_value,
     min(transaction_date) AS first_order_date,
     max(transaction_date) AS last_order_date,
     CAST(sum(n_orders) AS INTEGER) AS order_count,
@@ -38,4 +41,3 @@ SELECT
 FROM tx
 LEFT JOIN top_channel USING (customer_id)
 GROUP BY tx.customer_id
-ORDER BY tx.customer_id

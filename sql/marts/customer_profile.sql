@@ -37,4 +37,3 @@ JOIN bands.customers AS b ON b.account = rfm.account AND b.customer_id = rfm.cus
 LEFT JOIN predictions.customers AS p ON p.account = rfm.account AND p.customer_id = rfm.customer_id
 LEFT JOIN predictions.customer_channels AS c ON c.account = rfm.account AND c.customer_id = rfm.customer_id
 WHERE rfm.account = $account
-ORDER BY rfm.customer_id

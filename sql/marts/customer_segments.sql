@@ -4,4 +4,3 @@
 -- their UNION ALL in place of the placeholder below.
 SELECT account, customer_id, segment, cell, as_of
 FROM (/* segment selects */)
-ORDER BY segment, cell, customer_id

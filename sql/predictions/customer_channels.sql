@@ -46,4 +46,3 @@ FROM features.rfm AS rfm
 LEFT JOIN customer_channel_histories AS c ON c.customer_id = rfm.customer_id
 JOIN per_history AS p ON p.history IS NOT DISTINCT FROM c.history
 WHERE rfm.account = $account
-ORDER BY rfm.customer_id

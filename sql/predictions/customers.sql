@@ -26,4 +26,3 @@ JOIN history_predictions AS p
  AND p."T" = rfm."T"
  AND p.monetary_value = rfm.monetary_value
 WHERE rfm.account = $account
-ORDER BY rfm.customer_id

@@ -3,7 +3,7 @@
 -- sorted by channel, and their total n. Orders without a channel are not counted; customers
 -- without any such order are left out. Built once per run as a temporary table, so that the
 -- concentration fit and predictions.customer_channels work per distinct history.
-SELECT customer_id, list({'channel': channel, 'orders': orders} ORDER BY channel) AS history, sum(orders) AS n
+SELECT customer_id, list_sort(list({'channel': channel, 'orders': orders})) AS history, sum(orders) AS n
 FROM (
     SELECT t.customer_id, ch.channel, CAST(count(*) AS INTEGER) AS orders
     FROM staging.customer_transactions AS t

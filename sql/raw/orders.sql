@@ -15,4 +15,3 @@ SELECT
     CAST($loaded_at AS TIMESTAMPTZ) AS loaded_at
 FROM validated_landing_rows
 WHERE reject_reason IS NULL
-ORDER BY customer_id, ordered_at

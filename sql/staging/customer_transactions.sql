@@ -6,9 +6,9 @@ SELECT
     order_date AS transaction_date,
     sum(amount) AS amount,
     count(*) AS n_orders,
-    list(channel ORDER BY ordered_at, order_id) AS channels
+    -- sorted by name: which channels, not in what order (an ordered aggregate costs 10x)
+    list_sort(list(channel)) AS channels
 FROM raw.orders
 WHERE account = $account
   AND status = 'completed'
 GROUP BY account, customer_id, order_date
-ORDER BY customer_id, transaction_date
