@@ -17,7 +17,10 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@test -x $(BIN)/python || "$$(scripts/find_python.sh)" -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock -e ".[test]" -c requirements.lock
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.lock -e ".[test]" -c requirements.lock
+	@# bytecode written now, once: with PYTHONDONTWRITEBYTECODE set (as on these machines) every
+	@# new process would otherwise compile dagster, pymc and the rest from source (~10 s each)
+	$(BIN)/python -m compileall -q clv_assets > /dev/null
 	@touch $@
 
 demo: setup

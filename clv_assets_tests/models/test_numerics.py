@@ -61,3 +61,17 @@ def test_shape_helpers():
     assert numerics.blocks(5, 2) == [(0, 2), (2, 4), (4, 5)]
     thinned = numerics.thin({"r": np.arange(20.0).reshape(2, 10)}, 5)
     np.testing.assert_array_equal(thinned["r"], [0.0, 5.0, 10.0, 14.0, 19.0])
+
+
+def test_draw_quantiles_equal_numpys_linear_quantiles():
+    from clv_assets.models.predict import draw_quantiles
+
+    rng = np.random.default_rng(3)
+    for n_draws in (1, 2, 7, 200):
+        per_draw = rng.gamma(0.5, 2.0, size=(n_draws, 50))
+        per_draw[:, 3] = 0.25  # ties
+        per_draw[n_draws // 2, 7] = np.nan
+        for quantiles in ((0.05, 0.95), (0.0, 0.5, 1.0)):
+            np.testing.assert_allclose(
+                draw_quantiles(per_draw, quantiles), np.quantile(per_draw, quantiles, axis=0), rtol=1e-12, atol=0
+            )
