@@ -196,35 +196,38 @@ def per_draw_quantities(chunk: pd.DataFrame, bg: dict, gg: dict, settings: Predi
     """Each quantity of :data:`PER_DRAW` for each posterior draw and row: (draws, rows) arrays.
 
     What a customer alive at T will do depends only on (frequency, T), so it is computed
-    once per distinct pair in the chunk and combined with each row's P(alive).
+    once per distinct pair in the chunk; whether the customer is alive depends on
+    (frequency, recency, T), so the purchase quantities are computed once per distinct
+    triple (customers with the same history but different order values share them), and
+    only the order value and the spend once per row.
     """
     horizon = float(settings.horizon_days)
     purchase = PURCHASE_MODELS[settings.model]
     x, t_x, T = (chunk[c].to_numpy(float) for c in ("frequency", "recency", "T"))
-    pairs, inverse = np.unique(np.stack([x, T]), axis=1, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    histories, of_row = np.unique(np.stack([x, t_x, T]), axis=1, return_inverse=True)
+    pairs, of_history = np.unique(histories[[0, 2]], axis=1, return_inverse=True)
+    of_row, of_history = of_row.reshape(-1), of_history.reshape(-1)
     future = purchase.future_if_alive(**bg, x=pairs[0], T=pairs[1], t=horizon)
-    p_alive = purchase.p_alive(**bg, x=x, t_x=t_x, T=T)
-    expected = p_alive * future["expected"][:, inverse]
-    p_any = p_alive * (1.0 - future["p_none"][:, inverse])
-    purchase_p = p_alive * (1.0 - _p_none_within(purchase, bg, pairs, horizon, settings.purchase_horizon_days, future)[:, inverse])
-    churn_p = 1.0 - p_alive * (1.0 - _p_none_within(purchase, bg, pairs, horizon, settings.churn_horizon_days, future)[:, inverse])
-    aov = GAMMA_GAMMA.expected_spend(**gg, x=x, m=chunk["monetary_value"].to_numpy(float))
-    if settings.discount_rate != 0:
-        discounted = discounted_expected_if_alive(settings.model, bg, pairs[0], pairs[1], horizon, settings.discount_rate)
-        spend = p_alive * discounted[:, inverse] * aov
-    else:
-        spend = expected * aov
-    return {
+    p_alive = purchase.p_alive(**bg, x=histories[0], t_x=histories[1], T=histories[2])
+    expected = p_alive * future["expected"][:, of_history]
+    p_any = p_alive * (1.0 - future["p_none"][:, of_history])
+    within = lambda days: _p_none_within(purchase, bg, pairs, horizon, days, future)[:, of_history]  # noqa: E731
+    per_history = {
         "p_alive": p_alive,
         "expected_orders": expected,
         "p_order": p_any,
-        "p_multiple_orders": p_any - p_alive * future["p_one"][:, inverse],
-        "expected_aov": aov,
-        "predicted_spend": spend,
-        "purchase_probability": purchase_p,
-        "churn_probability": churn_p,
+        "p_multiple_orders": p_any - p_alive * future["p_one"][:, of_history],
+        "purchase_probability": p_alive * (1.0 - within(settings.purchase_horizon_days)),
+        "churn_probability": 1.0 - p_alive * (1.0 - within(settings.churn_horizon_days)),
     }
+    per_row = {name: values[:, of_row] for name, values in per_history.items()}
+    aov = GAMMA_GAMMA.expected_spend(**gg, x=x, m=chunk["monetary_value"].to_numpy(float))
+    if settings.discount_rate != 0:
+        discounted = discounted_expected_if_alive(settings.model, bg, pairs[0], pairs[1], horizon, settings.discount_rate)
+        spend = (p_alive * discounted[:, of_history])[:, of_row] * aov
+    else:
+        spend = per_row["expected_orders"] * aov
+    return {**per_row, "expected_aov": aov, "predicted_spend": spend}
 
 
 def _p_none_within(purchase, bg: dict, pairs: np.ndarray, horizon: float, days: float, future: dict) -> np.ndarray:
@@ -247,12 +250,17 @@ def _days_to_next_order(
     of the chunk.
     """
     purchase = PURCHASE_MODELS[model]
-    x, T = (chunk[c].to_numpy(float) for c in ("frequency", "T"))
+    x, t_x, T = (chunk[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     days = np.full(len(x), np.nan)
-    rows = np.flatnonzero(p_order >= 0.5)
+    solved = np.flatnonzero(p_order >= 0.5)
+    # the date depends on the history (frequency, recency, T) only: solved once per history
+    _, first, of_solved = np.unique(np.stack([x[solved], t_x[solved], T[solved]]), axis=1, return_index=True, return_inverse=True)
+    rows = solved[first]
+    found = np.empty(len(rows))
     for start in range(0, len(rows), NEXT_ORDER_ROWS_PER_BLOCK):
         block = rows[start : start + NEXT_ORDER_ROWS_PER_BLOCK]
-        days[block] = time_to_next_purchase_quantile(
+        found[start : start + len(block)] = time_to_next_purchase_quantile(
             p_alive[:, block], purchase.p_none_if_alive(**params, x=x[block], T=T[block]), q=0.5, horizon=horizon, tol=0.5
         )
+    days[solved] = found[of_solved.reshape(-1)]
     return days
