@@ -5,13 +5,15 @@
 -- concentration fit and predictions.customer_channels work per distinct history.
 SELECT customer_id, list_sort(list({'channel': channel, 'orders': orders})) AS history, sum(orders) AS n
 FROM (
-    SELECT t.customer_id, ch.channel, CAST(count(*) AS INTEGER) AS orders
-    FROM staging.customer_transactions AS t
-    JOIN features.rfm AS rfm ON rfm.account = t.account AND rfm.customer_id = t.customer_id,
-         unnest(t.channels) AS ch(channel)
-    WHERE t.account = $account
-      AND t.transaction_date <= rfm.as_of
-      AND ch.channel IS NOT NULL
+    SELECT customer_id, channel, CAST(count(*) AS INTEGER) AS orders
+    FROM (
+        SELECT customer_id, unnest(channels) AS channel
+        FROM staging.customer_transactions
+        -- the as-of date as one value: a join to features.rfm per row costs 10x
+        WHERE account = $account
+          AND transaction_date <= (SELECT max(as_of) FROM features.rfm WHERE account = $account)
+    )
+    WHERE channel IS NOT NULL
     GROUP BY ALL
 )
 GROUP BY customer_id
