@@ -158,13 +158,16 @@ def test_segments_match_their_definitions(workspace, account):
     p = _profile(workspace, account).set_index("customer_id")
     one_time = p.frequency_band == "1 order"
     one_time_mean = p.p_order[one_time].mean()
+    active = (p.order_count >= 2) | p.spend_band.isin(ABOVE)
+    days_silent = (pd.to_datetime(p.as_of) - pd.to_datetime(p.last_order_date)).dt.days
     expected = {
         "one_time_buyers_likely_to_repeat": one_time & (p.p_order >= one_time_mean),
         "vip": p.spend_band.isin(ABOVE) & p.predicted_spend_band.isin(ABOVE),
         "future_vip": ~p.spend_band.isin(ABOVE) & p.predicted_spend_band.isin(ABOVE),
         "loyal_staying_loyal": p.frequency_band.isin(["3-4 orders", "5+ orders"]) & p.order_likelihood_band.isin(LIKELY),
         "becoming_loyal": (p.frequency_band == "2 orders") & (p.p_order >= p.p_order.mean()),
-        "at_risk": ((p.order_count >= 2) | p.spend_band.isin(ABOVE)) & (p.churn_band == "Very high"),
+        "at_risk": active & (days_silent <= p.churn_horizon_days) & p.churn_band.isin(["High", "Very high"]),
+        "lapsed_active_customers": active & (days_silent > p.churn_horizon_days) & p.churn_band.isin(["High", "Very high"]),
         "lapsed_one_time_buyers": one_time & p.churn_band.isin(["High", "Very high"]) & (p.p_order < one_time_mean),
     }
     segments = workspace.query("SELECT * FROM marts.customer_segments WHERE account = $a", {"a": account})
