@@ -53,7 +53,8 @@ def test_every_guide_query_runs_and_returns_rows(workspace):
     vip = profile[profile.spend_band.isin(above) & profile.predicted_spend_band.isin(above)]
     assert set(by_segment["vip"].customer_id) == set(vip.customer_id) and len(vip) > 0
     active = (profile.order_count >= 2) | profile.spend_band.isin(above)
-    at_risk = profile[active & (profile.churn_band == "Very high")]
+    days_silent = (pd.to_datetime(profile.as_of) - pd.to_datetime(profile.last_order_date)).dt.days
+    at_risk = profile[active & (days_silent <= profile.churn_horizon_days) & profile.churn_band.isin(["High", "Very high"])]
     assert set(by_segment["at_risk"].customer_id) == set(at_risk.customer_id)
     assert set(by_segment) == {
         "one_time_buyers_likely_to_repeat", "vip", "future_vip", "loyal_staying_loyal", "becoming_loyal", "at_risk",

@@ -198,7 +198,7 @@ def _assert_segment_lift_claims(warehouse, account: str) -> pd.DataFrame:
     The table compares what members did in the actual holdout with their comparison group.
     """
     lift = _query(warehouse, "SELECT * FROM models.evaluation_segments WHERE account = $a", {"a": account}).set_index("segment")
-    shipped = {"one_time_buyers_likely_to_repeat", "vip", "future_vip", "loyal_staying_loyal", "becoming_loyal", "at_risk", "lapsed_one_time_buyers"}
+    shipped = {"one_time_buyers_likely_to_repeat", "vip", "future_vip", "loyal_staying_loyal", "becoming_loyal", "at_risk", "lapsed_active_customers", "lapsed_one_time_buyers"}
     assert set(lift.index) == shipped
     big = lift[lift.members >= 30]
     assert (big.order_rate_lift_p05 <= big.order_rate_lift).all() and (big.order_rate_lift <= big.order_rate_lift_p95).all()
@@ -230,6 +230,36 @@ def test_cdnow_segment_lift(cdnow_backtest):
         assert row.members + row.comparison_customers == len(one_time)
         pooled = (row.members * row.member_share_ordered + row.comparison_customers * row.comparison_share_ordered) / len(one_time)
         assert pooled == pytest.approx(reordered, rel=1e-9)
+
+
+def test_segment_lift_uses_the_accounts_band_and_horizon_settings(cdnow_backtest, tmp_path):
+    """The lift measures the segments the account gets: its ``_account.json`` band cut-offs
+    and horizons apply as of the cutoff. CDNOW with no one 'likely to order' (absolute
+    cut-offs of 0.999999) and a 1-day churn horizon (P(no order in a day) is 'Very high'
+    for everyone): loyal_staying_loyal is empty, and every active customer is at risk if
+    their last order is at most a day before the cutoff, else lapsed (counted in pandas from
+    the raw orders); with the defaults (cdnow_backtest) neither."""
+    default = _query(cdnow_backtest[0] / "warehouse.duckdb", "SELECT * FROM models.evaluation_segments").set_index("segment")
+    account = "cdnow-settings"
+    (tmp_path / "landing" / account).mkdir(parents=True)
+    cdnow.cdnow_orders(CDNOW_FILE).to_csv(tmp_path / "landing" / account / "cdnow.csv", index=False)
+    (tmp_path / "landing" / account / "_account.json").write_text(json.dumps({
+        "bands": {"order_likelihood_basis": "absolute", "likely_to_order": 0.999999, "likely_to_order_multiple": 0.999999},
+        "predictions": {"churn_horizon_days": 1},
+    }))
+    result = _backtest(None, tmp_path, account, cdnow.evaluation_run_config(candidates=["bgnbd"], **FAST))
+    assert result.success
+    lift = _query(tmp_path / "warehouse.duckdb", "SELECT * FROM models.evaluation_segments").set_index("segment")
+    orders = cdnow.cdnow_orders(CDNOW_FILE)
+    orders = orders.assign(day=pd.to_datetime(orders.ordered_at).dt.normalize())
+    orders = orders[orders.day <= pd.Timestamp(cdnow.CUTOFF)]
+    per_customer = orders.groupby("customer_id").agg(n=("order_id", "size"), spend=("amount", "sum"), last=("day", "max"))
+    active = (per_customer.n >= 2) | (per_customer.spend / per_customer.spend.mean() > 1.25)  # 'Above average' or more
+    recent = (pd.Timestamp(cdnow.CUTOFF) - per_customer["last"]).dt.days <= 1
+    assert lift.members["loyal_staying_loyal"] == 0 < default.members["loyal_staying_loyal"]
+    assert lift.comparison_customers["loyal_staying_loyal"] == (per_customer.n >= 3).sum()
+    assert lift.members["at_risk"] == (active & recent).sum() and lift.comparison_customers["at_risk"] == 0
+    assert lift.members["lapsed_active_customers"] == (active & ~recent).sum() > default.members["lapsed_active_customers"]
 
 
 def test_bad_window_fails_the_run_with_one_line(workspace, tmp_path):

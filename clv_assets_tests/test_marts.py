@@ -158,13 +158,16 @@ def test_segments_match_their_definitions(workspace, account):
     p = _profile(workspace, account).set_index("customer_id")
     one_time = p.frequency_band == "1 order"
     one_time_mean = p.p_order[one_time].mean()
+    active = (p.order_count >= 2) | p.spend_band.isin(ABOVE)
+    days_silent = (pd.to_datetime(p.as_of) - pd.to_datetime(p.last_order_date)).dt.days
     expected = {
         "one_time_buyers_likely_to_repeat": one_time & (p.p_order >= one_time_mean),
         "vip": p.spend_band.isin(ABOVE) & p.predicted_spend_band.isin(ABOVE),
         "future_vip": ~p.spend_band.isin(ABOVE) & p.predicted_spend_band.isin(ABOVE),
         "loyal_staying_loyal": p.frequency_band.isin(["3-4 orders", "5+ orders"]) & p.order_likelihood_band.isin(LIKELY),
         "becoming_loyal": (p.frequency_band == "2 orders") & (p.p_order >= p.p_order.mean()),
-        "at_risk": ((p.order_count >= 2) | p.spend_band.isin(ABOVE)) & (p.churn_band == "Very high"),
+        "at_risk": active & (days_silent <= p.churn_horizon_days) & p.churn_band.isin(["High", "Very high"]),
+        "lapsed_active_customers": active & (days_silent > p.churn_horizon_days) & p.churn_band.isin(["High", "Very high"]),
         "lapsed_one_time_buyers": one_time & p.churn_band.isin(["High", "Very high"]) & (p.p_order < one_time_mean),
     }
     segments = workspace.query("SELECT * FROM marts.customer_segments WHERE account = $a", {"a": account})
@@ -199,6 +202,32 @@ def test_segments_are_targets_in_every_account(workspace):
             {"a": a},
         )
         assert (cells.n >= 0.01 * n).sum() >= 6, (a, cells.to_dict("records"))
+
+
+def test_segment_report_agrees_with_the_marts(workspace, account):
+    """scripts/segment_report.py (the README's segment figures) against marts.segment_sizes,
+    the profile's bands counted in pandas and scipy's Spearman correlation."""
+    import importlib.util
+    from pathlib import Path
+
+    from scipy.stats import spearmanr
+
+    spec = importlib.util.spec_from_file_location("segment_report", Path(__file__).resolve().parents[1] / "scripts" / "segment_report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with warehouse_resource(workspace.warehouse).get_connection() as conn:
+        report = module.account_report(conn, account)
+    sizes = workspace.query(
+        "SELECT segment, sum(customers) AS n FROM marts.segment_sizes WHERE account = $a GROUP BY segment", {"a": account}
+    ).set_index("segment").n
+    assert report["sizes"].members.to_dict() == {s.name: sizes.get(s.name, 0) for s in load_segments()}
+    p = _profile(workspace, account)
+    cells = pd.crosstab(p.purchase_probability_band, p.churn_band) / len(p)
+    assert report["cells_populated"] == int((cells.to_numpy() >= 0.01).sum())
+    assert report["cells"].to_numpy().sum() == pytest.approx(1.0)
+    assert report["rank_corr"] == pytest.approx(spearmanr(p.purchase_probability, p.churn_probability).statistic, abs=0.01)
+    lift = pd.DataFrame({"segment": ["at_risk"], "members": [40], "order_rate_lift": [1.2], "order_rate_lift_p05": [0.9], "order_rate_lift_p95": [1.5]})
+    assert any(line.startswith("at_risk") and line.endswith("FAILS") for line in module.claims(lift))
 
 
 def test_best_channel_is_the_dirichlet_multinomial_posterior_mode(workspace, account):

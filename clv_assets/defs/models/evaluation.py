@@ -9,13 +9,16 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 from pydantic import field_validator
 
+from clv_assets.defs.bands.thresholds import BandThresholds
 from clv_assets.defs.marts.segments import SegmentDefinitionError, load_segments
 from clv_assets.defs.models.config import SamplerConfig
 from clv_assets.defs.models.segment_lift import segment_lift_at_cutoff
+from clv_assets.defs.predictions.assets import ACCOUNT_SETTINGS as HORIZONS, PredictionConfig
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.config import checked_iso_date, iso_date
 from clv_assets.lib.eligibility import ineligibility_reason
 from clv_assets.lib.keys import CUSTOMER_TRANSACTIONS, EVALUATION
+from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
 from clv_assets.models import evaluation as ev
 from clv_assets.models.numerics import thin
@@ -57,7 +60,7 @@ class EvaluationConfig(SamplerConfig):
     group_name="models",
     kinds={"pymc", "duckdb"},
 )
-def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duckdb: DuckDBResource):
+def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duckdb: DuckDBResource, landing: LandingZone):
     """How good the account's predictions are, measured on orders the models did not see.
 
     Each candidate purchase model (BG/NBD, MBG/NBD, Pareto/NBD) is fitted on the history up
@@ -68,11 +71,17 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
     models.evaluation (scorecard), models.evaluation_calibration (deciles),
     models.evaluation_tracking (cumulative orders by day), models.evaluation_segments
     (segment lift: the segments of sql/marts/segments.yaml as of the cutoff, with the
-    chosen model, against what their members and a comparison group did in the holdout)
+    chosen model, against what their members and a comparison group did in the holdout;
+    the account's band cut-offs and horizons: the defaults with its ``_account.json``
+    overrides, as the account's own bands and predictions get them)
     and models.model_choice (the model the account uses, with the reason). Tracking and calibration plots are in the
     materialisation metadata.
     """
     account = validate_account(context.partition_key)
+    # the segments as the account gets them: its band and horizon overrides (checked before any fit)
+    settings, source = landing.account_settings(account), str(landing.settings_file(account))
+    thresholds = BandThresholds().for_account(settings.get("bands"), source)
+    horizons = PredictionConfig().for_account(settings.get("predictions"), source)
     params = {"account": account}
     with duckdb.get_connection() as conn:
         first, last, n_tx = run_sql(conn, read_query("evaluation_window"), params).fetchone()
@@ -156,7 +165,8 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
     except SegmentDefinitionError as exc:
         raise dg.Failure(str(exc)) from None
     lift = segment_lift_at_cutoff(
-        account, rfm, holdout, candidate_draws[lift_model], thin(gg.draws, config.predictive_draws), lift_model, segments
+        account, rfm, holdout, candidate_draws[lift_model], thin(gg.draws, config.predictive_draws), lift_model, segments,
+        thresholds, {name: getattr(horizons, name) for name in HORIZONS},
     )
     write = {**params, "holdout_days": window.holdout_days, "evaluated_at": evaluated_at, "purchase_model": lift_model}
     with duckdb.get_connection() as conn:

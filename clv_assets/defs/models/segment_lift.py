@@ -28,14 +28,22 @@ _NO_CHANNELS = (
 
 
 def profile_as_of_cutoff(
-    account: str, rfm: pd.DataFrame, purchase_draws: dict, gg_draws: dict, model: str, thresholds: BandThresholds
+    account: str,
+    rfm: pd.DataFrame,
+    purchase_draws: dict,
+    gg_draws: dict,
+    model: str,
+    thresholds: BandThresholds,
+    horizons: dict | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A scratch DuckDB holding marts.customer_profile of ``account`` as of the RFM's as_of
-    (band confidences are left NULL: the lift needs the bands only)."""
+    (band confidences are left NULL: the lift needs the bands only), with the account's
+    band ``thresholds`` and ``horizons`` (``horizon_days``, ``purchase_horizon_days``,
+    ``churn_horizon_days``; default: PredictionSettings')."""
     histories = (
         rfm.groupby(["frequency", "recency", "T", "monetary_value"]).size().rename("n").reset_index()
     )
-    settings = PredictionSettings(model=model)
+    settings = PredictionSettings(model=model, **{name: float(days) for name, days in (horizons or {}).items()})
     predictions, _ = predict_rows(histories, purchase_draws, gg_draws, settings)
     conn = duckdb.connect()
     for schema in ("features", "predictions", "bands", "marts"):
@@ -76,10 +84,13 @@ def segment_lift_at_cutoff(
     model: str,
     segments: list[Segment],
     thresholds: BandThresholds | None = None,
+    horizons: dict | None = None,
 ) -> pd.DataFrame:
     """Per segment without cells: members, holdout behaviour of members and comparison
-    group, and the lifts with 90% intervals (see ``models/evaluation.segment_lift``)."""
-    conn = profile_as_of_cutoff(account, rfm, purchase_draws, gg_draws, model, thresholds or BandThresholds())
+    group, and the lifts with 90% intervals (see ``models/evaluation.segment_lift``).
+    ``thresholds`` and ``horizons``: the account's own (default: the defaults), so the
+    segments measured are those the account gets."""
+    conn = profile_as_of_cutoff(account, rfm, purchase_draws, gg_draws, model, thresholds or BandThresholds(), horizons)
     try:
         sql, params = lift_groups_query(segments)
         groups = run_sql(conn, sql, {**params, "account": account}).df()
