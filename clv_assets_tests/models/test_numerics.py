@@ -75,3 +75,13 @@ def test_draw_quantiles_equal_numpys_linear_quantiles():
             np.testing.assert_allclose(
                 draw_quantiles(per_draw, quantiles), np.quantile(per_draw, quantiles, axis=0), rtol=1e-12, atol=0
             )
+
+
+def test_band_index_equals_searchsorted_left():
+    from clv_assets.models.band_confidence import band_index
+
+    rng = np.random.default_rng(4)
+    cutoffs = [0.5, 0.8, 1.25, 2.0]
+    values = np.concatenate([rng.gamma(1.0, 1.0, 5000), cutoffs, [0.0, np.inf, np.nan]]).reshape(-1, 1) * np.ones((1, 3))
+    np.testing.assert_array_equal(band_index(values, cutoffs), np.searchsorted(cutoffs, values, side="left"))
+    np.testing.assert_array_equal(band_index(values[:, 0], []), np.zeros(len(values)))
