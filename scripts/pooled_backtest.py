@@ -1,16 +1,21 @@
 """Backtest of the pooled prior on small accounts (README "Small accounts: the pooled prior").
 
-Usage: .venv/bin/python scripts/pooled_backtest.py [--sizes 50 100 200] [--repeats 3]
-       [--draws 300] [--sources cdnow demo]
+Usage: .venv/bin/python scripts/pooled_backtest.py [--sizes 50 100 200] [--repeats 4]
+       [--draws 300] [--sources cdnow demo pareto-mix seasonal-gifts] [--population same|demo]
 
-Per source the customers are split into disjoint accounts: account 0 is the small shop,
-the others are the population. CDNOW (calibration to 1997-09-30, holdout to 1998-06-30)
+Per source the customers are split into 5 disjoint accounts; each in turn is the small shop
+(leave one out: one account's luck, an outlier or not, does not decide the table), the others
+are the population. CDNOW (calibration to 1997-09-30, holdout to 1998-06-30)
 is split into 5 random accounts; "demo" simulates 5 accounts of the demo generator
-(clv_assets.demo, each with its own BG/NBD parameters; cutoff at 2/3 of the 730-day window).
-The population's own-prior BG/NBD fits make the pooled prior (clv_assets.models.pooled).
-For each subsample of n customers of account 0 it compares the holdout predictions of
+(clv_assets.demo, each with its own BG/NBD parameters; cutoff at 2/3 of the 730-day window);
+"pareto-mix" and "seasonal-gifts" simulate 5 accounts of the independent generators of
+scripts/other_accounts.py (3 years 3 months of orders, the last 365 days the holdout).
+The population's own-prior BG/NBD fits make the pooled prior (clv_assets.models.pooled):
+with ``--population same`` the other accounts of the source, with ``--population demo``
+5 demo accounts (a small shop of another generator than the accounts it pools from).
+For each subsample of n customers of the small account it compares the holdout predictions of
 (a) the fit with the pooled prior, (b) the fit with the default priors, (c) the fit on all
-of account 0 (the ceiling), scored by clv_assets.models.evaluation (per-customer MAE,
+of the small account (the ceiling), scored by clv_assets.models.evaluation (per-customer MAE,
 aggregate error, 90% predictive-interval coverage vs the mass it should hold), and prints
 medians over the subsamples. Fast settings: NUTS, 2 chains x --draws draws after as many
 tuning steps (fits at these sizes take seconds; compilation dominates).
@@ -19,7 +24,10 @@ tuning steps (fits at these sizes take seconds; compilation dominates).
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 import warnings
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +79,30 @@ def demo_accounts(rng: np.random.Generator, n_customers: int = 1500) -> tuple[li
     return accounts, demo.WINDOW_DAYS / 3
 
 
+def other_accounts(name: str, rng: np.random.Generator, n_customers: int = 1500) -> tuple[list[pd.DataFrame], float]:
+    """5 accounts of a generator of scripts/other_accounts.py; holdout the last 365 days."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from other_accounts import GENERATORS
+
+    end = date(2026, 11, 1)
+    start = end - timedelta(days=3 * 365 + 90)
+    span, holdout = float((end - start).days), 365.0
+    accounts = []
+    for _ in range(N_ACCOUNTS):
+        orders = GENERATORS[name](np.random.default_rng(int(rng.integers(1 << 31))), n_customers, start, end)
+        day = (pd.to_datetime(orders.ordered_at) - pd.Timestamp(start)).dt.total_seconds().to_numpy() / 86_400
+        accounts.append(histories(orders.customer_id.to_numpy(), day, span - holdout, span))
+    return accounts, holdout
+
+
+def source_accounts(source: str, rng: np.random.Generator) -> tuple[list[pd.DataFrame], float]:
+    if source == "cdnow":
+        return cdnow_accounts(rng)
+    if source == "demo":
+        return demo_accounts(rng)
+    return other_accounts(source, rng)
+
+
 def fit_bgnbd(customers: pd.DataFrame, settings, priors=None) -> dict:
     from clv_assets.models.evaluation import distinct_histories
     from clv_assets.models.fitting import fit
@@ -93,43 +125,75 @@ def scored(draws: dict, customers: pd.DataFrame, holdout_days: float) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 100, 200])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=4, help="subsamples per size of each account (each of the 5 is the small one in turn)")
     parser.add_argument("--draws", type=int, default=300)
-    parser.add_argument("--sources", nargs="+", default=["cdnow", "demo"], choices=["cdnow", "demo"])
+    parser.add_argument("--sources", nargs="+", default=["cdnow", "demo"], choices=["cdnow", "demo", "pareto-mix", "seasonal-gifts"])
+    parser.add_argument("--population", default="same", choices=["same", "demo"], help="the pooled accounts: the source's others, or demo accounts")
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    from clv_assets.models.specs import FitSettings
     from clv_assets.models.pooled import account_summary, fit_population, pooled_priors
+    from clv_assets.models.specs import FitSettings
 
     settings = FitSettings(method="mcmc", draws=args.draws, tune=args.draws, chains=2, random_seed=args.seed)
     rng = np.random.default_rng(args.seed)
-    records = []
+    parameters = ("r", "alpha", "phi_dropout", "kappa_dropout")
+    records, seconds = [], []
     for source in args.sources:
-        accounts, holdout_days = cdnow_accounts(rng) if source == "cdnow" else demo_accounts(rng)
-        small, others = accounts[0], accounts[1:]
-        summaries = [
-            account_summary(fit_bgnbd(a, settings), ("r", "alpha", "phi_dropout", "kappa_dropout")).assign(account=i)
-            for i, a in enumerate(others)
-        ]
-        population = fit_population(pd.concat(summaries))
-        print(f"{source}: pooled prior from {len(others)} accounts\n{population.round(3).to_string(index=False)}", flush=True)
-        priors = pooled_priors(population)
-        ceiling = fit_bgnbd(small, settings)
-        for n in args.sizes:
-            for repeat in range(args.repeats):
-                sample = small.sample(n=min(n, len(small)), random_state=int(rng.integers(1 << 31))).reset_index(drop=True)
-                for label, draws in (
-                    ("pooled", fit_bgnbd(sample, settings, priors)),
-                    ("own", fit_bgnbd(sample, settings)),
-                    ("ceiling", ceiling),
-                ):
-                    records.append({"source": source, "n": n, "repeat": repeat, "fit": label, **scored(draws, sample, holdout_days)})
-                    print(records[-1], flush=True)
-    table = pd.DataFrame(records).groupby(["source", "n", "fit"]).median(numeric_only=True).drop(columns="repeat")
-    table["coverage_gap_points"] = (table.interval_coverage - table.interval_expected_coverage) * 100
-    print(table.round(3).to_markdown())
+        accounts, holdout_days = source_accounts(source, rng)
+        full = [fit_bgnbd(a, settings) for a in accounts]  # each account's ceiling and its population entry
+        demo_fits = [fit_bgnbd(a, settings) for a in demo_accounts(rng)[0]] if args.population == "demo" else None
+        for k, small in enumerate(accounts):  # every account is the small shop in turn
+            pool = demo_fits if demo_fits is not None else [f for j, f in enumerate(full) if j != k]
+            population = fit_population(pd.concat([account_summary(f, parameters).assign(account=i) for i, f in enumerate(pool)]))
+            print(f"{source} account {k}: pooled prior from {len(pool)} {args.population} accounts\n{population.round(3).to_string(index=False)}", flush=True)
+            priors = pooled_priors(population)
+            for n in args.sizes:
+                for repeat in range(args.repeats):
+                    sample = small.sample(n=min(n, len(small)), random_state=int(rng.integers(1 << 31))).reset_index(drop=True)
+                    for label, prior in (("pooled", priors), ("own", None), ("ceiling", "ceiling")):
+                        record = {"source": source, "n": n, "account": k, "repeat": repeat, "fit": label}
+                        try:
+                            started = time.perf_counter()
+                            draws = full[k] if prior == "ceiling" else fit_bgnbd(sample, settings, prior)
+                            if prior != "ceiling":
+                                seconds.append(time.perf_counter() - started)
+                            record.update(scored(draws, sample, holdout_days))
+                        except ValueError as error:  # a fit or its predictions failed: counted, never dropped
+                            record["failed"] = str(error)
+                        records.append(record)
+                        print(records[-1], flush=True)
+    frame = pd.DataFrame(records)
+    if "failed" not in frame:
+        frame["failed"] = None
+    print(f"{len(seconds)} small fits, median {np.median(seconds):.2f} s per fit (fit + draws; compile excluded after the first)")
+    print(f"failed: {frame.failed.notna().sum()} of {len(frame)}")
+    print(summary_table(frame).to_markdown(index=False))
     return 0
+
+
+def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (source, n): medians over subsamples of each fit's figures and the pooled < own count."""
+    ok = frame[frame.failed.isna()]
+    wide = ok.pivot_table(index=["source", "n", "account", "repeat"], columns="fit", values="mae_orders")
+    rows = []
+    for (source, n), cell in ok.groupby(["source", "n"], sort=False):
+        med = cell.groupby("fit")[["mae_orders", "aggregate_error_pct", "interval_coverage", "interval_expected_coverage"]].median()
+        pair = wide.loc[(source, n)].dropna(subset=["pooled", "own"])
+        row = {"source": source, "n": n, "subsamples": len(cell[cell.fit == "own"])}
+        for fit in ("pooled", "own", "ceiling"):
+            row[f"MAE {fit}"] = round(med.loc[fit, "mae_orders"], 3)
+        row["pooled < own"] = f"{int((pair.pooled < pair.own).sum())}/{len(pair)}"
+        by_account = pair.groupby(level="account").median()
+        row["accounts pooled < own"] = f"{int((by_account.pooled < by_account.own).sum())}/{len(by_account)}"
+        row["median MAE own - pooled"] = round(float((pair.own - pair.pooled).median()), 3)
+        for fit in ("pooled", "own", "ceiling"):
+            row[f"agg. error {fit}"] = f"{med.loc[fit, 'aggregate_error_pct']:+.1f}%"
+        for fit in ("pooled", "own"):
+            row[f"coverage {fit} (obs / exp)"] = f"{med.loc[fit, 'interval_coverage']:.3f} / {med.loc[fit, 'interval_expected_coverage']:.3f}"
+        row["failed"] = int(frame[(frame.source == source) & (frame.n == n)].failed.notna().sum())
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@ Account i contributes the posterior mean ``y_i`` and sd ``s_i`` of the transform
 The population is normal on that scale: ``mu`` is the mean of ``y_i``; its variance is the
 between-account spread ``tau^2 = max(var(y) - mean(s^2), 0)`` (method of moments) plus
 the within-account posterior variance ``mean(s^2)``, inflated by ``1 + 1/N`` for the
-uncertainty of ``mu`` from N accounts (the predictive distribution of a new account's
-parameter), and never below ``min_sigma``. That is the prior of a new account:
+uncertainty of ``mu`` from N accounts and widened to the Student-t predictive interval for
+the uncertainty of the spread itself (:func:`small_sample_factor`: from 4 accounts the
+estimated spread is often half the true one), and never below ``min_sigma``. That is the prior of a new account:
 ``LogNormal(mu, sigma)`` or ``LogitNormal(mu, sigma)``.
 
 Pure numpy/pandas; the ``Prior`` objects import pymc-extras when built.
@@ -72,7 +73,7 @@ def fit_population(summaries: pd.DataFrame, min_sigma: float = MIN_SIGMA) -> pd.
             raise ValueError(f"{name}: {n} account(s), at least 2 are needed to pool")
         within = float(s2.mean())
         between = max(float(y.var(ddof=1)) - within, 0.0)
-        sigma = max(float(np.sqrt((between + within) * (1.0 + 1.0 / n))), min_sigma)
+        sigma = max(float(np.sqrt((between + within) * (1.0 + 1.0 / n))) * small_sample_factor(n), min_sigma)
         records.append(
             {
                 "parameter": name,
@@ -85,6 +86,17 @@ def fit_population(summaries: pd.DataFrame, min_sigma: float = MIN_SIGMA) -> pd.
             }
         )
     return pd.DataFrame.from_records(records, columns=list(POPULATION_COLUMNS))
+
+
+def small_sample_factor(n_accounts: int, probability: float = 0.9) -> float:
+    """How much wider a new account's parameter spreads than the normal with the estimated
+    spread says, when that spread comes from only ``n_accounts`` accounts: the predictive
+    distribution is then Student-t with n - 1 degrees of freedom; the normal prior gets the
+    t's central ``probability`` interval (x1.43 from 4 accounts, x1.14 from 10, x1.01 from 100)."""
+    from scipy.stats import norm, t
+
+    q = 0.5 + probability / 2
+    return float(t.ppf(q, n_accounts - 1) / norm.ppf(q))
 
 
 def pooled_priors(population: pd.DataFrame) -> dict:

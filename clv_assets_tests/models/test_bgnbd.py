@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from model_draws import ACTIVE, CDNOW, DRAWS, HIST, N_DRAWS, N_ROWS, draws_rows, fake_fit, histories_frame
-from scipy import integrate, optimize, stats
+from scipy import integrate, optimize, special, stats
 
-from clv_assets.models.purchase import bgnbd
+from clv_assets.models.purchase import bgnbd, mbgnbd
 
 pytestmark = pytest.mark.fast
 
@@ -187,6 +187,38 @@ def test_expected_purchases_matches_quadrature_incl_large_x(x, t_x, T, t):
         ref = _quad_expected_purchases(**prm, x=x, t_x=t_x, T=T, t=t)
         assert np.isfinite(got)
         np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-300)
+
+
+@pytest.mark.parametrize(
+    "r, alpha, a, b, x, t_x, T, t",
+    [
+        (0.5, 30.0, 1200.0, 3000.0, 2, 60.0, 100.0, 273.0),
+        (1.6, 100.0, 1255.0, 3683.0, 0, 0.0, 30.0, 365.0),
+        (0.3, 5.0, 650.0, 0.05, 0, 0.0, 10.0, 30.0),
+        (0.25, 20.9, 987.0, 1816.0, 11, 70.0, 80.8, 273.0),
+    ],
+)
+def test_expected_purchases_with_large_a_matches_simulation(r, alpha, a, b, x, t_x, T, t):
+    """Large a (kappa = a + b in the Pareto tail of its prior: a few % of the draws of a
+    small account's own-prior fit) where Euler's form of the hypergeometric term is 0 * inf
+    or negative: the expectation is finite and agrees with a simulation of the process
+    (~1 s each)."""
+    z = t / (alpha + T + t)
+    with np.errstate(all="ignore"):
+        euler = np.exp((a - 1.0) * np.log1p(-z)) * special.hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
+    assert not (np.isfinite(euler) and 0.0 <= euler <= 1.0)  # the case the fall-back exists for
+    got = bgnbd.bgnbd_expected_purchases(r, alpha, a, b, x, t_x, T, t)[0, 0]
+    rng = np.random.default_rng(int(a) + x)
+    counts = simulate_future_counts(r, alpha, a, b, x, t_x, T, t, n_sims=200_000, rng=rng, max_count=40)
+    assert counts.size > 20_000 and counts.max() < 40  # the cap never binds
+    assert abs(got - counts.mean()) < 4 * counts.std() / np.sqrt(counts.size), (got, counts.mean())
+    mbg = mbgnbd.mbgnbd_expected_purchases(r, alpha, a, b, x, t_x, T, t)
+    assert np.all(np.isfinite(mbg)) and np.all(mbg >= 0)
+
+
+def test_non_finite_expected_purchases_is_an_error():
+    with pytest.raises(ValueError, match="non-finite"):
+        bgnbd.bgnbd_expected_purchases(np.nan, 30.0, 2.0, 3.0, 1, 10.0, 50.0, 30.0)
 
 
 @pytest.mark.parametrize("a", [1.0 - 1e-3, 1.0 - 3e-6, 1.0, 1.0 + 1e-10, 1.0 + 1e-5])

@@ -198,8 +198,20 @@ def expected_if_alive(r, alpha, a, b, x, T, t) -> np.ndarray:
 
     def e_if_alive(a_):
         c = a_ + b + x - 1.0
-        tail = np.exp((a_ - 1.0) * np.log1p(-z)) * hyp2f1(a_ + b - 1.0 - r, a_ - 1.0, c, z)
-        return c / (a_ - 1.0) * (1.0 - tail)
+        with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+            tail = np.exp((a_ - 1.0) * np.log1p(-z)) * hyp2f1(a_ + b - 1.0 - r, a_ - 1.0, c, z)
+        out = c / (a_ - 1.0) * (1.0 - tail)
+        # Euler's form fails (0 * inf, or a wrong sign) for large a (a >~ 150, a few % of the
+        # draws of a small account's own-prior fit, whose kappa = a + b has a Pareto tail);
+        # there the original (Pfaff) form (1 - z)^(r+x) 2F1(r + x, b + x; c; z) is accurate,
+        # and it is the one that fails for large x with small a: they never fail together.
+        bad = ~(np.isfinite(out) & (out >= 0.0))
+        if np.any(bad):
+            a_, b_, r_, x_, z_, c_ = (np.broadcast_to(v, out.shape)[bad] for v in (a_, b, r, x, z, c))
+            out = np.array(out, dtype=float)
+            tail = np.exp((r_ + x_) * np.log1p(-z_)) * hyp2f1(r_ + x_, b_ + x_, c_, z_)
+            out[bad] = c_ / (a_ - 1.0) * (1.0 - tail)
+        return out
 
     near_one = np.abs(a - 1.0) < _A_NEAR_ONE
     if np.any(near_one):
@@ -214,7 +226,10 @@ def expected_if_alive(r, alpha, a, b, x, T, t) -> np.ndarray:
         e_alive = np.where(near_one, interp, e_if_alive(safe_a))
     else:
         e_alive = e_if_alive(a)
-    return np.where(t > 0, e_alive, 0.0)
+    out = np.where(t > 0, e_alive, 0.0)
+    if not np.all(np.isfinite(out)):
+        raise ValueError("BG/NBD expected purchases: non-finite for some posterior draw and history (parameters outside the range the closed forms evaluate)")
+    return out
 
 
 def bgnbd_future_if_alive(r, alpha, a, b, x, T, t) -> dict[str, np.ndarray]:
