@@ -220,7 +220,7 @@ def _p_none_within(purchase, bg: dict, pairs: np.ndarray, horizon: float, days: 
     return purchase.future_if_alive(**bg, x=pairs[0], T=pairs[1], t=float(days))["p_none"]
 
 
-NEXT_ORDER_ROWS_PER_BLOCK = 512  # bounds Pareto/NBD's quadrature memory in the bisection
+NEXT_ORDER_ROWS_PER_BLOCK = 512  # bounds the memory of the next-order search (draws x rows arrays)
 
 
 def _days_to_next_order(

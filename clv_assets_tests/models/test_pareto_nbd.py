@@ -52,3 +52,29 @@ def test_pareto_nbd_expected_purchases_is_continuous_at_s_equal_one():
         rtol=1e-6,
     )
 
+
+
+def test_pareto_nbd_closed_forms_match_pymc_marketing_and_the_quadrature(pnbd):
+    """The closed forms the predictions use (P(no order) and P(one order) of a customer
+    alive at T, the no-order curve and its slope) against pymc-marketing's conditional PMF
+    (which mixes in P(alive)) and the dropout-time quadrature, from 1 day to 3 years."""
+    model, data = pnbd
+    p_alive = pareto_nbd.pareto_nbd_p_alive(**PNBD_DRAWS, **HIST)
+    hist_alive = dict(x=HIST["x"], T=HIST["T"])
+    r1, a1, b1 = (pareto_nbd.as_draws(PNBD_DRAWS[k]) + pareto_nbd.as_rows(HIST[h]) for k, h in (("r", "x"), ("alpha", "T"), ("beta", "T")))
+    s = pareto_nbd.as_draws(PNBD_DRAWS["s"])
+    for t in (1.0, 30.0, 365.0, 1000.0):
+        future = pareto_nbd.pareto_nbd_future_if_alive(**PNBD_DRAWS, **hist_alive, t=t)
+        theirs = {n: draws_rows(model.expected_purchase_probability(data, n_purchases=n, future_t=t)) for n in (0, 1)}
+        np.testing.assert_allclose(1.0 - p_alive * (1.0 - future["p_none"]), theirs[0], rtol=1e-6, err_msg=f"t={t}")
+        np.testing.assert_allclose(p_alive * future["p_one"], theirs[1], rtol=1e-6, atol=1e-12, err_msg=f"t={t}")
+        for n, name in ((0, "p_none"), (1, "p_one")):
+            quadrature = pareto_nbd._pmf_if_alive(r1, a1, s, b1, t, n)
+            np.testing.assert_allclose(future[name], quadrature, rtol=1e-7, atol=1e-13, err_msg=f"{name}, t={t}")
+        curve = pareto_nbd.PARETO_NBD.p_none_if_alive(**PNBD_DRAWS, **hist_alive)
+        row_t = np.full((1, N_ROWS), t)
+        np.testing.assert_allclose(curve(row_t), future["p_none"], rtol=1e-12)
+        h = 1e-3 * t
+        numeric_slope = (curve(row_t + h) - curve(row_t - h)) / (2 * h)
+        np.testing.assert_allclose(curve.slope(row_t), numeric_slope, rtol=1e-5, atol=1e-10)
+        assert np.all(curve.slope(row_t) < 0)

@@ -6,6 +6,11 @@ lifetime). The alive-at-T branch of the likelihood is proportional to
 Gamma(r + x, alpha + T) x Gamma(s, beta + T), so given alive, the future is a fresh
 Pareto/NBD process with r' = r + x, alpha' = alpha + T, s, beta' = beta + T. Shapes and
 units as in :mod:`clv_assets.models.purchase.bgnbd`.
+
+What the predictions use, P(no order) and P(one order) in (T, T + t] given alive and the
+no-order curve's slope, are closed forms in one Gauss hypergeometric function
+(:func:`_purchase_first`); the conditional PMF for any n integrates over the dropout time
+by quadrature.
 """
 
 from __future__ import annotations
@@ -19,7 +24,6 @@ from clv_assets.models.numerics import (
     NoOrderCurve,
     as_draws,
     as_rows,
-    blocks,
     out_shape,
     quadrature_nodes,
     shaped_if_alive,
@@ -126,7 +130,7 @@ def _pmf_if_alive(r1, a1, s, b1, t, n) -> np.ndarray:
     """P(X(T, T + t) = n) of a customer alive at T whose future is a fresh Pareto/NBD
     process with (r1, a1, s, b1) = (r + x, alpha + T, s, beta + T): see
     :func:`pareto_nbd_prob_n_purchases`. Shapes broadcast as (draws, rows)."""
-    return _survive_term(r1, a1, s, b1, t, n) + _dropout_integrals(r1, a1, s, b1, 0.0, t, [n])[0]
+    return _survive_term(r1, a1, s, b1, t, n) + _dropout_integral(r1, a1, s, b1, t, n)
 
 
 def _log_nb_constant(r1, n):
@@ -147,22 +151,15 @@ def _dropout_density_times_nb0(r1, a1, s, b1, tau) -> np.ndarray:
     return np.exp(log_base - (expand(s) + 1.0) * np.log(expand(b1) + tau) - expand(r1) * np.log1p(tau / expand(a1)))
 
 
-def _dropout_integrals(r1, a1, s, b1, t0, t1, ns) -> list[np.ndarray]:
-    """For each n of ``ns``: the integral over the dropout time tau in [t0, t1] of its
-    Lomax(s, b1) density times NB(n; tau) (dropped out then, with n purchases before).
-    The integrands share the n = 0 one: NB(n; tau) / NB(0; tau) =
-    Gamma(r'+n) / (Gamma(r') n!) (tau / (alpha'+tau))^n."""
-    tau, weights = quadrature_nodes(t0, t1)
-    base = weights * _dropout_density_times_nb0(r1, a1, s, b1, tau)
+def _dropout_integral(r1, a1, s, b1, t, n) -> np.ndarray:
+    """The integral over the dropout time tau in [0, t] of its Lomax(s, b1) density times
+    NB(n; tau) (dropped out then, with n purchases before), by quadrature. NB(n; tau) is
+    NB(0; tau) Gamma(r'+n) / (Gamma(r') n!) (tau / (alpha'+tau))^n."""
+    tau, weights = quadrature_nodes(0.0, t)
     expand = lambda v: np.asarray(v, dtype=float)[..., None]  # noqa: E731
-    out = []
-    for n in ns:
-        n = np.asarray(n, dtype=float)
-        integrand = base
-        if np.any(n != 0):
-            integrand = base * np.exp(expand(_log_nb_constant(r1, n)) + xlogy(expand(n), tau / (expand(a1) + tau)))
-        out.append(np.sum(integrand, axis=-1))
-    return out
+    n = np.asarray(n, dtype=float)
+    log_nb_ratio = expand(_log_nb_constant(r1, n)) + xlogy(expand(n), tau / (expand(a1) + tau))
+    return np.sum(weights * _dropout_density_times_nb0(r1, a1, s, b1, tau) * np.exp(log_nb_ratio), axis=-1)
 
 
 def _expected_if_alive(r, alpha, s, beta, x, T, t) -> np.ndarray:
@@ -176,38 +173,109 @@ def _expected_if_alive(r, alpha, s, beta, x, T, t) -> np.ndarray:
     return (r + x) / (alpha + T) * (beta + T) * lifetime
 
 
-PARETO_ROWS_PER_BLOCK = 256  # quadrature memory: draws x rows x 128 doubles per block
+def _purchase_first(r, A, s, B) -> np.ndarray:
+    r"""P(a purchase comes before the dropout) of a customer alive now whose future is a
+    fresh Pareto/NBD process (r, A, s, B): the mean of :math:`\lambda / (\lambda + \mu)`
+    over :math:`\lambda \sim \Gamma(r, A)`, :math:`\mu \sim \Gamma(s, B)`.
+
+    With :math:`W = X / (X + Y) \sim \mathrm{Beta}(r, s)` (:math:`X, Y` the standard
+    gammas), :math:`\lambda / (\lambda + \mu) = W / (W + (A/B)(1 - W))`, and Euler's
+    integral gives
+
+    .. math::
+
+        \frac{B}{A} \frac{r}{r+s} {}_2F_1(1, r+1; r+s+1; 1 - B/A)
+        = \frac{r}{r+s} {}_2F_1(1, s; r+s+1; 1 - A/B)
+
+    (Pfaff's transformation); each form is used on the side where its argument is in
+    [0, 1), so every term of the series is positive.
+    """
+    a_larger = A >= B
+    ratio = np.where(a_larger, B / A, A / B)
+    return np.where(a_larger, ratio, 1.0) * r / (r + s) * hyp2f1(1.0, np.where(a_larger, r + 1.0, s), r + s + 1.0, 1.0 - ratio)
+
+
+def _no_event_factor(r1, a1, s, b1, t):
+    """E[exp(-(lambda + mu) t)] = (a1/(a1+t))^r1 (b1/(b1+t))^s: neither a purchase nor the
+    dropout by t; also the change of measure to (a1 + t, b1 + t)."""
+    return np.exp(-r1 * np.log1p(t / a1) - s * np.log1p(t / b1))
+
+
+def _no_order_curve(r1, a1, s, b1) -> NoOrderCurve:
+    r"""t -> P(no purchase in (T, T + t] | alive at T) in closed form, and its slope, for
+    the updated parameters (r1, a1, s, b1) = (r + x, alpha + T, s, beta + T).
+
+    Given the rates, the first of the two competing exponential clocks is the dropout,
+    or neither has rung by t: :math:`\mu/(\lambda+\mu) + \lambda/(\lambda+\mu)
+    e^{-(\lambda+\mu)t}`. Averaged over the gammas, the second term is
+    :math:`K(t) = E[e^{-(\lambda+\mu)t}]` (:func:`_no_event_factor`) times
+    :func:`_purchase_first` at (a1 + t, b1 + t), so with :math:`I` = :func:`_purchase_first`
+
+    .. math::
+
+        P_0(t) = 1 - I(r_1, a_1, s, b_1) + K(t)\, I(r_1, a_1 + t, s, b_1 + t),
+        \qquad P_0'(t) = -E[\lambda e^{-(\lambda+\mu)t}] = -K(t) \frac{r_1}{a_1 + t}.
+
+    Equals the dropout-time integral of :func:`pareto_nbd_prob_n_purchases` (n = 0;
+    checked in the tests) without quadrature.
+    """
+    never = 1.0 - _purchase_first(r1, a1, s, b1)  # independent of t: once per curve
+    return NoOrderCurve(_no_order_value, _no_order_slope, (never, r1, a1, s, b1))
+
+
+def _no_order_value(t, never, r1, a1, s, b1):
+    return never + _no_event_factor(r1, a1, s, b1, t) * _purchase_first(r1, a1 + t, s, b1 + t)
+
+
+def _no_order_slope(t, never, r1, a1, s, b1):
+    return -_no_event_factor(r1, a1, s, b1, t) * r1 / (a1 + t)
+
+
+def _p_one_closed(r1, a1, s, b1, t) -> np.ndarray:
+    r"""P(exactly one purchase in (T, T + t] | alive at T) in closed form.
+
+    Keeping each purchase with probability 1 - z turns the purchase rate's
+    :math:`\Gamma(r_1, a_1)` into :math:`\Gamma(r_1, a_1/(1-z))`, so the probability
+    generating function is :math:`G(z) = P_0(t; a_1 / (1 - z))` and
+    :math:`P(X = 1) = G'(0) = a_1\, \partial P_0 / \partial a_1`. With
+    :math:`a\, \partial I(r, a, s, b) / \partial a = r\,[I(r, a, s, b) - I(r + 1, a, s, b)]`
+    (differentiate the Lomax form of :math:`I`, :math:`E[(b/(b+U))^s]`, :math:`U \sim \mathrm{Lomax}(r, a)`):
+
+    .. math::
+
+        P_1(t) = r_1 [I(r_1 + 1, a_1, s, b_1) - I(r_1, a_1, s, b_1)]
+            + K(t)\, r_1 \Big[I(r_1, a_t, s, b_t) - \frac{a_1}{a_t} I(r_1 + 1, a_t, s, b_t)\Big],
+
+    :math:`a_t = a_1 + t`, :math:`b_t = b_1 + t`.
+    """
+    a_t, b_t = a1 + t, b1 + t
+    now = _purchase_first(r1 + 1.0, a1, s, b1) - _purchase_first(r1, a1, s, b1)
+    later = _purchase_first(r1, a_t, s, b_t) - a1 / a_t * _purchase_first(r1 + 1.0, a_t, s, b_t)
+    return r1 * (now + _no_event_factor(r1, a1, s, b1, t) * later)
 
 
 def pareto_nbd_future_if_alive(r, alpha, s, beta, x, T, t) -> dict[str, np.ndarray]:
     """``expected``, ``p_none`` and ``p_one`` of the purchases in ``(T, T + t]`` of a
-    Pareto/NBD customer alive at T (as BG/NBD's ``bgnbd_future_if_alive``); rows are taken
-    :data:`PARETO_ROWS_PER_BLOCK` at a time to bound the quadrature's memory."""
+    Pareto/NBD customer alive at T (as BG/NBD's ``bgnbd_future_if_alive``), in closed
+    form (:func:`_no_order_curve`, :func:`_p_one_closed`)."""
     r, alpha, s, beta = map(as_draws, (r, alpha, s, beta))
-    x, T, t = np.broadcast_arrays(*map(as_rows, (x, T, t)))
+    x, T, t = map(as_rows, (x, T, t))
     shape = out_shape((r, alpha, s, beta), (x, T, t))
-    out = {"expected": np.broadcast_to(_expected_if_alive(r, alpha, s, beta, x, T, t), shape)}
-    pieces = []
-    for i, j in blocks(shape[1], PARETO_ROWS_PER_BLOCK):
-        r1, a1, b1, t_ = r + x[:, i:j], alpha + T[:, i:j], beta + T[:, i:j], t[:, i:j]
-        integrals = _dropout_integrals(r1, a1, s, b1, 0.0, t_, [0.0, 1.0])
-        pieces.append([_survive_term(r1, a1, s, b1, t_, n) + integrals[n] for n in (0, 1)])
-    for k, name in enumerate(("p_none", "p_one")):
-        parts = [np.broadcast_to(block[k], (shape[0], block[k].shape[-1])) for block in pieces]
-        out[name] = np.concatenate(parts, axis=1) if parts else np.zeros(shape)
-    return out
+    r1, a1, b1 = r + x, alpha + T, beta + T
+    quantities = {
+        "expected": _expected_if_alive(r, alpha, s, beta, x, T, t),
+        "p_none": _no_order_curve(r1, a1, s, b1).value(t),
+        "p_one": _p_one_closed(r1, a1, s, b1, t),
+    }
+    return {k: np.broadcast_to(v, shape) for k, v in quantities.items()}
 
 
 def _p_none_if_alive(r, alpha, s, beta, x, T) -> NoOrderCurve:
-    """P(no purchase in (T, T + t] | alive at T): still alive at T + t without a purchase,
-    plus the integral over earlier dropout times, which the curve carries piece by piece."""
+    """The :class:`NoOrderCurve` of histories (x, T): :func:`_no_order_curve` at the
+    updated parameters."""
     r, alpha, s, beta = map(as_draws, (r, alpha, s, beta))
     x, T = map(as_rows, (x, T))
-    r1, a1, b1 = r + x, alpha + T, beta + T
-    return NoOrderCurve(
-        value=lambda t, carry: _survive_term(r1, a1, s, b1, t, 0.0) + carry,
-        advance=lambda carry, t0, t1: carry + _dropout_integrals(r1, a1, s, b1, t0, t1, [0.0])[0],
-    )
+    return _no_order_curve(r + x, alpha + T, s, beta + T)
 
 
 # --------------------------------------------------------------------------- #
