@@ -338,7 +338,7 @@ def bench_prediction_models(n_rows: int, repeat: int) -> None:
             seconds.append(time.perf_counter() - started)
         medians[model] = statistics.median(seconds)
         print(f"  {model:<11} median {medians[model]:6.1f} s over {repeat}  "
-              f"({medians[model] / medians['bgnbd']:.0f}x BG/NBD)  runs: {[round(v, 1) for v in seconds]}")
+              f"({medians[model] / medians["bgnbd"]:.1f}x BG/NBD)  runs: {[round(v, 1) for v in seconds]}")
 
 
 def main() -> None:

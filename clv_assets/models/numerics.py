@@ -117,9 +117,16 @@ class NoOrderCurve:
     def slope(self, t) -> np.ndarray:
         return self.slope_at(t, *self.params)
 
-    def take(self, cols: np.ndarray) -> NoOrderCurve:
-        """The curve of the rows ``cols`` only."""
-        return replace(self, params=tuple(p if np.shape(p)[-1:] in ((), (1,)) else p[..., cols] for p in self.params))
+    def take(self, cols=slice(None), draws=slice(None)) -> NoOrderCurve:
+        """The curve of the rows ``cols`` and the posterior draws ``draws`` only."""
+
+        def part(p):
+            p = np.asarray(p)
+            if p.ndim < 2:
+                return p
+            return p[draws if p.shape[0] > 1 else slice(None)][:, cols if p.shape[1] > 1 else slice(None)]
+
+        return replace(self, params=tuple(part(p) for p in self.params))
 
 
 def bisection_halvings(longest: float, tol: float) -> int:
@@ -129,6 +136,9 @@ def bisection_halvings(longest: float, tol: float) -> int:
     while longest / 2.0**k > tol:
         k += 1
     return k
+
+
+GUESS_DRAWS = 10  # draws of the thinned search that gives the full search its first guess
 
 
 def time_to_next_purchase_quantile(
@@ -145,20 +155,22 @@ def time_to_next_purchase_quantile(
     The answer is the one of a bisection of (0, horizon] down to a bracket at most ``tol``
     wide, the upper end of the final bracket: the first point of the grid of step
     ``horizon / 2**k`` (:func:`bisection_halvings`) where :math:`f \ge q`. The grid is
-    searched with fewer evaluations than a bisection: :math:`f` increases and is
-    concave (its slope, a mixture of first-purchase densities, decreases), so a Newton
-    step from the lower end of the bracket falls below the crossing and the chord of the
-    bracket crosses ``q`` above it. Each round evaluates :math:`f` at the grid points just
-    below the Newton step and just above the chord's crossing, which become the new
-    bracket's ends, and stops when the bracket is one grid step wide; the evaluations
-    decide, so rounding cannot move the answer off the grid point a bisection finds.
+    searched with fewer evaluations than a bisection. :math:`f` increases and is concave
+    (its slope, a mixture of first-purchase densities, decreases), so a Newton step from
+    either end of the bracket falls below the crossing and the chord of the bracket
+    crosses ``q`` above it. Each round evaluates :math:`f` at two grid points, the one just
+    below the Newton steps and one above (the chord's crossing, or the next grid point
+    when the Newton step is trusted), which narrow the bracket, until it is one grid step
+    wide. The first guess comes from the same search over :data:`GUESS_DRAWS` evenly
+    spaced draws. Only the evaluations of :math:`f` decide, so the answer is the grid
+    point a bisection finds, whatever the guesses.
     """
     if not 0.0 < q < 1.0:
         raise ValueError(f"q must be in (0, 1), got {q}")
     if tol <= 0:
         raise ValueError("tol must be positive")
     p_alive = np.atleast_2d(np.asarray(p_alive, dtype=float))
-    n_r = p_alive.shape[1]
+    n_d, n_r = p_alive.shape
     hz = np.broadcast_to(np.asarray(horizon, dtype=float), (n_r,)).astype(float)
     if np.any(~(hz > 0)):
         raise ValueError("horizon must be positive")
@@ -172,32 +184,49 @@ def time_to_next_purchase_quantile(
         weights = p_alive[:, cols]
         return (weights * (1.0 - part.value(t))).mean(axis=0), -(weights * part.slope(t)).mean(axis=0)
 
-    every = np.arange(n_r)
-    f_hi, _ = at(every, np.full(n_r, n_steps))
     out = np.full(n_r, np.nan)
-    cols = np.flatnonzero(f_hi >= q)
+    f_end, slope_end = at(np.arange(n_r), np.full(n_r, n_steps))
+    cols = np.flatnonzero(f_end >= q)
+    # the bracket (lo, hi] in grid steps, f and its slope at both ends; f(0) = 0
     lo, hi = np.zeros(cols.size, dtype=np.int64), np.full(cols.size, n_steps, dtype=np.int64)
-    # f(0) = 0: no time, no purchase
-    f_lo, slope_lo = np.zeros(cols.size), -(p_alive[:, cols] * curve.take(cols).slope(np.zeros((1, cols.size)))).mean(axis=0)
-    f_hi = f_hi[cols]
+    f_lo, f_hi, slope_hi = np.zeros(cols.size), f_end[cols], slope_end[cols]
+    slope_lo = -(p_alive[:, cols] * curve.take(cols).slope(np.zeros((1, cols.size)))).mean(axis=0)
+    # how far above the Newton step the upper probe goes, in grid steps (the chord's
+    # crossing caps it): all the way until a guess or a Newton step is close
+    reach = np.full(cols.size, n_steps, dtype=np.int64)
+    probes: tuple[np.ndarray, ...] = ()
+    if n_d >= 4 * GUESS_DRAWS and cols.size:
+        thinned = np.unique(np.linspace(0, n_d - 1, GUESS_DRAWS).round().astype(int))
+        guess = time_to_next_purchase_quantile(p_alive[thinned][:, cols], curve.take(cols, thinned), q, hz[cols], tol=tol)
+        guess = np.where(np.isfinite(guess), np.round(guess / step[cols]), n_steps).astype(np.int64)
+        probes = (guess - 1, guess)
+        reach[guess < n_steps] = 1
+
     while cols.size:
         done = hi - lo <= 1
         out[cols[done]] = hi[done] * step[cols[done]]
-        keep = ~done
-        cols, lo, hi, f_lo, slope_lo, f_hi = (v[keep] for v in (cols, lo, hi, f_lo, slope_lo, f_hi))
+        cols, lo, hi, f_lo, f_hi, slope_lo, slope_hi, reach = (
+            v[~done] for v in (cols, lo, hi, f_lo, f_hi, slope_lo, slope_hi, reach)
+        )
+        probes = tuple(j[~done] for j in probes)
         if not cols.size:
             break
-        t_lo, t_hi, h = lo * step[cols], hi * step[cols], step[cols]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            newton = np.where(slope_lo > 0, t_lo + (q - f_lo) / slope_lo, t_hi)
-            chord = t_lo + (q - f_lo) * (t_hi - t_lo) / (f_hi - f_lo)
-        below = np.floor(np.clip(newton / h, lo + 1, hi - 1)).astype(np.int64)
-        above = np.maximum(np.ceil(np.clip(chord / h, lo + 1, hi - 1)).astype(np.int64), below)
-        for j in (below, above):
-            inside = (j > lo) & (j < hi)
+        if not probes:
+            t_lo, t_hi, h = lo * step[cols], hi * step[cols], step[cols]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                newton = np.fmax(t_lo + (q - f_lo) / slope_lo, t_hi + (q - f_hi) / slope_hi)
+                chord = t_lo + (q - f_lo) * (t_hi - t_lo) / (f_hi - f_lo)
+            below = np.floor(np.clip(np.nan_to_num(newton / h), lo + 1, hi - 1)).astype(np.int64)
+            above = np.ceil(np.clip(np.nan_to_num(chord / h, nan=n_steps), lo + 1, hi - 1)).astype(np.int64)
+            probes = (below, np.maximum(np.minimum(above, below + reach), below))
+        for j in probes:
+            inside = np.flatnonzero((j > lo) & (j < hi))
             f_j, slope_j = at(cols[inside], j[inside])
             reached = f_j >= q
-            up, down = np.flatnonzero(inside)[reached], np.flatnonzero(inside)[~reached]
-            hi[up], f_hi[up] = j[up], f_j[reached]
+            up, down = inside[reached], inside[~reached]
+            hi[up], f_hi[up], slope_hi[up] = j[up], f_j[reached], slope_j[reached]
             lo[down], f_lo[down], slope_lo[down] = j[down], f_j[~reached], slope_j[~reached]
+        # the upper probe fell short: look further next time
+        reach = np.where(probes[-1] <= lo, np.minimum(reach * 4, n_steps), reach)
+        probes = ()
     return out

@@ -231,41 +231,33 @@ def _no_order_slope(t, never, r1, a1, s, b1):
     return -_no_event_factor(r1, a1, s, b1, t) * r1 / (a1 + t)
 
 
-def _p_one_closed(r1, a1, s, b1, t) -> np.ndarray:
-    r"""P(exactly one purchase in (T, T + t] | alive at T) in closed form.
+def pareto_nbd_future_if_alive(r, alpha, s, beta, x, T, t) -> dict[str, np.ndarray]:
+    r"""``expected``, ``p_none`` and ``p_one`` of the purchases in ``(T, T + t]`` of a
+    Pareto/NBD customer alive at T (as BG/NBD's ``bgnbd_future_if_alive``), in closed form.
 
-    Keeping each purchase with probability 1 - z turns the purchase rate's
-    :math:`\Gamma(r_1, a_1)` into :math:`\Gamma(r_1, a_1/(1-z))`, so the probability
-    generating function is :math:`G(z) = P_0(t; a_1 / (1 - z))` and
-    :math:`P(X = 1) = G'(0) = a_1\, \partial P_0 / \partial a_1`. With
-    :math:`a\, \partial I(r, a, s, b) / \partial a = r\,[I(r, a, s, b) - I(r + 1, a, s, b)]`
-    (differentiate the Lomax form of :math:`I`, :math:`E[(b/(b+U))^s]`, :math:`U \sim \mathrm{Lomax}(r, a)`):
+    ``p_none`` is :func:`_no_order_curve` at t. For ``p_one``: keeping each purchase with
+    probability 1 - z turns the purchase rate's :math:`\Gamma(r_1, a_1)` into
+    :math:`\Gamma(r_1, a_1/(1-z))`, so the probability generating function is
+    :math:`G(z) = P_0(t; a_1 / (1 - z))` and :math:`P(X = 1) = G'(0) = a_1 \partial P_0 / \partial a_1`.
+    Differentiating the Lomax form of :math:`I` (:math:`E[(b/(b+U))^s]`,
+    :math:`U \sim \mathrm{Lomax}(r, a)`), :math:`a \partial I(r, a) / \partial a = r [I(r, a) - I(r + 1, a)]`,
+    and with :math:`K_{r+1}(t) = K_r(t)\, a_1/(a_1+t)` this sums to
 
     .. math::
 
-        P_1(t) = r_1 [I(r_1 + 1, a_1, s, b_1) - I(r_1, a_1, s, b_1)]
-            + K(t)\, r_1 \Big[I(r_1, a_t, s, b_t) - \frac{a_1}{a_t} I(r_1 + 1, a_t, s, b_t)\Big],
+        P(X = 1 \mid \text{alive}) = r_1 [P_0(t; r_1) - P_0(t; r_1 + 1)],
 
-    :math:`a_t = a_1 + t`, :math:`b_t = b_1 + t`.
+    the negative binomial's identity, now with the dropout mixed in.
     """
-    a_t, b_t = a1 + t, b1 + t
-    now = _purchase_first(r1 + 1.0, a1, s, b1) - _purchase_first(r1, a1, s, b1)
-    later = _purchase_first(r1, a_t, s, b_t) - a1 / a_t * _purchase_first(r1 + 1.0, a_t, s, b_t)
-    return r1 * (now + _no_event_factor(r1, a1, s, b1, t) * later)
-
-
-def pareto_nbd_future_if_alive(r, alpha, s, beta, x, T, t) -> dict[str, np.ndarray]:
-    """``expected``, ``p_none`` and ``p_one`` of the purchases in ``(T, T + t]`` of a
-    Pareto/NBD customer alive at T (as BG/NBD's ``bgnbd_future_if_alive``), in closed
-    form (:func:`_no_order_curve`, :func:`_p_one_closed`)."""
     r, alpha, s, beta = map(as_draws, (r, alpha, s, beta))
     x, T, t = map(as_rows, (x, T, t))
     shape = out_shape((r, alpha, s, beta), (x, T, t))
     r1, a1, b1 = r + x, alpha + T, beta + T
+    p_none = _no_order_curve(r1, a1, s, b1).value(t)
     quantities = {
         "expected": _expected_if_alive(r, alpha, s, beta, x, T, t),
-        "p_none": _no_order_curve(r1, a1, s, b1).value(t),
-        "p_one": _p_one_closed(r1, a1, s, b1, t),
+        "p_none": p_none,
+        "p_one": r1 * (p_none - _no_order_curve(r1 + 1.0, a1, s, b1).value(t)),
     }
     return {k: np.broadcast_to(v, shape) for k, v in quantities.items()}
 
