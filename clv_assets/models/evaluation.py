@@ -42,6 +42,7 @@ INTERVAL = (0.05, 0.95)
 DECILES = 10
 TOP_SHARE = 0.10
 MAX_ORDERS = 10_000  # guard of the predictive-interval search
+PMF_BLOCK = 8  # first block of n of a model's prob_n_range (then doubling)
 # Model choice: lowest per-customer MAE of holdout orders; candidates within this
 # relative distance of the best MAE count as tied and the smallest |aggregate error| wins.
 CHOICE_SCORE = "mae_orders"
@@ -116,13 +117,22 @@ def predictive_summary(model: str, draws: Mapping[str, np.ndarray], rows: pd.Dat
         cdf = np.zeros(len(chunk))
         pmf = []
         n = 0
+        block, block_rows, block_start = np.zeros((0, 0)), np.zeros(len(chunk), bool), 0
         while (upper < 0).any():
             if n > MAX_ORDERS:
                 raise ValueError(f"{model}: predictive distribution does not reach 95% within {MAX_ORDERS} orders")
             # only rows whose 95% quantile is not reached yet: most stop after n = 1 or 2
             pending = upper < 0
+            pending_hist = {k: v[pending] for k, v in hist.items()}
             p = np.zeros(len(chunk))
-            p[pending] = purchase.prob_n_purchases(**params, **{k: v[pending] for k, v in hist.items()}, t=t, n=n).mean(axis=0)
+            if purchase.prob_n_range is None:
+                p[pending] = purchase.prob_n_purchases(**params, **pending_hist, t=t, n=n).mean(axis=0)
+            else:
+                # the model shares work between successive n: a block of n at a time
+                if n >= block_start + len(block):
+                    block_rows, block_start = pending, n
+                    block = purchase.prob_n_range(**params, **pending_hist, t=t, n_start=n, n_stop=n + max(n, PMF_BLOCK)).mean(axis=1)
+                p[pending] = block[n - block_start][pending[block_rows]]
             pmf.append(p)
             cdf = cdf + p
             lower = np.where((lower < 0) & (cdf >= INTERVAL[0]), n, lower)
