@@ -189,14 +189,6 @@ def _survive_term(r1, a1, s, b1, t, n) -> np.ndarray:
     return np.exp(-s * np.log1p(t / b1) + _log_nb_constant(r1, n) - r1 * np.log1p(t / a1) + xlogy(n, t / (a1 + t)))
 
 
-def _dropout_density_times_nb0(r1, a1, s, b1, tau) -> np.ndarray:
-    """Lomax(s, b1) density of the dropout time at ``tau`` times NB(0; tau), the
-    probability of no purchase before it (``tau`` on the last axis)."""
-    expand = lambda v: np.asarray(v, dtype=float)[..., None]  # noqa: E731
-    log_base = expand(np.log(s) + s * np.log(b1))  # node-independent: once per draw x row
-    return np.exp(log_base - (expand(s) + 1.0) * np.log(expand(b1) + tau) - expand(r1) * np.log1p(tau / expand(a1)))
-
-
 def _dropout_integral(r1, a1, s, b1, t, n) -> np.ndarray:
     """The integral over the dropout time tau in [0, t] of its Lomax(s, b1) density times
     NB(n; tau) (dropped out then, with n purchases before), by quadrature."""
@@ -204,15 +196,20 @@ def _dropout_integral(r1, a1, s, b1, t, n) -> np.ndarray:
 
 
 def _dropout_terms(r1, a1, s, b1, t, n) -> tuple[np.ndarray, np.ndarray]:
-    """The weighted integrand of :func:`_dropout_integral` at its quadrature nodes (last
-    axis), and the odds tau / (alpha' + tau) there: NB(n; tau) is NB(0; tau)
-    Gamma(r'+n) / (Gamma(r') n!) odds^n."""
+    """The weighted integrand of :func:`_dropout_integral` at its quadrature nodes tau
+    (last axis), and the odds tau / (alpha' + tau) there.
+
+    The Lomax(s, b1) density s b1^s / (b1 + tau)^(s+1) times NB(n; tau) =
+    Gamma(r'+n) / (Gamma(r') n!) (a1 / (a1 + tau))^r' odds^n, as one exponential: what
+    depends on the draw and row only is summed once, and log(a1 + tau) serves both the
+    NB's zero term and its odds."""
     tau, weights = quadrature_nodes(0.0, t)
     expand = lambda v: np.asarray(v, dtype=float)[..., None]  # noqa: E731
     n = np.asarray(n, dtype=float)
-    odds = tau / (expand(a1) + tau)
-    log_nb_ratio = expand(_log_nb_constant(r1, n)) + xlogy(expand(n), odds)
-    return weights * _dropout_density_times_nb0(r1, a1, s, b1, tau) * np.exp(log_nb_ratio), odds
+    log_a_tau = np.log(expand(a1) + tau)
+    per_row = np.log(s) + s * np.log(b1) + r1 * np.log(a1) + _log_nb_constant(r1, n)  # node-independent
+    log_terms = expand(per_row) - (expand(s) + 1.0) * np.log(expand(b1) + tau) - expand(r1 + n) * log_a_tau + xlogy(expand(n), tau)
+    return weights * np.exp(log_terms), tau / np.exp(log_a_tau)
 
 
 def _expected_if_alive(r, alpha, s, beta, x, T, t) -> np.ndarray:
