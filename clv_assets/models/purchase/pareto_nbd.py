@@ -41,16 +41,22 @@ def pareto_nbd_loglik(r, alpha, s, beta, x, t_x, T) -> np.ndarray:
     with two positive hypergeometric terms (no cancellation).
     """
     r, alpha, s, beta = map(as_draws, (r, alpha, s, beta))
-    x, t_x, T = map(as_rows, (x, t_x, T))
+    x, t_x, T = np.broadcast_arrays(*map(as_rows, (x, t_x, T)))
     rsx, rx = r + s + x, r + x
     cond = alpha >= beta
     larger = np.where(cond, alpha, beta)
     diff = np.abs(alpha - beta)
-    second_t1 = np.where(cond, s + 1.0, rx)
-    second_t2 = np.where(cond, s, rx + 1.0)
+
+    def log_hyp2f1_at(x_, u, second):
+        """log 2F1(r+s+x, second; r+s+x+1; |alpha-beta| / (max(alpha, beta) + u)), once per
+        distinct (x, u): the first term depends on (x, t_x), the second on (x, T)."""
+        pairs, inverse = np.unique(np.stack([x_.ravel(), u.ravel()]), axis=1, return_inverse=True)
+        xs, us = pairs[0][None, :], pairs[1][None, :]
+        return np.log(hyp2f1(r + s + xs, second(r + xs), r + s + xs + 1.0, diff / (larger + us)))[:, inverse.reshape(-1)]
+
     refactored = rsx * np.log(larger + t_x)
-    h1 = np.log(hyp2f1(rsx, second_t1, rsx + 1.0, diff / (larger + t_x)))
-    h2 = np.log(hyp2f1(rsx, second_t2, rsx + 1.0, diff / (larger + T))) - rsx * np.log(larger + T) + refactored
+    h1 = log_hyp2f1_at(x, t_x, lambda rx_: np.where(cond, s + 1.0, rx_))
+    h2 = log_hyp2f1_at(x, T, lambda rx_: np.where(cond, s, rx_ + 1.0)) - rsx * np.log(larger + T) + refactored
     a1 = gammaln(rx) - gammaln(r) + r * np.log(alpha) + s * np.log(beta) - refactored
     a2 = np.log(s) - np.log(rsx) + h1
     a3 = np.log(rx) - np.log(rsx) + h2
