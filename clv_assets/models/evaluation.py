@@ -42,6 +42,7 @@ INTERVAL = (0.05, 0.95)
 DECILES = 10
 TOP_SHARE = 0.10
 MAX_ORDERS = 10_000  # guard of the predictive-interval search
+PMF_BLOCK = 8  # first block of n of a model's prob_n_range (then doubling)
 # Model choice: lowest per-customer MAE of holdout orders; candidates within this
 # relative distance of the best MAE count as tied and the smallest |aggregate error| wins.
 CHOICE_SCORE = "mae_orders"
@@ -97,44 +98,61 @@ def distinct_histories(customers: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarra
     return frame, inverse.reshape(-1)
 
 
-def predictive_summary(model: str, draws: Mapping[str, np.ndarray], rows: pd.DataFrame, t: float, chunk_rows: int = 256) -> pd.DataFrame:
+def predictive_summary(
+    model: str, draws: Mapping[str, np.ndarray], rows: pd.DataFrame, t: float, chunk_rows: int = 64, workers: int = 2
+) -> pd.DataFrame:
     """Per history row: E[X], P(X >= 1) and the 90% predictive interval of X over ``t`` days.
 
     X is the number of orders in (T, T + t]. The predictive distribution is
     P(X = n) = mean over draws of P(X = n | history, draw); the interval is its 5% and
-    95% quantiles, ``interval_mass`` the probability inside it.
+    95% quantiles, ``interval_mass`` the probability inside it. Chunks of ``chunk_rows``
+    rows run on ``workers`` threads (numpy and scipy release the GIL in their kernels).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     purchase = PURCHASE_MODELS[model]
     params = {k: np.asarray(draws[k], float) for k in purchase.parameters}
-    parts = []
-    for start in range(0, len(rows), chunk_rows):
-        chunk = rows.iloc[start : start + chunk_rows]
-        hist = {"x": chunk["frequency"].to_numpy(float), "t_x": chunk["recency"].to_numpy(float), "T": chunk["T"].to_numpy(float)}
-        expected = purchase.expected_purchases(**params, **hist, t=t).mean(axis=0)
-        lower = np.full(len(chunk), -1)
-        upper = np.full(len(chunk), -1)
-        cdf = np.zeros(len(chunk))
-        pmf = []
-        n = 0
-        while (upper < 0).any():
-            if n > MAX_ORDERS:
-                raise ValueError(f"{model}: predictive distribution does not reach 95% within {MAX_ORDERS} orders")
-            # only rows whose 95% quantile is not reached yet: most stop after n = 1 or 2
-            pending = upper < 0
-            p = np.zeros(len(chunk))
-            p[pending] = purchase.prob_n_purchases(**params, **{k: v[pending] for k, v in hist.items()}, t=t, n=n).mean(axis=0)
-            pmf.append(p)
-            cdf = cdf + p
-            lower = np.where((lower < 0) & (cdf >= INTERVAL[0]), n, lower)
-            upper = np.where((upper < 0) & (cdf >= INTERVAL[1] - 1e-12), n, upper)
-            n += 1
-        pmf = np.stack(pmf)  # (n, rows)
-        ns = np.arange(len(pmf))[:, None]
-        mass = np.where((ns >= lower) & (ns <= upper), pmf, 0.0).sum(axis=0)
-        parts.append(
-            pd.DataFrame({"expected_orders": expected, "p_order": 1.0 - pmf[0], "lower": lower, "upper": upper, "interval_mass": mass})
-        )
+    chunks = [rows.iloc[start : start + chunk_rows] for start in range(0, len(rows), chunk_rows)]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        parts = list(pool.map(lambda chunk: _chunk_summary(model, params, chunk, t), chunks))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["expected_orders", "p_order", "lower", "upper", "interval_mass"])
+
+
+def _chunk_summary(model: str, params: dict[str, np.ndarray], chunk: pd.DataFrame, t: float) -> pd.DataFrame:
+    """:func:`predictive_summary` of one chunk of rows."""
+    purchase = PURCHASE_MODELS[model]
+    hist = {"x": chunk["frequency"].to_numpy(float), "t_x": chunk["recency"].to_numpy(float), "T": chunk["T"].to_numpy(float)}
+    expected = purchase.expected_purchases(**params, **hist, t=t).mean(axis=0)
+    lower = np.full(len(chunk), -1)
+    upper = np.full(len(chunk), -1)
+    cdf = np.zeros(len(chunk))
+    pmf = []
+    n = 0
+    block, block_rows, block_start = np.zeros((0, 0)), np.zeros(len(chunk), bool), 0
+    while (upper < 0).any():
+        if n > MAX_ORDERS:
+            raise ValueError(f"{model}: predictive distribution does not reach 95% within {MAX_ORDERS} orders")
+        # only rows whose 95% quantile is not reached yet: most stop after n = 1 or 2
+        pending = upper < 0
+        pending_hist = {k: v[pending] for k, v in hist.items()}
+        p = np.zeros(len(chunk))
+        if purchase.prob_n_range is None:
+            p[pending] = purchase.prob_n_purchases(**params, **pending_hist, t=t, n=n).mean(axis=0)
+        else:
+            # the model shares work between successive n: a block of n at a time
+            if n >= block_start + len(block):
+                block_rows, block_start = pending, n
+                block = purchase.prob_n_range(**params, **pending_hist, t=t, n_start=n, n_stop=n + max(n, PMF_BLOCK)).mean(axis=1)
+            p[pending] = block[n - block_start][pending[block_rows]]
+        pmf.append(p)
+        cdf = cdf + p
+        lower = np.where((lower < 0) & (cdf >= INTERVAL[0]), n, lower)
+        upper = np.where((upper < 0) & (cdf >= INTERVAL[1] - 1e-12), n, upper)
+        n += 1
+    pmf = np.stack(pmf)  # (n, rows)
+    ns = np.arange(len(pmf))[:, None]
+    mass = np.where((ns >= lower) & (ns <= upper), pmf, 0.0).sum(axis=0)
+    return pd.DataFrame({"expected_orders": expected, "p_order": 1.0 - pmf[0], "lower": lower, "upper": upper, "interval_mass": mass})
 
 
 def expected_order_value(gg_draws: Mapping[str, np.ndarray] | None, customers: pd.DataFrame) -> np.ndarray:

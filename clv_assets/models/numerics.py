@@ -5,15 +5,16 @@
   (:func:`as_draws`, :func:`as_rows`, :func:`out_shape`); :func:`thin` keeps evenly
   spaced draws.
 * The next-order date: :func:`time_to_next_purchase_quantile` searches the day at which a
-  model's :class:`NoOrderCurve` makes a next purchase more likely than ``q``.
+  model's :class:`NoOrderCurve` (closed forms of P(no order) and its slope) makes a next
+  purchase more likely than ``q``.
 * Quadrature: composite Gauss-Legendre nodes (:func:`quadrature_nodes`) for integrals
-  without a closed form (the Pareto/NBD dropout time).
+  without a closed form (the Pareto/NBD conditional PMF for any n).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -78,8 +79,7 @@ def shaped_if_alive(expected_if_alive: Callable) -> Callable:
 def quadrature_nodes(t0, t1) -> tuple[np.ndarray, np.ndarray]:
     """Composite Gauss-Legendre nodes ``tau`` in [t0, t1] and their weights (interval
     length included), on a new last axis. 16 nodes per panel; 8 panels over the longest
-    interval of the call and proportionally fewer over shorter ones (the bisection of
-    :func:`time_to_next_purchase_quantile` integrates ever shorter pieces)."""
+    interval of the call and proportionally fewer over shorter ones."""
     t0, t1 = np.asarray(t0, dtype=float), np.asarray(t1, dtype=float)
     length = t1 - t0
     longest = float(np.max(length, initial=0.0))
@@ -96,62 +96,137 @@ def quadrature_nodes(t0, t1) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------- #
 @dataclass(frozen=True)
 class NoOrderCurve:
-    """t -> P(no purchase in (T, T + t] | alive at T), shape (draws, rows) for a (1, rows)
-    array of times, computable piece by piece.
+    """t -> P(no purchase in (T, T + t] | alive at T) of some histories, shape (draws, rows)
+    for a (1, rows) array of times, and its slope in t (minus the density of the time to
+    the first purchase, so negative).
 
-    ``value(t, carry)`` is the probability at t given ``carry``, the part accumulated up
-    to t, and ``advance(carry, t0, t1)`` carries it from t0 to t1. A closed form carries
-    nothing; Pareto/NBD carries the integral over earlier dropout times, so a bisection
-    integrates only the piece it adds.
+    ``value(t, *params)`` and ``slope(t, *params)`` are closed forms in the model's
+    ``params``, arrays broadcasting to (draws, rows); :meth:`take` keeps some of the rows.
     """
 
-    value: Callable
-    advance: Callable = lambda carry, t0, t1: 0.0  # noqa: E731
+    value_at: Callable
+    slope_at: Callable
+    params: tuple
 
     def __call__(self, t) -> np.ndarray:
-        return self.value(t, self.advance(0.0, 0.0, t))
+        return self.value(t)
+
+    def value(self, t) -> np.ndarray:
+        return self.value_at(t, *self.params)
+
+    def slope(self, t) -> np.ndarray:
+        return self.slope_at(t, *self.params)
+
+    def take(self, cols=slice(None), draws=slice(None)) -> NoOrderCurve:
+        """The curve of the rows ``cols`` and the posterior draws ``draws`` only."""
+
+        def part(p):
+            p = np.asarray(p)
+            if p.ndim < 2:
+                return p
+            return p[draws if p.shape[0] > 1 else slice(None)][:, cols if p.shape[1] > 1 else slice(None)]
+
+        return replace(self, params=tuple(part(p) for p in self.params))
+
+
+def bisection_halvings(longest: float, tol: float) -> int:
+    """How many times a bisection over (0, longest] halves its bracket until it is at most
+    ``tol`` wide (at least once)."""
+    k = 1
+    while longest / 2.0**k > tol:
+        k += 1
+    return k
+
+
+GUESS_DRAWS = 10  # draws of the thinned search that gives the full search its first guess
 
 
 def time_to_next_purchase_quantile(
     p_alive: np.ndarray, p_none_if_alive: NoOrderCurve, q: float = 0.5, horizon: float = 365.0, *, tol: float = 1e-3
 ) -> np.ndarray:
     r"""Smallest :math:`t^* \in (0, \text{horizon}]` at which the posterior-mean
-    probability of a next purchase, mean over draws of
-    ``p_alive * (1 - p_none_if_alive(t))``, reaches ``q``; NaN where it does not.
+    probability of a next purchase, :math:`f(t)` = mean over draws of
+    ``p_alive * (1 - p_none_if_alive(t))``, reaches ``q``, to within ``tol`` days; NaN
+    where it does not.
 
     ``p_alive`` has shape (n_draws, n_rows); ``p_none_if_alive`` is the model's
-    :class:`NoOrderCurve` for the same rows (a purchase model's ``p_none_if_alive``). The
-    probability is continuous and increasing in t, so the root is found by vectorised
-    bisection to within ``tol`` days; the upper end of the final bracket is returned. The
-    curve is carried along the lower end of the bracket, so each step only adds the piece
-    from there to the midpoint.
+    :class:`NoOrderCurve` for the same rows (a purchase model's ``p_none_if_alive``).
+
+    The answer is the one of a bisection of (0, horizon] down to a bracket at most ``tol``
+    wide, the upper end of the final bracket: the first point of the grid of step
+    ``horizon / 2**k`` (:func:`bisection_halvings`) where :math:`f \ge q`. The grid is
+    searched with fewer evaluations than a bisection. :math:`f` increases and is concave
+    (its slope, a mixture of first-purchase densities, decreases), so a Newton step from
+    either end of the bracket falls below the crossing and the chord of the bracket
+    crosses ``q`` above it. Each round evaluates :math:`f` at two grid points, the one just
+    below the Newton steps and one above (the chord's crossing, or the next grid point
+    when the Newton step is trusted), which narrow the bracket, until it is one grid step
+    wide. The first guess comes from the same search over :data:`GUESS_DRAWS` evenly
+    spaced draws. Only the evaluations of :math:`f` decide, so the answer is the grid
+    point a bisection finds, whatever the guesses.
     """
     if not 0.0 < q < 1.0:
         raise ValueError(f"q must be in (0, 1), got {q}")
     if tol <= 0:
         raise ValueError("tol must be positive")
     p_alive = np.atleast_2d(np.asarray(p_alive, dtype=float))
-    n_r = p_alive.shape[1]
+    n_d, n_r = p_alive.shape
     hz = np.broadcast_to(np.asarray(horizon, dtype=float), (n_r,)).astype(float)
     if np.any(~(hz > 0)):
         raise ValueError("horizon must be positive")
+    n_steps = 2 ** bisection_halvings(float(hz.max(initial=0.0)), tol)
+    step = hz / n_steps
     curve = p_none_if_alive
 
-    def mean_prob(t_row: np.ndarray, carry) -> np.ndarray:
-        return (p_alive * (1.0 - curve.value(t_row[None, :], carry))).mean(axis=0)
+    def at(cols: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """f and its slope at grid points ``j`` of the rows ``cols``."""
+        part, t = curve.take(cols), (j * step[cols])[None, :]
+        weights = p_alive[:, cols]
+        return (weights * (1.0 - part.value(t))).mean(axis=0), -(weights * part.slope(t)).mean(axis=0)
 
-    reachable = mean_prob(hz, curve.advance(0.0, 0.0, hz[None, :])) >= q
-    lo = np.zeros(n_r)
-    hi = hz.copy()
-    carry_lo = 0.0
-    n_iter = int(np.ceil(np.log2(max(float(hz.max(initial=0.0)), tol) / tol))) + 1
-    for _ in range(max(n_iter, 1)):
-        mid = 0.5 * (lo + hi)
-        carry_mid = curve.advance(carry_lo, lo[None, :], mid[None, :])
-        ok = mean_prob(mid, carry_mid) >= q
-        hi = np.where(ok, mid, hi)
-        lo = np.where(ok, lo, mid)
-        carry_lo = np.where(ok[None, :], carry_lo, carry_mid)
-        if np.all(hi - lo <= tol):
+    out = np.full(n_r, np.nan)
+    f_end, slope_end = at(np.arange(n_r), np.full(n_r, n_steps))
+    cols = np.flatnonzero(f_end >= q)
+    # the bracket (lo, hi] in grid steps, f and its slope at both ends; f(0) = 0
+    lo, hi = np.zeros(cols.size, dtype=np.int64), np.full(cols.size, n_steps, dtype=np.int64)
+    f_lo, f_hi, slope_hi = np.zeros(cols.size), f_end[cols], slope_end[cols]
+    slope_lo = -(p_alive[:, cols] * curve.take(cols).slope(np.zeros((1, cols.size)))).mean(axis=0)
+    # how far above the Newton step the upper probe goes, in grid steps (the chord's
+    # crossing caps it): all the way until a guess or a Newton step is close
+    reach = np.full(cols.size, n_steps, dtype=np.int64)
+    probes: tuple[np.ndarray, ...] = ()
+    if n_d >= 4 * GUESS_DRAWS and cols.size:
+        thinned = np.unique(np.linspace(0, n_d - 1, GUESS_DRAWS).round().astype(int))
+        guess = time_to_next_purchase_quantile(p_alive[thinned][:, cols], curve.take(cols, thinned), q, hz[cols], tol=tol)
+        guess = np.where(np.isfinite(guess), np.round(guess / step[cols]), n_steps).astype(np.int64)
+        probes = (guess - 1, guess)
+        reach[guess < n_steps] = 1
+
+    while cols.size:
+        done = hi - lo <= 1
+        out[cols[done]] = hi[done] * step[cols[done]]
+        cols, lo, hi, f_lo, f_hi, slope_lo, slope_hi, reach = (
+            v[~done] for v in (cols, lo, hi, f_lo, f_hi, slope_lo, slope_hi, reach)
+        )
+        probes = tuple(j[~done] for j in probes)
+        if not cols.size:
             break
-    return np.where(reachable, hi, np.nan)
+        if not probes:
+            t_lo, t_hi, h = lo * step[cols], hi * step[cols], step[cols]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                newton = np.fmax(t_lo + (q - f_lo) / slope_lo, t_hi + (q - f_hi) / slope_hi)
+                chord = t_lo + (q - f_lo) * (t_hi - t_lo) / (f_hi - f_lo)
+            below = np.floor(np.clip(np.nan_to_num(newton / h), lo + 1, hi - 1)).astype(np.int64)
+            above = np.ceil(np.clip(np.nan_to_num(chord / h, nan=n_steps), lo + 1, hi - 1)).astype(np.int64)
+            probes = (below, np.maximum(np.minimum(above, below + reach), below))
+        for j in probes:
+            inside = np.flatnonzero((j > lo) & (j < hi))
+            f_j, slope_j = at(cols[inside], j[inside])
+            reached = f_j >= q
+            up, down = inside[reached], inside[~reached]
+            hi[up], f_hi[up], slope_hi[up] = j[up], f_j[reached], slope_j[reached]
+            lo[down], f_lo[down], slope_lo[down] = j[down], f_j[~reached], slope_j[~reached]
+        # the upper probe fell short: look further next time
+        reach = np.where(probes[-1] <= lo, np.minimum(reach * 4, n_steps), reach)
+        probes = ()
+    return out

@@ -234,10 +234,10 @@ def _p_none_within(purchase, bg: dict, pairs: np.ndarray, horizon: float, days: 
     """P(no order within ``days``) of a customer alive at T, per distinct (frequency, T) pair."""
     if float(days) == horizon:
         return future["p_none"]
-    return purchase.future_if_alive(**bg, x=pairs[0], T=pairs[1], t=float(days))["p_none"]
+    return purchase.p_none_if_alive(**bg, x=pairs[0], T=pairs[1])(np.full((1, pairs.shape[1]), float(days)))
 
 
-NEXT_ORDER_ROWS_PER_BLOCK = 512  # bounds Pareto/NBD's quadrature memory in the bisection
+NEXT_ORDER_ROWS_PER_BLOCK = 512  # bounds the memory of the next-order search (draws x rows arrays)
 
 
 def _days_to_next_order(

@@ -73,6 +73,9 @@ class PurchaseModel(CLVModel):
     future_if_alive: Callable
     expected_if_alive: Callable
     p_none_if_alive: Callable
+    # optional ``prob_n_range(..., t, n_start, n_stop)``: ``prob_n_purchases`` for every n in
+    # [n_start, n_stop) at once, (n, draws, rows), where that shares work between the n
+    prob_n_range: Callable | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

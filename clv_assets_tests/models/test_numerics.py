@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from model_draws import CANDIDATE_HIST, MBG_DRAWS, PNBD_DRAWS
+from model_draws import MBG_DRAWS, PNBD_DRAWS
 
 from clv_assets.models import numerics
 from clv_assets.models.numerics import time_to_next_purchase_quantile
@@ -38,18 +38,35 @@ def test_quadrature_integrates_polynomials_exactly_over_each_interval():
     np.testing.assert_allclose(got, (t1**3 - t1**2 / 2 + t1) - (t0**3 - t0**2 / 2 + t0), rtol=1e-12)
 
 
-def test_pareto_no_order_curve_integrates_piece_by_piece_as_at_once():
-    """The bisection carries the dropout integral piece by piece; the sum of the pieces is the
-    curve evaluated at once, and it agrees with ``future_if_alive``'s P(no purchase)."""
-    model = PURCHASE_MODELS["pareto_nbd"]
-    x, T = CANDIDATE_HIST["x"], CANDIDATE_HIST["T"]
-    curve = model.p_none_if_alive(**PNBD_DRAWS, x=x, T=T)
-    t = np.full((1, x.size), 200.0)
-    carry = 0.0
-    for t0, t1 in ((0.0, 30.0), (30.0, 31.5), (31.5, 200.0)):
-        carry = curve.advance(carry, np.full_like(t, t0), np.full_like(t, t1))
-    np.testing.assert_allclose(curve.value(t, carry), curve(t), rtol=1e-10)
-    np.testing.assert_allclose(curve(t), model.future_if_alive(**PNBD_DRAWS, x=x, T=T, t=200.0)["p_none"], rtol=1e-8)
+def _bisection(p_alive, curve, q, horizon, tol):
+    """The plain bisection of (0, horizon] on the posterior-mean P(order), one evaluation
+    of every row per halving: the reference the grid search must reproduce."""
+    f = lambda t: (p_alive * (1.0 - curve(t[None, :]))).mean(axis=0)  # noqa: E731
+    lo, hi = np.zeros(p_alive.shape[1]), np.full(p_alive.shape[1], horizon)
+    reachable = f(hi) >= q
+    while np.any(hi - lo > tol):
+        mid = 0.5 * (lo + hi)
+        ok = f(mid) >= q
+        lo, hi = np.where(ok, lo, mid), np.where(ok, mid, hi)
+    return np.where(reachable, hi, np.nan)
+
+
+@pytest.mark.parametrize("model", ["bgnbd", "mbgnbd", "pareto_nbd"])
+def test_next_order_search_finds_the_bisections_day(model):
+    """The Newton/chord grid search returns exactly the day a bisection finds, for 400
+    random histories (sparse and frequent buyers, young and old) and two tolerances."""
+    rng = np.random.default_rng(7)
+    draws = {k: np.repeat(v, 10) * rng.normal(1.0, 0.03, v.size * 10) for k, v in (PNBD_DRAWS if model == "pareto_nbd" else MBG_DRAWS).items()}
+    n = 400
+    T = rng.uniform(0.0, 700.0, n).round()
+    x = np.where(rng.random(n) < 0.3, 0.0, rng.poisson(3, n) + (rng.random(n) < 0.2) * rng.poisson(30, n)).astype(float)
+    t_x = np.where(x > 0, np.floor(rng.random(n) * T), 0.0)
+    math_ = PURCHASE_MODELS[model]
+    p_alive, curve = math_.p_alive(**draws, x=x, t_x=t_x, T=T), math_.p_none_if_alive(**draws, x=x, T=T)
+    for horizon, tol in ((365.0, 0.5), (1500.0, 1e-3)):
+        expected = _bisection(p_alive, curve, 0.5, horizon, tol)
+        assert 50 < np.isfinite(expected).sum() < n
+        np.testing.assert_array_equal(time_to_next_purchase_quantile(p_alive, curve, q=0.5, horizon=horizon, tol=tol), expected)
 
 
 def test_shape_helpers():

@@ -52,3 +52,50 @@ def test_pareto_nbd_expected_purchases_is_continuous_at_s_equal_one():
         rtol=1e-6,
     )
 
+
+
+def test_pareto_nbd_closed_forms_match_pymc_marketing_and_the_quadrature(pnbd):
+    """The closed forms the predictions use (P(no order) and P(one order) of a customer
+    alive at T, the no-order curve and its slope) against pymc-marketing's conditional PMF
+    (which mixes in P(alive)) and the dropout-time quadrature, from 1 day to 3 years."""
+    model, data = pnbd
+    p_alive = pareto_nbd.pareto_nbd_p_alive(**PNBD_DRAWS, **HIST)
+    hist_alive = dict(x=HIST["x"], T=HIST["T"])
+    r1, a1, b1 = (pareto_nbd.as_draws(PNBD_DRAWS[k]) + pareto_nbd.as_rows(HIST[h]) for k, h in (("r", "x"), ("alpha", "T"), ("beta", "T")))
+    s = pareto_nbd.as_draws(PNBD_DRAWS["s"])
+    for t in (1.0, 30.0, 365.0, 1000.0):
+        future = pareto_nbd.pareto_nbd_future_if_alive(**PNBD_DRAWS, **hist_alive, t=t)
+        theirs = {n: draws_rows(model.expected_purchase_probability(data, n_purchases=n, future_t=t)) for n in (0, 1)}
+        np.testing.assert_allclose(1.0 - p_alive * (1.0 - future["p_none"]), theirs[0], rtol=1e-6, err_msg=f"t={t}")
+        np.testing.assert_allclose(p_alive * future["p_one"], theirs[1], rtol=1e-6, atol=1e-12, err_msg=f"t={t}")
+        for n, name in ((0, "p_none"), (1, "p_one")):
+            quadrature = pareto_nbd._pmf_by_quadrature(r1, a1, s, b1, t, n)
+            np.testing.assert_allclose(future[name], quadrature, rtol=1e-7, atol=1e-13, err_msg=f"{name}, t={t}")
+        curve = pareto_nbd.PARETO_NBD.p_none_if_alive(**PNBD_DRAWS, **hist_alive)
+        row_t = np.full((1, N_ROWS), t)
+        np.testing.assert_allclose(curve(row_t), future["p_none"], rtol=1e-12)
+        h = 1e-3 * t
+        numeric_slope = (curve(row_t + h) - curve(row_t - h)) / (2 * h)
+        np.testing.assert_allclose(curve.slope(row_t), numeric_slope, rtol=1e-5, atol=1e-10)
+        assert np.all(curve.slope(row_t) < 0)
+
+
+def test_pareto_nbd_pmf_with_mixed_n_takes_each_n_from_its_own_path():
+    """Rows asking for n = 0, 1 (closed forms) and n >= 2 (quadrature) in one call get what
+    one call per n gives, and the PMF sums to 1 over n."""
+    n = np.arange(N_ROWS) % 4
+    mixed = pareto_nbd.pareto_nbd_prob_n_purchases(**PNBD_DRAWS, **HIST, t=120.0, n=n)
+    for k in range(4):
+        single = pareto_nbd.pareto_nbd_prob_n_purchases(**PNBD_DRAWS, **HIST, t=120.0, n=k)
+        np.testing.assert_allclose(mixed[:, n == k], single[:, n == k], rtol=1e-12)
+    total = sum(pareto_nbd.pareto_nbd_prob_n_purchases(**PNBD_DRAWS, **HIST, t=120.0, n=k) for k in range(200))
+    np.testing.assert_allclose(total, 1.0, atol=1e-6)
+
+
+def test_pareto_nbd_prob_n_range_is_prob_n_purchases_for_each_n():
+    """The block of n the backtest's predictive intervals read (shared P(alive) and
+    quadrature, NB terms by recursion in n) against one ``prob_n_purchases`` call per n."""
+    for start, stop in ((0, 8), (2, 9), (1, 2), (8, 40)):
+        block = pareto_nbd.pareto_nbd_prob_n_range(**PNBD_DRAWS, **HIST, t=200.0, n_start=start, n_stop=stop)
+        single = np.stack([pareto_nbd.pareto_nbd_prob_n_purchases(**PNBD_DRAWS, **HIST, t=200.0, n=n) for n in range(start, stop)])
+        np.testing.assert_allclose(block, single, rtol=1e-11, atol=1e-15)

@@ -451,7 +451,11 @@ def nbd_p_none_if_alive(r, alpha, x, T) -> NoOrderCurve:
     """BG/NBD and MBG/NBD: a purchase comes before any dropout, so P(none | alive) is the
     NBD zero term ((alpha+T)/(alpha+T+t))^(r+x)."""
     shape, scale = as_draws(r) + as_rows(x), as_draws(alpha) + as_rows(T)
-    return NoOrderCurve(lambda t, carry: np.exp(-shape * np.log1p(t / scale)))
+    return NoOrderCurve(_nbd_zero, lambda t, shape, scale: -shape / (scale + t) * _nbd_zero(t, shape, scale), (shape, scale))
+
+
+def _nbd_zero(t, shape, scale):
+    return np.exp(-shape * np.log1p(t / scale))
 
 
 # --------------------------------------------------------------------------- #
