@@ -53,3 +53,16 @@ def test_new_columns_are_added_not_renamed(tmp_path):
         columns = [r[0] for r in conn.execute("DESCRIBE s.t").fetchall()]
         assert columns == ["account", "f", "i", "j"]
         assert conn.execute("SELECT count(*) FROM s.t WHERE j IS NULL").fetchone()[0] == 4
+
+
+def test_replacement_may_read_the_table_it_replaces(tmp_path):
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    conn.execute("CREATE SCHEMA features")
+    conn.execute("CREATE TABLE features.t AS SELECT 'a' AS account, range AS i FROM range(3)")
+    with transaction(conn):
+        # the query sees the account's rows as they were before the replacement
+        rows = replace_account_rows(
+            conn, "features.t", "a", "SELECT account, i * 10 AS i FROM features.t WHERE account = $account", {"account": "a"}
+        )
+    assert rows == 3
+    assert conn.execute("SELECT list(i ORDER BY i) FROM features.t").fetchone()[0] == [0, 10, 20]

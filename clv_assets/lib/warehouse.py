@@ -101,11 +101,16 @@ def replace_account_rows(
         run_sql(conn, f"CREATE TABLE {table} AS {select_sql}", params)
         (rows,) = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
         return rows
-    # The query's columns from its plan (nothing runs): the rows go straight into the
-    # table, never through an intermediate copy, which at a million customers costs
-    # seconds per table.
+    # The rows go straight into the table, never through an intermediate copy, which at
+    # a million customers costs seconds per table; a query that reads the table itself
+    # must see it before the delete, so its rows are set aside first.
+    source, source_params = select_sql, params
+    if _reads_table(select_sql, table):
+        run_sql(conn, f"CREATE OR REPLACE TEMP TABLE _incoming AS {select_sql}", params)
+        source, source_params = "SELECT * FROM _incoming", None
     existing = set(column_types(conn, table))
-    for name, dtype in column_types(conn, select_sql, params).items():
+    # the query's columns from its plan (nothing runs)
+    for name, dtype in column_types(conn, source, source_params).items():
         if name not in existing:
             conn.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {dtype}')
     where = {"account": account, **(scope or {})}
@@ -117,8 +122,15 @@ def replace_account_rows(
         + " AND ".join(f"list_contains(${c}, {c})" if isinstance(v, list) else f"{c} = ${c}" for c, v in where.items()),
         where,
     )
-    (rows,) = run_sql(conn, f"INSERT INTO {table} BY NAME {select_sql}", params).fetchone()
+    (rows,) = run_sql(conn, f"INSERT INTO {table} BY NAME {source}", source_params).fetchone()
+    if source_params is None:
+        conn.execute("DROP TABLE _incoming")
     return rows
+
+
+def _reads_table(sql: str, table: str) -> bool:
+    """Whether ``sql`` names ``table`` of the current catalog (not ``"other".table``)."""
+    return re.search(rf'(?<![\w."]){re.escape(table)}\b', sql) is not None
 
 
 def apply_descriptions(conn: duckdb.DuckDBPyConnection, table: str) -> None:
