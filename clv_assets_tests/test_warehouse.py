@@ -66,3 +66,12 @@ def test_replacement_may_read_the_table_it_replaces(tmp_path):
         )
     assert rows == 3
     assert conn.execute("SELECT list(i ORDER BY i) FROM features.t").fetchone()[0] == [0, 10, 20]
+
+
+def test_replacement_without_parameters(tmp_path):
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    conn.execute("CREATE SCHEMA features")
+    conn.execute("CREATE TABLE features.t AS SELECT 'a' AS account, 1 AS i")
+    with transaction(conn):
+        assert replace_account_rows(conn, "features.t", "a", "SELECT 'a' AS account, 2 AS i") == 1
+    assert conn.execute("SELECT i FROM features.t").fetchall() == [(2,)]

@@ -59,7 +59,8 @@ def publish_accounts(
             stray.unlink(missing_ok=True)
         source = conn.execute("SELECT current_database()").fetchone()[0]
         tables = _tables(conn, source)
-        whole_file = not warehouse.is_lake and _copying_the_file_is_cheaper(conn, source, tables, serving, accounts)
+        on_disk = not warehouse.is_lake and warehouse.database != ":memory:"
+        whole_file = on_disk and _copying_the_file_is_cheaper(conn, source, tables, serving, accounts)
         if whole_file:
             # the published accounts hold most of the rows: start from a byte copy of the
             # warehouse (seconds for gigabytes) and put the other accounts back as the

@@ -104,8 +104,9 @@ def replace_account_rows(
     # The rows go straight into the table, never through an intermediate copy, which at
     # a million customers costs seconds per table; a query that reads the table itself
     # must see it before the delete, so its rows are set aside first.
+    set_aside = _reads_table(select_sql, table)
     source, source_params = select_sql, params
-    if _reads_table(select_sql, table):
+    if set_aside:
         run_sql(conn, f"CREATE OR REPLACE TEMP TABLE _incoming AS {select_sql}", params)
         source, source_params = "SELECT * FROM _incoming", None
     existing = set(column_types(conn, table))
@@ -123,7 +124,7 @@ def replace_account_rows(
         where,
     )
     (rows,) = run_sql(conn, f"INSERT INTO {table} BY NAME {source}", source_params).fetchone()
-    if source_params is None:
+    if set_aside:
         conn.execute("DROP TABLE _incoming")
     return rows
 
