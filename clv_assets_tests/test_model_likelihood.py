@@ -10,11 +10,22 @@ from pymc_extras.prior import Prior
 from pymc_marketing.clv import BetaGeoModel, GammaGammaModel, ModifiedBetaGeoModel
 
 from clv_assets.models.fitting import PRIOR_TIME_UNIT_DAYS
-from clv_assets.models.gamma_gamma import gamma_gamma_loglik
+from clv_assets.models.gamma_gamma import gamma_gamma_model, spend_scale
 from clv_assets.models.purchase.bgnbd import bgnbd_model
 from clv_assets.models.purchase.mbgnbd import mbgnbd_model
 
 pytestmark = pytest.mark.fast
+
+
+def _gradient(model, potential_only=False):
+    """point -> {value variable: d log-density / d value}, the whole model's or its
+    likelihood potential's alone."""
+    import pytensor
+
+    value_vars = model.value_vars
+    density = model.replace_rvs_by_values(model.potentials)[0].sum() if potential_only else model.logp()
+    function = pytensor.function(value_vars, pytensor.grad(density, value_vars), on_unused_input="ignore")
+    return lambda point: dict(zip([v.name for v in value_vars], function(*(point[v.name] for v in value_vars))))
 
 
 def _customers(n=400, seed=3) -> pd.DataFrame:
@@ -37,6 +48,7 @@ def test_beta_geo_weighted_log_posterior_equals_customer_level(builder, referenc
     reference.build_model(customers[["customer_id", "frequency", "recency", "T"]])
     ours = builder(distinct)
     ref_logp, our_logp = reference.model.compile_logp(), ours.compile_logp()
+    ref_dlogp, our_dlogp = _gradient(reference.model), _gradient(ours)
     rng = np.random.default_rng(0)
     for _ in range(5):
         point = {
@@ -46,23 +58,34 @@ def test_beta_geo_weighted_log_posterior_equals_customer_level(builder, referenc
             "kappa_dropout_interval__": rng.normal(1, 0.5),
         }
         np.testing.assert_allclose(our_logp(point), ref_logp(point), rtol=1e-10)
+        ref_gradient = ref_dlogp(point)
+        for name, value in our_dlogp(point).items():
+            np.testing.assert_allclose(value, ref_gradient[name], rtol=1e-8, err_msg=name)
 
 
 def test_gamma_gamma_weighted_log_likelihood_equals_customer_level():
+    """Our model's likelihood (per-frequency terms, spend in units of the account's mean)
+    against pymc-marketing's customer-level ``GammaGammaModel`` potential, values and
+    gradients: they differ by the scaling's Jacobian, N log(scale), alone."""
     customers = _customers()
     repeat = customers[customers.frequency > 0]
     distinct = repeat.groupby(["frequency", "monetary_value"]).size().rename("n").reset_index()
     assert len(distinct) < len(repeat)
     reference = GammaGammaModel()
     reference.build_model(repeat[["customer_id", "frequency", "monetary_value"]])
-    potential = reference.model.compile_logp(vars=reference.model.potentials, jacobian=False)
+    ours = gamma_gamma_model(distinct)
+    scale = spend_scale(distinct)
+    ref_value = reference.model.compile_logp(vars=reference.model.potentials, jacobian=False)
+    our_value = ours.compile_logp(vars=ours.potentials, jacobian=False)
+    ref_grad, our_grad = _gradient(reference.model, potential_only=True), _gradient(ours, potential_only=True)
     for p, q, v in [(6.25, 3.74, 15.44), (1.5, 2.0, 40.0), (10.0, 8.0, 3.0)]:
-        point = {"p_log__": np.log(p), "q_log__": np.log(q), "v_log__": np.log(v)}
-        ours = pt.dot(
-            distinct["n"].to_numpy(float),
-            gamma_gamma_loglik(p, q, v, distinct["frequency"].to_numpy(float), distinct["monetary_value"].to_numpy(float)),
-        ).eval()
-        np.testing.assert_allclose(ours, potential(point), rtol=1e-7)  # exp(log(p)) round trip
+        ref_point = {"p_log__": np.log(p), "q_log__": np.log(q), "v_log__": np.log(v)}
+        our_point = {"p_log__": np.log(p), "q_log__": np.log(q), "v_scaled_log__": np.log(v / scale)}
+        np.testing.assert_allclose(our_value(our_point) - len(repeat) * np.log(scale), ref_value(ref_point), rtol=1e-9)
+        # d/d log v is the same whatever the unit of v
+        ours_by_name, ref_by_name = our_grad(our_point), ref_grad(ref_point)
+        for ref_name, our_name in [("p_log__", "p_log__"), ("q_log__", "q_log__"), ("v_log__", "v_scaled_log__")]:
+            np.testing.assert_allclose(ours_by_name[our_name], ref_by_name[ref_name], rtol=1e-8, err_msg=ref_name)
 
 
 def test_pareto_nbd_weighted_log_posterior_equals_customer_level():

@@ -3,7 +3,7 @@
 Every likelihood depends on a customer only through a few columns (a purchase model
 through (frequency, recency, T), Gamma-Gamma through (frequency, monetary_value)).
 Summing each distinct row's log-likelihood times its count gives exactly the
-customer-level log-likelihood (:func:`weighted_potential`), so the posterior is the same
+customer-level log-likelihood (:func:`weighted_logp`), so the posterior is the same
 at a cost that grows with distinct histories, not customers.
 
 Priors are pymc-marketing's defaults (Gamma-Gamma excepted, see its module), with every
@@ -49,11 +49,11 @@ def data_variables(values: dict[str, np.ndarray]) -> dict:
     return {name: pm.Data(name, value) for name, value in values.items()}
 
 
-def weighted_potential(data: dict, dist) -> None:
-    """sum over distinct (frequency, recency, T) rows of count x log-likelihood, as the
-    model's likelihood (``data``: the model's :func:`data_variables`)."""
+def weighted_logp(data: dict, dist):
+    """sum over distinct (frequency, recency, T) rows of count x ``dist``'s log-likelihood
+    (``data``: the model's :func:`data_variables`)."""
     observed = pt.stack([data["recency"], data["frequency"]], axis=-1)
-    pm.Potential("likelihood", pt.dot(data["n"], pm.logp(dist, observed)))
+    return pt.dot(data["n"], pm.logp(dist, observed))
 
 
 @dataclass

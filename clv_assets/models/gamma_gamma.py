@@ -69,16 +69,35 @@ def gamma_gamma_priors() -> dict:
     return {name: Prior("HalfNormal", sigma=20) for name in ("p", "q", "v_scaled")}
 
 
-def gamma_gamma_scale(values: dict) -> dict:
+def gamma_gamma_scale(values: dict) -> float:
     """The spend scale: the account's mean repeat spend (weighted by the counts ``n``), the
     unit of ``v_scaled``."""
     n, spend = values["n"], values["monetary_value"]
-    return {"scale": np.asarray(float(np.average(spend, weights=n)) if n.sum() > 0 else 1.0)}
+    return float(np.average(spend, weights=n)) if n.sum() > 0 else 1.0
 
 
 def spend_scale(rows: pd.DataFrame) -> float:
     """:func:`gamma_gamma_scale` of distinct rows."""
-    return float(gamma_gamma_scale({c: rows[c].to_numpy(float) for c in ("n", "monetary_value")})["scale"])
+    return gamma_gamma_scale({c: rows[c].to_numpy(float) for c in ("n", "monetary_value")})
+
+
+def gamma_gamma_likelihood_data(values: dict) -> dict:
+    """The arrays :func:`gamma_gamma_weighted_loglik` reads, from distinct rows' columns and
+    counts, spend in units of the account's mean repeat spend (``scale``): counts per
+    distinct frequency, each row's x z (z: its scaled mean spend) and the two sums over
+    rows that the log-likelihood needs of log z."""
+    x, n = values["frequency"], values["n"]
+    if ((x <= 0) | (values["monetary_value"] <= 0)).any():
+        raise ValueError("Gamma-Gamma: rows must be repeat buyers (frequency > 0) with a positive mean spend")
+    scale = gamma_gamma_scale(values)
+    log_z = np.log(values["monetary_value"] / scale)
+    levels, level = np.unique(x, return_inverse=True)
+    return {
+        "frequency": x, "n": n, "scale": np.asarray(scale),
+        "x_level": levels, "n_level": np.bincount(level, weights=n, minlength=len(levels)),
+        "xz": x * values["monetary_value"] / scale,
+        "n_x_log_z": np.asarray(float(np.dot(n, x * log_z))), "n_log_z": np.asarray(float(np.dot(n, log_z))),
+    }
 
 
 def gamma_gamma_model(rows: pd.DataFrame, priors: dict | None = None):
@@ -87,10 +106,9 @@ def gamma_gamma_model(rows: pd.DataFrame, priors: dict | None = None):
 
     The likelihood of a customer's mean repeat spend with the individual spend rate
     integrated out (Fader, Hardie & Lee 2005, "RFM and CLV", eq. 1a), as in
-    pymc-marketing's ``GammaGammaModel``.
+    pymc-marketing's ``GammaGammaModel`` (:func:`gamma_gamma_weighted_loglik`).
     """
     import pymc as pm
-    import pytensor.tensor as pt
 
     from clv_assets.models.fitting import data_variables
 
@@ -101,28 +119,30 @@ def gamma_gamma_model(rows: pd.DataFrame, priors: dict | None = None):
         q = priors["q"].create_variable("q")
         v_scaled = priors["v_scaled"].create_variable("v_scaled")
         pm.Deterministic("v", v_scaled * data["scale"])
-        loglik = gamma_gamma_loglik(p, q, v_scaled, data["frequency"], data["monetary_value"] / data["scale"])
-        pm.Potential("likelihood", pt.dot(data["n"], loglik))
+        pm.Potential("likelihood", gamma_gamma_weighted_loglik(data, p, q, v_scaled))
     return model
 
 
-def gamma_gamma_loglik(p, q, v, x, z):
-    """Log-density (a pytensor expression) of mean repeat spend z of a customer with x
-    repeat purchases.
+def gamma_gamma_weighted_loglik(data: dict, p, q, v):
+    """sum over rows of count x log-density of the scaled mean repeat spend z of a customer
+    with x repeat purchases (a pytensor expression; ``data``: the ``pm.Data`` of
+    :func:`gamma_gamma_likelihood_data`). Per row::
 
+        ll = log G(p x + q) - log G(p x) - log G(q) + q log v + (p x - 1) log z
+             + p x log x - (p x + q) log(x z + v)
+
+    The gamma-function and ``log x`` terms are evaluated once per distinct frequency, the
+    ``log z`` terms are sums fixed by the data, so only ``log(x z + v)`` is per row. The
     Jacobian of the spend scaling is a constant, so it is left out.
     """
     import pytensor.tensor as pt
 
-    return (
-        pt.gammaln(p * x + q)
-        - pt.gammaln(p * x)
-        - pt.gammaln(q)
-        + q * pt.log(v)
-        + (p * x - 1) * pt.log(z)
-        + (p * x) * pt.log(x)
-        - (p * x + q) * pt.log(x * z + v)
-    )
+    x_level, n_level = data["x_level"], data["n_level"]
+    per_frequency = pt.dot(n_level, pt.gammaln(p * x_level + q) - pt.gammaln(p * x_level) + p * x_level * pt.log(x_level))
+    per_customer = pt.sum(n_level) * (q * pt.log(v) - pt.gammaln(q))
+    spend = p * data["n_x_log_z"] - data["n_log_z"]
+    per_row = pt.dot(data["n"], (p * data["frequency"] + q) * pt.log(data["xz"] + v))
+    return per_frequency + per_customer + spend - per_row
 
 
 GAMMA_GAMMA = SpendModel(
@@ -133,6 +153,6 @@ GAMMA_GAMMA = SpendModel(
     priors=gamma_gamma_priors,
     build=gamma_gamma_model,
     training_rows="gamma_gamma_training_rows",
-    extra_data=gamma_gamma_scale,
+    likelihood_data=gamma_gamma_likelihood_data,
     expected_spend=gamma_gamma_expected_spend,
 )

@@ -40,17 +40,16 @@ class CLVModel:
     nuts_by_default: bool = True
     # the lookup query (sql/queries/<name>.sql) of the distinct rows the likelihood reads, with counts n
     training_rows: str = "purchase_model_training_rows"
-    # data the likelihood reads besides the columns and n, from those arrays (e.g. a scale)
-    extra_data: Callable[[dict], dict] | None = None
+    # the arrays the likelihood reads, from the columns and n as float arrays (default: those)
+    likelihood_data: Callable[[dict], dict] | None = None
 
     def data(self, rows) -> dict[str, np.ndarray]:
-        """The model's data on distinct ``rows``: its columns and the count ``n`` as float
-        arrays, plus ``extra_data``. ``build`` makes each a ``pm.Data`` of that name, so a
-        compiled model fits other rows by swapping these values."""
+        """The model's data on distinct ``rows``: ``likelihood_data`` of its columns and the
+        count ``n`` as float arrays (those arrays themselves by default). ``build`` makes
+        each a ``pm.Data`` of that name, so a compiled model fits other rows by swapping
+        these values."""
         values = {name: np.asarray(rows[name], dtype=float) for name in (*self.columns, "n")}
-        if self.extra_data is not None:
-            values.update(self.extra_data(values))
-        return values
+        return values if self.likelihood_data is None else self.likelihood_data(values)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -113,7 +113,12 @@ def mbgnbd_model(rows: pd.DataFrame, priors: dict | None = None):
     weighted by their count ``n``."""
     from pymc_marketing.clv.distributions import ModifiedBetaGeoNBD
 
-    return beta_geo_model(rows, ModifiedBetaGeoNBD, {**mbgnbd_priors(), **(priors or {})}, MBGNBD)
+    from clv_assets.models.fitting import weighted_logp
+
+    def loglik(data, **params):
+        return weighted_logp(data, ModifiedBetaGeoNBD.dist(**params, T=data["T"]))
+
+    return beta_geo_model(rows, loglik, {**mbgnbd_priors(), **(priors or {})}, MBGNBD)
 
 
 MBGNBD = PurchaseModel(

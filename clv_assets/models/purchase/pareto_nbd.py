@@ -354,7 +354,7 @@ def pareto_nbd_model(rows: pd.DataFrame, priors: dict | None = None):
     import pymc as pm
     from pymc_marketing.clv.distributions import ParetoNBD
 
-    from clv_assets.models.fitting import data_variables, weighted_potential
+    from clv_assets.models.fitting import data_variables, weighted_logp
 
     priors = {**pareto_nbd_priors(), **(priors or {})}
     with pm.Model() as model:
@@ -363,7 +363,7 @@ def pareto_nbd_model(rows: pd.DataFrame, priors: dict | None = None):
         alpha = priors["alpha"].create_variable("alpha")
         s = priors["s"].create_variable("s")
         beta = priors["beta"].create_variable("beta")
-        weighted_potential(data, ParetoNBD.dist(r=r, alpha=alpha, s=s, beta=beta, T=data["T"]))
+        pm.Potential("likelihood", weighted_logp(data, ParetoNBD.dist(r=r, alpha=alpha, s=s, beta=beta, T=data["T"])))
     return model
 
 
