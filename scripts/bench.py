@@ -224,7 +224,7 @@ def run_breakdown(dagster_home: str, since: float) -> dict:
     records = instance.get_run_records(
         filters=dg.RunsFilter(job_name=ACCOUNT_JOB, created_after=datetime.fromtimestamp(since, UTC))
     )
-    runs, fits, sql_steps = [], {"purchase_model": [], "gamma_gamma": []}, []
+    runs, fits, sql_steps, steps = [], {"purchase_model": [], "gamma_gamma": []}, [], {}
     for record in records:
         if record.dagster_run.status != dg.DagsterRunStatus.SUCCESS:
             continue
@@ -237,8 +237,11 @@ def run_breakdown(dagster_home: str, since: float) -> dict:
                 continue
             if event.event_type == dg.DagsterEventType.STEP_START:
                 started[entry.step_key] = entry.timestamp
-            elif event.event_type == dg.DagsterEventType.STEP_SUCCESS and "fit" not in entry.step_key:
-                sql += entry.timestamp - started[entry.step_key]
+            elif event.event_type == dg.DagsterEventType.STEP_SUCCESS:
+                seconds = entry.timestamp - started[entry.step_key]
+                steps.setdefault(entry.step_key, []).append(seconds)
+                if "fit" not in entry.step_key:
+                    sql += seconds
             elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
                 materialization = event.event_specific_data.materialization
                 model = materialization.asset_key.path[-1]
@@ -246,10 +249,11 @@ def run_breakdown(dagster_home: str, since: float) -> dict:
                     fits[model].append(materialization.metadata["seconds"].value)
         sql_steps.append(sql)
     med = lambda xs: statistics.median(xs) if xs else float("nan")  # noqa: E731
-    return {"runs": len(runs), "run": med(runs), "sql": med(sql_steps), **{k: med(v) for k, v in fits.items()}}
+    return {"runs": len(runs), "run": med(runs), "sql": med(sql_steps), **{k: med(v) for k, v in fits.items()},
+            "steps": {key: med(v) for key, v in steps.items()}}
 
 
-def bench_many(n_accounts: int, n_customers: int, workers: int, as_of: str) -> None:
+def bench_many(n_accounts: int, n_customers: int, workers: int, as_of: str, modes: list[str]) -> None:
     """Materialise many accounts two ways and print wall time and per-account overhead.
 
     - one process per account (what a run per partition costs: process start, imports,
@@ -278,7 +282,7 @@ def bench_many(n_accounts: int, n_customers: int, workers: int, as_of: str) -> N
 
     results = {}
     started_at, started = time.time(), time.perf_counter()
-    pending, running, per_process = list(accounts), [], []
+    pending, running, per_process = (list(accounts) if "per-account" in modes else []), [], []
     while pending or running:
         while pending and len(running) < workers:
             account = pending.pop(0)
@@ -289,17 +293,22 @@ def bench_many(n_accounts: int, n_customers: int, workers: int, as_of: str) -> N
                 running.remove(item)
                 per_process.append(time.perf_counter() - item[0])
         time.sleep(0.2)
-    results["one process per account"] = (time.perf_counter() - started, statistics.median(per_process),
-                                          run_breakdown(env["DAGSTER_HOME"], started_at))
-    started_at, started = time.time(), time.perf_counter()
-    measure(cli + ["materialize", "--workers", str(workers), "--as-of", as_of], env)
-    results[f"{workers} worker processes"] = (time.perf_counter() - started, float("nan"),
+    if per_process:
+        results["one process per account"] = (time.perf_counter() - started, statistics.median(per_process),
                                               run_breakdown(env["DAGSTER_HOME"], started_at))
+    if "workers" in modes:
+        started_at, started = time.time(), time.perf_counter()
+        measure(cli + ["materialize", "--workers", str(workers), "--as-of", as_of], env)
+        results[f"{workers} worker processes"] = (time.perf_counter() - started, float("nan"),
+                                                  run_breakdown(env["DAGSTER_HOME"], started_at))
     print(f"  {'mode':<26} {'total':>8} {'per account (median):':>22} {'process':>8} {'run':>6} "
           f"{'purchase fit':>12} {'gg fit':>7} {'SQL steps':>9}")
     for mode, (total, process, b) in results.items():
         print(f"  {mode:<26} {total:7.0f}s {'':>22} {process:7.1f}s {b['run']:5.1f}s {b['purchase_model']:8.1f}s "
               f"{b['gamma_gamma']:6.1f}s {b['sql']:8.1f}s   ({b['runs']} runs)")
+    for mode, (_, _, b) in results.items():
+        print(f"  {mode}, seconds per step (median over runs): "
+              + ", ".join(f"{key} {seconds:.2f}" for key, seconds in sorted(b["steps"].items(), key=lambda kv: -kv[1])))
 
 
 def bench_prediction_models(n_rows: int, repeat: int) -> None:
@@ -394,6 +403,8 @@ def main() -> None:
     parser.add_argument("--many", type=int, help="materialise this many accounts (see bench_many)")
     parser.add_argument("--customers", type=int, default=5000, help="with --many: customers per account")
     parser.add_argument("--workers", type=int, default=2, help="with --many: processes at a time")
+    parser.add_argument("--modes", nargs="+", choices=["per-account", "workers"], default=["per-account", "workers"],
+                        help="with --many: one process per account, worker processes, or both")
     parser.add_argument("--prediction-models", type=int, help="predictions per purchase model on N distinct histories")
     parser.add_argument("--backtest", action="store_true",
                         help="the 3-candidate backtest on the CDNOW sample and a --customers account, --repeat rounds in one process")
@@ -415,7 +426,7 @@ def main() -> None:
 
     as_of = args.as_of or (datetime.now(UTC).date() - timedelta(days=AS_OF_OFFSET_DAYS)).isoformat()
     if args.many:
-        bench_many(args.many, args.customers, args.workers, as_of)
+        bench_many(args.many, args.customers, args.workers, as_of, args.modes)
         return
     me = [sys.executable, str(Path(__file__).resolve())]
     cli = [str(Path(sys.executable).with_name("clv-assets"))]

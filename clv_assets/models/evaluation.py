@@ -136,14 +136,11 @@ def _chunk_summary(model: str, params: dict[str, np.ndarray], chunk: pd.DataFram
         pending = upper < 0
         pending_hist = {k: v[pending] for k, v in hist.items()}
         p = np.zeros(len(chunk))
-        if purchase.prob_n_range is None:
-            p[pending] = purchase.prob_n_purchases(**params, **pending_hist, t=t, n=n).mean(axis=0)
-        else:
-            # the model shares work between successive n: a block of n at a time
-            if n >= block_start + len(block):
-                block_rows, block_start = pending, n
-                block = purchase.prob_n_range(**params, **pending_hist, t=t, n_start=n, n_stop=n + max(n, PMF_BLOCK)).mean(axis=1)
-            p[pending] = block[n - block_start][pending[block_rows]]
+        # a block of n at a time: most models share work between successive n
+        if n >= block_start + len(block):
+            block_rows, block_start = pending, n
+            block = purchase.pmf_range(params, **pending_hist, t=t, n_start=n, n_stop=n + max(n, PMF_BLOCK)).mean(axis=1)
+        p[pending] = block[n - block_start][pending[block_rows]]
         pmf.append(p)
         cdf = cdf + p
         lower = np.where((lower < 0) & (cdf >= INTERVAL[0]), n, lower)

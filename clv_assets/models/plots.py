@@ -37,7 +37,9 @@ def markdown_image(png: bytes, title: str) -> str:
 
 def posterior_png(draws: Mapping[str, np.ndarray], parameters: Sequence[str], title: str) -> bytes:
     """Density of each parameter's draws (shape (chains, draws)), one line per chain."""
-    fig = Figure(figsize=(3.2 * len(parameters), 2.8), layout="constrained")
+    fig = Figure(figsize=(3.2 * len(parameters), 2.8))
+    # fixed margins: matplotlib's constrained layout solver costs more than the drawing
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.12, top=0.78, wspace=0.1)
     for ax, name in zip(fig.subplots(1, len(parameters), squeeze=False)[0], parameters, strict=True):
         values = np.asarray(draws[name], dtype=float)
         if values.size == 1:  # a point estimate (MAP): no distribution to show
@@ -45,7 +47,7 @@ def posterior_png(draws: Mapping[str, np.ndarray], parameters: Sequence[str], ti
         else:
             bins = np.histogram_bin_edges(values, bins=40)
             for chain, chain_values in enumerate(values):
-                ax.hist(chain_values, bins=bins, density=True, histtype="step", label=f"chain {chain}")
+                ax.stairs(np.histogram(chain_values, bins=bins, density=True)[0], bins, label=f"chain {chain}")
         ax.set_title(f"{name}  (mean {values.mean():.4g})", fontsize=10)
         ax.set_yticks([])
     fig.suptitle(title, fontsize=11)
@@ -72,7 +74,8 @@ def p_alive_matrix(
 
 
 def p_alive_png(frequency: np.ndarray, recency: np.ndarray, matrix: np.ndarray, T: float) -> bytes:
-    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    fig = Figure(figsize=(6.4, 4.2))
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.12, top=0.92)
     ax = fig.subplots()
     image = ax.imshow(
         matrix,
@@ -98,7 +101,7 @@ def repeat_order_counts(
 
     ``rows`` holds distinct ``frequency`` and ``T`` with their customer count ``n``.
     Customer i's repeat orders over its own period T_i are a new customer's X(T_i), with
-    the posterior-mean PMF (the model's ``prob_n_purchases`` for an empty history);
+    the posterior-mean PMF (the model's ``pmf_range`` for an empty history);
     ``expected[k]`` sums it over customers. The last bucket takes the rest of the
     distribution, so both columns sum to the number of customers.
     """
@@ -108,10 +111,8 @@ def repeat_order_counts(
     ages = by_age["T"].to_numpy(float)
     weights = by_age["n"].to_numpy(float)
     zeros = np.zeros_like(ages)
-    expected = []
-    for k in range(max_orders):
-        pmf = purchase.prob_n_purchases(**params, x=zeros, t_x=zeros, T=zeros, t=ages, n=np.full_like(ages, k))
-        expected.append(float(pmf.mean(axis=0) @ weights))
+    pmf = purchase.pmf_range(params, x=zeros, t_x=zeros, T=zeros, t=ages, n_start=0, n_stop=max_orders)
+    expected = [float(p @ weights) for p in pmf.mean(axis=1)]
     customers = float(weights.sum())
     expected.append(customers - sum(expected))
     frequency = rows["frequency"].to_numpy()
@@ -122,7 +123,8 @@ def repeat_order_counts(
 
 
 def repeat_orders_png(counts: pd.DataFrame) -> bytes:
-    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
+    fig = Figure(figsize=(6.4, 3.6))
+    fig.subplots_adjust(left=0.12, right=0.98, bottom=0.15, top=0.9)
     ax = fig.subplots()
     position = np.arange(len(counts))
     ax.bar(position - 0.2, counts["actual"], width=0.4, label="actual")

@@ -76,6 +76,13 @@ class PurchaseModel(CLVModel):
     # [n_start, n_stop) at once, (n, draws, rows), where that shares work between the n
     prob_n_range: Callable | None = None
 
+    def pmf_range(self, params: dict, x, t_x, T, t, n_start: int, n_stop: int) -> np.ndarray:
+        """P(X(T, T + t) = n | x, t_x, T) for n in [n_start, n_stop), shape (n, draws, rows):
+        ``prob_n_range`` where the model shares work between the n, else n by n."""
+        if self.prob_n_range is not None:
+            return self.prob_n_range(**params, x=x, t_x=t_x, T=T, t=t, n_start=n_start, n_stop=n_stop)
+        return np.stack([self.prob_n_purchases(**params, x=x, t_x=t_x, T=T, t=t, n=n) for n in range(n_start, n_stop)])
+
 
 @dataclass(frozen=True, kw_only=True)
 class SpendModel(CLVModel):

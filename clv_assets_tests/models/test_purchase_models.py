@@ -86,3 +86,25 @@ def test_registry_imports_without_pymc():
 def test_every_model_has_a_label_and_its_own_name():
     assert [m.label for m in PURCHASE_MODELS.values()] == ["BG/NBD", "MBG/NBD", "Pareto/NBD"]
     assert all(name == model.name for name, model in PURCHASE_MODELS.items())
+
+
+@pytest.mark.parametrize("name", ["bgnbd", "mbgnbd"])
+def test_beta_geo_pmf_range_is_prob_n_purchases_for_each_n(name):
+    """The block of n (NB term and beta ratios by recursion, the tail carried down from one
+    ``betainc``) against one ``prob_n_purchases`` call per n, deep into the tail, at t = 0
+    and for one-time buyers."""
+    model = PURCHASE_MODELS[name]
+    rng = np.random.default_rng(4)
+    draws = {"r": rng.gamma(20, 0.3 / 20, 50), "alpha": rng.gamma(20, 26 / 20, 50),
+             "a": rng.gamma(20, 0.9 / 20, 50), "b": rng.gamma(20, 4 / 20, 50)}
+    x = rng.integers(0, 30, 400).astype(float)
+    T = rng.uniform(30, 1000, 400)
+    hist = {"x": x, "t_x": np.where(x > 0, rng.uniform(0, 1, 400) * T, 0.0), "T": T}
+    t = rng.choice([0.0, 30.0, 365.0, 2000.0], 400)
+    for start, stop in ((0, 8), (1, 2), (3, 40), (50, 120)):
+        block = model.prob_n_range(**draws, **hist, t=t, n_start=start, n_stop=stop)
+        single = np.stack([model.prob_n_purchases(**draws, **hist, t=t, n=n) for n in range(start, stop)])
+        assert block.shape == single.shape and np.all(block >= 0)
+        # relative agreement wherever the probability is representable, down to 1e-250
+        np.testing.assert_allclose(block[single > 1e-250], single[single > 1e-250], rtol=1e-10)
+        np.testing.assert_array_equal(block[single == 0] == 0, True)

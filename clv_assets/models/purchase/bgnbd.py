@@ -391,6 +391,61 @@ def mix_with_dead(p_alive, r1, alpha1, a, b1, t, n) -> np.ndarray:
     return np.where(n == 0, p0, p_alive * term)
 
 
+def mix_with_dead_range(p_alive, r1, alpha1, a, b1, t, n_start: int, n_stop: int) -> list[np.ndarray]:
+    r""":func:`mix_with_dead` for every n in [n_start, n_stop) at once, sharing the work.
+
+    From one n to the next the negative-binomial term NB(n) and the ratio
+    B(a, b' + n) / B(a, b') change by a factor, so they are carried in log space (a
+    ``log`` per step instead of ``gammaln`` and ``betaln``); the tail
+    :math:`I_{1-\pi}(n, r')` = P(NB >= n) takes one ``betainc`` at the top of the range and
+    is carried downwards by adding NB(n), a sum of positive terms that stays accurate deep
+    in the tail (carried upwards it would subtract).
+    """
+    if n_start < 0 or n_stop <= n_start:
+        raise ValueError(f"need 0 <= n_start < n_stop, got [{n_start}, {n_stop})")
+    log_pi = -np.log1p(t / alpha1)
+    one_minus_pi = t / (alpha1 + t)
+    with np.errstate(divide="ignore"):
+        log_one_minus_pi = np.log(one_minus_pi)  # -inf at t = 0: no orders in no time
+    log_lb = betaln(a, b1)
+    log_nb = gammaln(r1 + n_start) - gammaln(r1) - gammaln(n_start + 1.0) + r1 * log_pi + xlogy(n_start, one_minus_pi)
+    # log B(a, b' + n) / B(a, b') from n_start - 1 (the "died" term of n_start needs it)
+    log_ratio = betaln(a, b1 + max(n_start - 1, 0)) - log_lb
+    ratios, nbs = {n_start - 1: log_ratio}, {}
+    for n in range(n_start, n_stop):
+        if n > n_start:
+            log_nb = log_nb + np.log((r1 + n - 1.0) / n) + log_one_minus_pi
+        if n > 0:
+            log_ratio = log_ratio + np.log((b1 + n - 1.0) / (a + b1 + n - 1.0))
+        ratios[n], nbs[n] = log_ratio if n > 0 else np.zeros_like(log_ratio), np.exp(log_nb)
+    tail = {}
+    if n_stop > 1:
+        top = n_stop - 1
+        tail[top] = betainc(float(top), r1, one_minus_pi)
+        for n in range(top - 1, max(n_start, 1) - 1, -1):
+            tail[n] = tail[n + 1] + nbs[n]
+    out = []
+    for n in range(n_start, n_stop):
+        if n == 0:  # the exact, cancellation-free form 1 - P(alive) (1 - pi^r')
+            out.append(1.0 + p_alive * np.expm1(r1 * log_pi))
+            continue
+        alive_after_n = np.exp(ratios[n]) * nbs[n]
+        # B(a + 1, b' + n - 1) / B(a, b') = B(a, b' + n - 1) / B(a, b') x a / (a + b' + n - 1)
+        died_after_n = np.exp(ratios[n - 1]) * a / (a + b1 + n - 1.0) * tail[n]
+        out.append(p_alive * (alive_after_n + died_after_n))
+    return out
+
+
+def bgnbd_prob_n_range(r, alpha, a, b, x, t_x, T, t, n_start: int, n_stop: int) -> np.ndarray:
+    """:func:`bgnbd_prob_n_purchases` for each n in [n_start, n_stop), shape (n, draws,
+    rows), sharing the work between the n (:func:`mix_with_dead_range`)."""
+    r, alpha, a, b = map(as_draws, (r, alpha, a, b))
+    x, t_x, T, t = map(as_rows, (x, t_x, T, t))
+    p_alive = np.exp(_log_p_alive(r, alpha, a, b, x, t_x, T))
+    shape = out_shape((r, alpha, a, b), (x, t_x, T, t))
+    return np.stack([np.broadcast_to(p, shape) for p in mix_with_dead_range(p_alive, r + x, alpha + T, a, b + x, t, n_start, n_stop)])
+
+
 def bgnbd_time_to_next_purchase_quantile(
     r,
     alpha,
@@ -565,6 +620,7 @@ BGNBD = PurchaseModel(
     p_alive=bgnbd_p_alive,
     expected_purchases=bgnbd_expected_purchases,
     prob_n_purchases=bgnbd_prob_n_purchases,
+    prob_n_range=bgnbd_prob_n_range,
     future_if_alive=bgnbd_future_if_alive,
     expected_if_alive=shaped_if_alive(expected_if_alive),
     p_none_if_alive=lambda r, alpha, a, b, x, T: nbd_p_none_if_alive(r, alpha, x, T),

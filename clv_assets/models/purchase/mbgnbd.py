@@ -25,6 +25,7 @@ from clv_assets.models.purchase.bgnbd import (
     bgnbd_future_if_alive,
     expected_if_alive,
     mix_with_dead,
+    mix_with_dead_range,
     nbd_p_none_if_alive,
 )
 from clv_assets.models.specs import PurchaseModel
@@ -86,6 +87,16 @@ def mbgnbd_prob_n_purchases(r, alpha, a, b, x, t_x, T, t, n) -> np.ndarray:
     return np.broadcast_to(out, out_shape((r, alpha, a, b), (x, t_x, T, t, n))).copy()
 
 
+def mbgnbd_prob_n_range(r, alpha, a, b, x, t_x, T, t, n_start: int, n_stop: int) -> np.ndarray:
+    """:func:`mbgnbd_prob_n_purchases` for each n in [n_start, n_stop), shape (n, draws, rows)."""
+    r, alpha, a, b = map(as_draws, (r, alpha, a, b))
+    x, t_x, T, t = map(as_rows, (x, t_x, T, t))
+    p_alive = np.exp(_log_p_alive_mbg(r, alpha, a, b, x, t_x, T))
+    shape = out_shape((r, alpha, a, b), (x, t_x, T, t))
+    pmfs = mix_with_dead_range(p_alive, r + x, alpha + T, a, b + x + 1.0, t, n_start, n_stop)
+    return np.stack([np.broadcast_to(p, shape) for p in pmfs])
+
+
 def mbgnbd_future_if_alive(r, alpha, a, b, x, T, t) -> dict[str, np.ndarray]:
     """:func:`bgnbd_future_if_alive` of an MBG/NBD customer: alive at T, the future is a
     fresh BG/NBD process with ``b + 1`` in place of ``b`` (see the module docstring)."""
@@ -132,6 +143,7 @@ MBGNBD = PurchaseModel(
     p_alive=mbgnbd_p_alive,
     expected_purchases=mbgnbd_expected_purchases,
     prob_n_purchases=mbgnbd_prob_n_purchases,
+    prob_n_range=mbgnbd_prob_n_range,
     future_if_alive=mbgnbd_future_if_alive,
     expected_if_alive=shaped_if_alive(_expected_if_alive),
     p_none_if_alive=lambda r, alpha, a, b, x, T: nbd_p_none_if_alive(r, alpha, x, T),
