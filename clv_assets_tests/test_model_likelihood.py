@@ -110,3 +110,15 @@ def test_pareto_nbd_weighted_log_posterior_equals_customer_level():
             "beta_log__": rng.normal(4, 0.5),
         }
         np.testing.assert_allclose(our_logp(point), ref_logp(point), rtol=1e-9)
+
+
+def test_rows_outside_the_models_are_a_clear_error():
+    """Where pymc-marketing's logp would silently make the posterior -inf."""
+    from clv_assets.models.gamma_gamma import GAMMA_GAMMA
+    from clv_assets.models.purchase.bgnbd import BGNBD
+
+    bad = pd.DataFrame({"frequency": [2.0, 1.0], "recency": [50.0, 90.0], "T": [60.0, 80.0], "n": [3.0, 1.0]})
+    with pytest.raises(ValueError, match=r"1 row\(s\) are not histories .*recency=90.0, T=80.0"):
+        BGNBD.data(bad)
+    with pytest.raises(ValueError, match="repeat buyers"):
+        GAMMA_GAMMA.data(pd.DataFrame({"frequency": [0.0], "monetary_value": [10.0], "n": [1.0]}))

@@ -547,7 +547,7 @@ def beta_geo_model(rows: pd.DataFrame, loglik, priors: dict, spec: PurchaseModel
 
 
 def bgnbd_likelihood_data(values: dict) -> dict:
-    """The arrays :func:`bgnbd_weighted_loglik` reads, from distinct rows' columns and
+    """The arrays :func:`beta_geo_weighted_loglik` (BG/NBD and MBG/NBD) reads, from distinct rows' columns and
     counts: the counts per distinct frequency, the one-time buyers' ages and the repeat
     buyers' rows. A history outside the model (negative, or a last order after the
     customer's age) is an error here, where pymc-marketing's likelihood would make it -inf."""
@@ -556,7 +556,7 @@ def bgnbd_likelihood_data(values: dict) -> dict:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"BG/NBD: {int(bad.sum())} row(s) are not histories (frequency >= 0, 0 <= recency <= T), "
+            f"purchase model: {int(bad.sum())} row(s) are not histories (frequency >= 0, 0 <= recency <= T), "
             f"e.g. frequency={x[i]}, recency={t_x[i]}, T={T[i]}"
         )
     levels, level = np.unique(x, return_inverse=True)
@@ -571,27 +571,44 @@ def bgnbd_likelihood_data(values: dict) -> dict:
 def bgnbd_weighted_loglik(data: dict, r, alpha, a, b):
     """sum over rows of count x BG/NBD log-likelihood (a pytensor expression; ``data``: the
     ``pm.Data`` of :func:`bgnbd_likelihood_data`), equal to the weighted sum of
-    pymc-marketing's ``BetaGeoNBD`` logp (``test_model_likelihood.py``) at a fraction of the
-    cost: the gamma-function terms depend on a row only through its frequency, so they are
-    evaluated once per distinct frequency (~50 of them), and one-time buyers (x = 0,
-    log-likelihood r log alpha - r log(alpha + T)) skip the dropout term. Per row::
+    pymc-marketing's ``BetaGeoNBD`` logp (``test_model_likelihood.py``). Per row::
 
         ll = log B(a, b + x) - log B(a, b) + log G(r + x) - log G(r) + r log alpha
-             + logaddexp(-(r + x) log(alpha + T),                       (alive at T)
+             + logaddexp(-(r + x) log(alpha + T),                           (alive at T)
                          log a - log(b + x - 1) - (r + x) log(alpha + t_x))  (died after t_x, x > 0)
+
+    One-time buyers (x = 0) cannot have died: their last term is -r log(alpha + T).
+    """
+    return beta_geo_weighted_loglik(data, r, alpha, a, b, modified=False)
+
+
+def beta_geo_weighted_loglik(data: dict, r, alpha, a, b, *, modified: bool):
+    """The weighted log-likelihood of BG/NBD (``modified=False``) or MBG/NBD
+    (``modified=True``: a customer may drop out at the first purchase too, so every
+    beta-function argument b + x becomes b + x + 1 and one-time buyers have a "died" term,
+    as in pymc-marketing's ``ModifiedBetaGeoNBD``), on :func:`bgnbd_likelihood_data`.
+
+    The cost is what makes it differ from the distributions' logp: the gamma-function
+    terms depend on a row only through its frequency, so they are evaluated once per
+    distinct frequency (~50 of them); per row only two logs and a logaddexp remain.
     """
     import pytensor.tensor as pt
 
+    shift = 1.0 if modified else 0.0
     x_level = data["x_level"]
     per_frequency = pt.dot(
-        data["n_level"], pt.gammaln(r + x_level) + pt.gammaln(b + x_level) - pt.gammaln(a + b + x_level)
+        data["n_level"],
+        pt.gammaln(r + x_level) + pt.gammaln(b + x_level + shift) - pt.gammaln(a + b + x_level + shift),
     )
     per_customer = pt.sum(data["n_level"]) * (pt.gammaln(a + b) - pt.gammaln(b) - pt.gammaln(r) + r * pt.log(alpha))
-    once = -r * pt.dot(data["n_once"], pt.log(alpha + data["T_once"]))
     x = data["x_repeat"]
     alive = -(r + x) * pt.log(alpha + data["T_repeat"])
-    died = pt.log(a) - pt.log(b + x - 1.0) - (r + x) * pt.log(alpha + data["t_x_repeat"])
-    return per_frequency + per_customer + once + pt.dot(data["n_repeat"], pt.logaddexp(alive, died))
+    died = pt.log(a) - pt.log(b + x - 1.0 + shift) - (r + x) * pt.log(alpha + data["t_x_repeat"])
+    repeat = pt.dot(data["n_repeat"], pt.logaddexp(alive, died))
+    once_alive = -r * pt.log(alpha + data["T_once"])
+    if modified:  # recency 0: the "died" term is log a - log b - r log alpha
+        once_alive = pt.logaddexp(once_alive, pt.log(a) - pt.log(b) - r * pt.log(alpha))
+    return per_frequency + per_customer + repeat + pt.dot(data["n_once"], once_alive)
 
 
 def bgnbd_priors() -> dict:

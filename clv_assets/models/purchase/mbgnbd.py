@@ -22,7 +22,9 @@ from clv_assets.models.numerics import as_draws, as_rows, out_shape, shaped_if_a
 from clv_assets.models.purchase.bgnbd import (
     beta_geo_model,
     beta_geo_priors,
+    beta_geo_weighted_loglik,
     bgnbd_future_if_alive,
+    bgnbd_likelihood_data,
     expected_if_alive,
     mix_with_dead,
     mix_with_dead_range,
@@ -119,17 +121,17 @@ def mbgnbd_priors() -> dict:
 
 
 def mbgnbd_model(rows: pd.DataFrame, priors: dict | None = None):
-    """MBG/NBD (pymc-marketing's ``ModifiedBetaGeoNBD`` and ``ModifiedBetaGeoModel``
-    priors, overridden by name by ``priors``) on distinct (frequency, recency, T) rows
+    """MBG/NBD (the likelihood of pymc-marketing's ``ModifiedBetaGeoNBD``, see
+    :func:`mbgnbd_weighted_loglik`, and ``ModifiedBetaGeoModel``'s priors, overridden by
+    name by ``priors``) on distinct (frequency, recency, T) rows
     weighted by their count ``n``."""
-    from pymc_marketing.clv.distributions import ModifiedBetaGeoNBD
+    return beta_geo_model(rows, mbgnbd_weighted_loglik, {**mbgnbd_priors(), **(priors or {})}, MBGNBD)
 
-    from clv_assets.models.fitting import weighted_logp
 
-    def loglik(data, **params):
-        return weighted_logp(data, ModifiedBetaGeoNBD.dist(**params, T=data["T"]))
-
-    return beta_geo_model(rows, loglik, {**mbgnbd_priors(), **(priors or {})}, MBGNBD)
+def mbgnbd_weighted_loglik(data: dict, r, alpha, a, b):
+    """sum over rows of count x MBG/NBD log-likelihood, equal to the weighted sum of
+    pymc-marketing's ``ModifiedBetaGeoNBD`` logp (``test_model_likelihood.py``)."""
+    return beta_geo_weighted_loglik(data, r, alpha, a, b, modified=True)
 
 
 MBGNBD = PurchaseModel(
@@ -140,6 +142,7 @@ MBGNBD = PurchaseModel(
     latent=("phi_dropout", "kappa_dropout"),
     priors=mbgnbd_priors,
     build=mbgnbd_model,
+    likelihood_data=bgnbd_likelihood_data,
     p_alive=mbgnbd_p_alive,
     expected_purchases=mbgnbd_expected_purchases,
     prob_n_purchases=mbgnbd_prob_n_purchases,
