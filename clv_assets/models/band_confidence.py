@@ -70,28 +70,40 @@ def purchase_probability_index(per_draw: dict[str, np.ndarray], thresholds: dict
     return band_index(whole_percent(p), thresholds["probability_cutoffs_pct"])
 
 
-def band_probabilities(per_draw: dict[str, np.ndarray], thresholds: dict, means: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def band_probabilities(draws, thresholds: dict, means: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """``{"<band>__<k>": P(band index = k)}`` per row, for every band of :data:`PREDICTED_BANDS`.
 
-    ``per_draw`` holds (draws, rows) arrays (see ``predict.per_draw_quantities``);
-    ``means`` the account means under each draw, shape (draws,), of ``predicted_spend``,
-    ``expected_aov``, ``p_order``, ``p_multiple_orders`` and ``purchase_probability``.
+    ``draws`` is a chunk's ``predict.ChunkDraws``: the bands of history quantities (order
+    likelihood, churn, purchase probability) are counted once per distinct history and
+    read per row; ``means`` the account means under each draw, shape (draws,), of
+    ``predicted_spend``, ``expected_aov``, ``p_order``, ``p_multiple_orders`` and
+    ``purchase_probability``.
     """
     relative = thresholds["relative_cutoffs"]
-    indices = {
-        "predicted_spend_band": band_index(per_draw["predicted_spend"] / means["predicted_spend"][:, None], relative),
-        "predicted_aov_band": band_index(per_draw["expected_aov"] / means["expected_aov"][:, None], relative),
-        "order_likelihood_band": order_likelihood_index(per_draw, thresholds, means),
+    per_row, per_history = draws.per_row, draws.per_history
+    of_row = {
+        "predicted_spend_band": band_index(per_row["predicted_spend"] / means["predicted_spend"][:, None], relative),
+        "predicted_aov_band": band_index(per_row["expected_aov"] / means["expected_aov"][:, None], relative),
         "spend_tier": band_index(
-            per_draw["predicted_spend"],
+            per_row["predicted_spend"],
             [thresholds["spend_tier_low_cutoff"], thresholds["spend_tier_high_cutoff"]],
         ),
-        "churn_band": band_index(whole_percent(per_draw["churn_probability"]), thresholds["probability_cutoffs_pct"]),
-        "purchase_probability_band": purchase_probability_index(per_draw, thresholds, means),
     }
-    n_draws = len(per_draw["predicted_spend"])
-    return {
-        f"{band}__{k}": (index == k).sum(axis=0, dtype=np.int32) / n_draws
-        for band, index in indices.items()
+    of_history = {
+        "order_likelihood_band": order_likelihood_index(per_history, thresholds, means),
+        "churn_band": band_index(whole_percent(per_history["churn_probability"]), thresholds["probability_cutoffs_pct"]),
+        "purchase_probability_band": purchase_probability_index(per_history, thresholds, means),
+    }
+    n_draws = len(per_row["predicted_spend"])
+
+    def shares(index: np.ndarray, k: int) -> np.ndarray:
+        return (index == k).sum(axis=0, dtype=np.int32) / n_draws
+
+    probabilities = {
+        f"{band}__{k}": shares(index, k) for band, index in of_row.items() for k in range(PREDICTED_BANDS[band])
+    } | {
+        f"{band}__{k}": shares(index, k)[draws.of_row]
+        for band, index in of_history.items()
         for k in range(PREDICTED_BANDS[band])
     }
+    return {name: probabilities[name] for name in (f"{b}__{k}" for b in PREDICTED_BANDS for k in range(PREDICTED_BANDS[b]))}

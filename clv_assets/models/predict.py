@@ -79,10 +79,33 @@ def discounted_expected_if_alive(
     return total
 
 
-PER_DRAW = (
-    "p_alive", "expected_orders", "p_order", "p_multiple_orders", "expected_aov", "predicted_spend",
-    "purchase_probability", "churn_probability",
+# quantities of the purchase history alone, the same for customers who share (frequency,
+# recency, T), and those that depend on the order value too
+PER_HISTORY = (
+    "p_alive", "expected_orders", "p_order", "p_multiple_orders", "purchase_probability", "churn_probability",
 )
+PER_ROW = ("expected_aov", "predicted_spend")
+PER_DRAW = PER_HISTORY + PER_ROW
+
+
+@dataclass(frozen=True)
+class ChunkDraws:
+    """Every quantity of :data:`PER_DRAW` under each posterior draw for one chunk of rows:
+    those of :data:`PER_HISTORY` as (draws, histories) arrays over the chunk's distinct
+    (frequency, recency, T) ``histories`` (3, histories), the others as (draws, rows);
+    ``of_row`` is each row's history. A summary of a history quantity is computed per
+    history and read per row through ``of_row``: rows with the same history share it."""
+
+    per_history: dict[str, np.ndarray]
+    per_row: dict[str, np.ndarray]
+    histories: np.ndarray
+    of_row: np.ndarray
+
+    def history_weights(self, weights: np.ndarray) -> np.ndarray:
+        """The rows' ``weights`` summed per history."""
+        return np.bincount(self.of_row, weights=weights, minlength=self.histories.shape[1])
+
+
 # account-wide per-draw sums over customers (each distinct row weighted by its count `n`)
 ACCOUNT_DRAW_COLUMNS = ("expected_orders", "predicted_spend", "expected_aov", "p_order", "p_multiple_orders", "purchase_probability")
 
@@ -107,12 +130,12 @@ def map_chunks(
     bg: dict[str, np.ndarray],
     gg: dict[str, np.ndarray],
     settings: PredictionSettings,
-    reduce: Callable[[pd.DataFrame, dict[str, np.ndarray]], object],
+    reduce: Callable[[pd.DataFrame, ChunkDraws], object],
 ) -> tuple[pd.DataFrame, list]:
-    """Apply ``reduce(chunk, per_draw)`` to each chunk of distinct rows.
+    """Apply ``reduce(chunk, draws)`` to each chunk of distinct rows.
 
-    ``bg`` (purchase model ``settings.model``) and ``gg`` come from :func:`aligned_draws`; ``per_draw`` maps each name of
-    :data:`PER_DRAW` to a (draws, rows) array for the chunk. Rows are sorted by
+    ``bg`` (purchase model ``settings.model``) and ``gg`` come from :func:`aligned_draws`;
+    ``draws`` is the chunk's :class:`ChunkDraws`. Rows are sorted by
     (frequency, T) so that a chunk's rows share (frequency, T) pairs; returns the sorted
     rows and the results in chunk order.
     """
@@ -143,17 +166,26 @@ def predict_rows(
     bg, gg = aligned_draws(bg_draws, gg_draws, settings.model)
     n_draws = len(bg["r"])
 
-    def summarize(chunk: pd.DataFrame, per_draw: dict[str, np.ndarray]) -> tuple[dict, dict]:
+    def summarize(chunk: pd.DataFrame, draws: ChunkDraws) -> tuple[dict, dict]:
         out: dict[str, np.ndarray] = {}
         for name in INTERVAL_QUANTITIES:
-            out[name] = per_draw[name].mean(axis=0)
-            out[f"{name}_p05"], out[f"{name}_p95"] = draw_quantiles(per_draw[name], QUANTILES)
-        out["p_multiple_orders"] = per_draw["p_multiple_orders"].mean(axis=0)
+            per_history = name in draws.per_history
+            values = draws.per_history[name] if per_history else draws.per_row[name]
+            summary = {name: values.mean(axis=0)}
+            summary[f"{name}_p05"], summary[f"{name}_p95"] = draw_quantiles(values, QUANTILES)
+            out.update({k: v[draws.of_row] for k, v in summary.items()} if per_history else summary)
+        out["p_multiple_orders"] = draws.per_history["p_multiple_orders"].mean(axis=0)[draws.of_row]
+        p_order = draws.per_history["p_order"].mean(axis=0)
         out["days_to_next_order"] = _days_to_next_order(
-            settings.model, bg, chunk, per_draw["p_alive"], out["p_order"], float(settings.horizon_days)
-        )
+            settings.model, bg, draws.histories, draws.per_history["p_alive"], p_order, float(settings.horizon_days)
+        )[draws.of_row]
         weights = chunk["n"].to_numpy(float) if "n" in chunk else np.ones(len(chunk))
-        return out, {name: per_draw[name] @ weights for name in ACCOUNT_DRAW_COLUMNS}
+        history_weights = draws.history_weights(weights)
+        totals = {
+            name: draws.per_history[name] @ history_weights if name in draws.per_history else draws.per_row[name] @ weights
+            for name in ACCOUNT_DRAW_COLUMNS
+        }
+        return out, totals
 
     ordered, parts = map_chunks(rows, bg, gg, settings, summarize)
     totals = pd.DataFrame(
@@ -192,14 +224,14 @@ def empty_predictions(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return empty, totals
 
 
-def per_draw_quantities(chunk: pd.DataFrame, bg: dict, gg: dict, settings: PredictionSettings) -> dict[str, np.ndarray]:
-    """Each quantity of :data:`PER_DRAW` for each posterior draw and row: (draws, rows) arrays.
+def per_draw_quantities(chunk: pd.DataFrame, bg: dict, gg: dict, settings: PredictionSettings) -> ChunkDraws:
+    """Each quantity of :data:`PER_DRAW` for each posterior draw, as a :class:`ChunkDraws`.
 
     What a customer alive at T will do depends only on (frequency, T), so it is computed
     once per distinct pair in the chunk; whether the customer is alive depends on
-    (frequency, recency, T), so the purchase quantities are computed once per distinct
-    triple (customers with the same history but different order values share them), and
-    only the order value and the spend once per row.
+    (frequency, recency, T), so the purchase quantities are computed (and summarised) once
+    per distinct triple (customers with the same history but different order values share
+    them), and only the order value and the spend once per row.
     """
     horizon = float(settings.horizon_days)
     purchase = PURCHASE_MODELS[settings.model]
@@ -220,14 +252,13 @@ def per_draw_quantities(chunk: pd.DataFrame, bg: dict, gg: dict, settings: Predi
         "purchase_probability": p_alive * (1.0 - within(settings.purchase_horizon_days)),
         "churn_probability": 1.0 - p_alive * (1.0 - within(settings.churn_horizon_days)),
     }
-    per_row = {name: values[:, of_row] for name, values in per_history.items()}
     aov = GAMMA_GAMMA.expected_spend(**gg, x=x, m=chunk["monetary_value"].to_numpy(float))
     if settings.discount_rate != 0:
         discounted = discounted_expected_if_alive(settings.model, bg, pairs[0], pairs[1], horizon, settings.discount_rate)
         spend = (p_alive * discounted[:, of_history])[:, of_row] * aov
     else:
-        spend = per_row["expected_orders"] * aov
-    return {**per_row, "expected_aov": aov, "predicted_spend": spend}
+        spend = expected[:, of_row] * aov
+    return ChunkDraws(per_history, {"expected_aov": aov, "predicted_spend": spend}, histories, of_row)
 
 
 def _p_none_within(purchase, bg: dict, pairs: np.ndarray, horizon: float, days: float, future: dict) -> np.ndarray:
@@ -241,26 +272,22 @@ NEXT_ORDER_ROWS_PER_BLOCK = 512  # bounds the memory of the next-order search (d
 
 
 def _days_to_next_order(
-    model: str, params: dict, chunk: pd.DataFrame, p_alive: np.ndarray, p_order: np.ndarray, horizon: float
+    model: str, params: dict, histories: np.ndarray, p_alive: np.ndarray, p_order: np.ndarray, horizon: float
 ) -> np.ndarray:
-    """Days until a next order is more likely than not; NaN beyond the horizon.
+    """Days until a next order is more likely than not, per distinct history (``histories``
+    (3, histories): frequency, recency, T; ``p_alive`` their (draws, histories) array,
+    ``p_order`` their posterior-mean P(order within the horizon)); NaN beyond the horizon.
 
-    Solved only for the rows whose probability of ordering within the horizon is at
-    least 50%; the others are NaN by definition. ``p_alive`` is the (draws, rows) array
-    of the chunk.
+    Solved only for the histories whose probability of ordering within the horizon is at
+    least 50%; the others are NaN by definition.
     """
     purchase = PURCHASE_MODELS[model]
-    x, t_x, T = (chunk[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    x, _, T = histories
     days = np.full(len(x), np.nan)
     solved = np.flatnonzero(p_order >= 0.5)
-    # the date depends on the history (frequency, recency, T) only: solved once per history
-    _, first, of_solved = np.unique(np.stack([x[solved], t_x[solved], T[solved]]), axis=1, return_index=True, return_inverse=True)
-    rows = solved[first]
-    found = np.empty(len(rows))
-    for start in range(0, len(rows), NEXT_ORDER_ROWS_PER_BLOCK):
-        block = rows[start : start + NEXT_ORDER_ROWS_PER_BLOCK]
-        found[start : start + len(block)] = time_to_next_purchase_quantile(
+    for start in range(0, len(solved), NEXT_ORDER_ROWS_PER_BLOCK):
+        block = solved[start : start + NEXT_ORDER_ROWS_PER_BLOCK]
+        days[block] = time_to_next_purchase_quantile(
             p_alive[:, block], purchase.p_none_if_alive(**params, x=x[block], T=T[block]), q=0.5, horizon=horizon, tol=0.5
         )
-    days[solved] = found[of_solved.reshape(-1)]
     return days

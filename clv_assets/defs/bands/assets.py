@@ -118,7 +118,7 @@ def _band_probabilities(
     bg, gg = aligned_draws(purchases, gg, model)
     ordered, parts = map_chunks(
         histories, bg, gg, settings,
-        lambda chunk, per_draw: band_probabilities(per_draw, thresholds, means),
+        lambda chunk, draws: band_probabilities(draws, thresholds, means),
     )
     columns = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]} if parts else {}
     return pd.DataFrame(columns, index=ordered.index).loc[histories.index]
