@@ -118,14 +118,15 @@ def measure_tree(argv: list[str], env: dict) -> dict:
             "peaks": peaks, "samples": samples}
 
 
-def measure(argv: list[str], env: dict) -> dict:
-    """Run ``argv``; return wall seconds, peak RSS (MB) and the JSON it printed last, if any."""
+def measure(argv: list[str], env: dict, check: bool = True) -> dict:
+    """Run ``argv``; return wall seconds, peak RSS (MB) and the JSON it printed last, if any.
+    ``check``: a non-zero exit ends the benchmark (else the caller reports failures itself)."""
     started = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
+    if check and os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"benchmark step failed: {' '.join(argv)}\n{out[-2000:]}")
     reported = {}
     for line in reversed(out.splitlines()):
@@ -224,9 +225,10 @@ def run_breakdown(dagster_home: str, since: float) -> dict:
     records = instance.get_run_records(
         filters=dg.RunsFilter(job_name=ACCOUNT_JOB, created_after=datetime.fromtimestamp(since, UTC))
     )
-    runs, fits, sql_steps, steps = [], {"purchase_model": [], "gamma_gamma": []}, [], {}
+    runs, fits, sql_steps, steps, failed = [], {"purchase_model": [], "gamma_gamma": []}, [], {}, []
     for record in records:
         if record.dagster_run.status != dg.DagsterRunStatus.SUCCESS:
+            failed.append(record.dagster_run.tags.get("dagster/partition"))
             continue
         runs.append(record.end_time - record.start_time)
         started = {}
@@ -250,7 +252,7 @@ def run_breakdown(dagster_home: str, since: float) -> dict:
         sql_steps.append(sql)
     med = lambda xs: statistics.median(xs) if xs else float("nan")  # noqa: E731
     return {"runs": len(runs), "run": med(runs), "sql": med(sql_steps), **{k: med(v) for k, v in fits.items()},
-            "steps": {key: med(v) for key, v in steps.items()}}
+            "steps": {key: med(v) for key, v in steps.items()}, "failed": sorted(failed)}
 
 
 def bench_many(n_accounts: int, n_customers: int, workers: int, as_of: str, modes: list[str]) -> None:
@@ -298,15 +300,18 @@ def bench_many(n_accounts: int, n_customers: int, workers: int, as_of: str, mode
                                               run_breakdown(env["DAGSTER_HOME"], started_at))
     if "workers" in modes:
         started_at, started = time.time(), time.perf_counter()
-        measure(cli + ["materialize", "--workers", str(workers), "--as-of", as_of], env)
+        # an account that fails (say a fit's blocking diagnostics) is reported, not fatal
+        measure(cli + ["materialize", "--workers", str(workers), "--as-of", as_of], env, check=False)
         results[f"{workers} worker processes"] = (time.perf_counter() - started, float("nan"),
                                                   run_breakdown(env["DAGSTER_HOME"], started_at))
     print(f"  {'mode':<26} {'total':>8} {'per account (median):':>22} {'process':>8} {'run':>6} "
           f"{'purchase fit':>12} {'gg fit':>7} {'SQL steps':>9}")
     for mode, (total, process, b) in results.items():
         print(f"  {mode:<26} {total:7.0f}s {'':>22} {process:7.1f}s {b['run']:5.1f}s {b['purchase_model']:8.1f}s "
-              f"{b['gamma_gamma']:6.1f}s {b['sql']:8.1f}s   ({b['runs']} runs)")
+              f"{b['gamma_gamma']:6.1f}s {b['sql']:8.1f}s   ({b['runs']} successful runs)")
     for mode, (_, _, b) in results.items():
+        if b["failed"]:
+            print(f"  {mode}: {len(b['failed'])} account(s) failed: {', '.join(b['failed'])}")
         print(f"  {mode}, seconds per step (median over runs): "
               + ", ".join(f"{key} {seconds:.2f}" for key, seconds in sorted(b["steps"].items(), key=lambda kv: -kv[1])))
 
