@@ -96,14 +96,9 @@ def band_probabilities(draws, thresholds: dict, means: dict[str, np.ndarray]) ->
     }
     n_draws = len(per_row["predicted_spend"])
 
-    def shares(index: np.ndarray, k: int) -> np.ndarray:
-        return (index == k).sum(axis=0, dtype=np.int32) / n_draws
+    def share(band: str, k: int) -> np.ndarray:
+        if band in of_row:
+            return (of_row[band] == k).sum(axis=0, dtype=np.int32) / n_draws
+        return ((of_history[band] == k).sum(axis=0, dtype=np.int32) / n_draws)[draws.of_row]
 
-    probabilities = {
-        f"{band}__{k}": shares(index, k) for band, index in of_row.items() for k in range(PREDICTED_BANDS[band])
-    } | {
-        f"{band}__{k}": shares(index, k)[draws.of_row]
-        for band, index in of_history.items()
-        for k in range(PREDICTED_BANDS[band])
-    }
-    return {name: probabilities[name] for name in (f"{b}__{k}" for b in PREDICTED_BANDS for k in range(PREDICTED_BANDS[b]))}
+    return {f"{band}__{k}": share(band, k) for band, n_bands in PREDICTED_BANDS.items() for k in range(n_bands)}
