@@ -377,3 +377,41 @@ def test_transient_lock_failure_is_retried_by_the_job(workspace, tmp_path, monke
             messages.append(error.message)
             error = error.cause
     assert any("WarehouseBusy" in m and "held by another program" in m for m in messages)
+
+
+OPENER = textwrap.dedent('''
+    import sys
+    from clv_assets.lib.resources import WarehouseBusy, warehouse_resource
+    try:
+        with warehouse_resource(sys.argv[1]).get_connection() as conn:
+            print(conn.execute("SELECT count(*) FROM held_rows").fetchone()[0])
+    except WarehouseBusy:
+        print("busy")
+''')
+
+
+def _open_elsewhere(warehouse: Path) -> str:
+    env = {**os.environ, "CLV_WAREHOUSE_LOCK_TIMEOUT": "1"}
+    return subprocess.run([sys.executable, "-c", OPENER, str(warehouse)], env=env, capture_output=True,
+                          text=True, check=True, timeout=120).stdout.strip()
+
+
+def test_held_warehouse_is_one_instance_for_this_process_and_waited_for_by_others(tmp_path):
+    """``hold_open`` (what ``clv-assets materialize`` does between runs): the process's
+    connections are cursors of one open instance (committed rows shared, temp tables not);
+    another process waits for the file (here past its 1 s timeout: busy) until the hold
+    ends; the rows written while held are then in the file."""
+    from clv_assets.lib.resources import hold_open
+    from clv_assets.lib.warehouse import transaction
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    resource = warehouse_resource(warehouse)
+    with hold_open(resource):
+        with resource.get_connection() as first, transaction(first):
+            first.execute("CREATE TABLE held_rows AS SELECT range AS i FROM range(5)")
+        with resource.get_connection() as second, resource.get_connection() as third:
+            assert second.execute("SELECT count(*) FROM held_rows").fetchone()[0] == 5
+            third.execute("CREATE TEMP TABLE mine AS SELECT 1")  # a cursor's temp tables are its own
+            assert second.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'mine'").fetchone()[0] == 0
+        assert _open_elsewhere(warehouse) == "busy"
+    assert _open_elsewhere(warehouse) == "5"

@@ -73,6 +73,7 @@ class _Compiled:
 
 
 _COMPILED: dict[tuple, _Compiled] = {}
+_COMPILING = threading.Lock()  # threads fitting at once compile each model once
 
 
 def _prior_key(model: CLVModel, priors: dict | None) -> str:
@@ -85,18 +86,21 @@ def compiled(model: CLVModel, method: str, rows: pd.DataFrame, priors: dict | No
     built on ``rows`` the first time. ``priors`` override the model's defaults by name
     (a pooled prior compiles a model of its own)."""
     key = (model.name, method, _prior_key(model, priors))
-    entry = _COMPILED.get(key)
-    if entry is None:
-        pm_model = model.build(rows, priors) if priors else model.build(rows)
-        entry = _Compiled(pm_model)
-        if method == "mcmc":
-            import nutpie
+    with _COMPILING:
+        return _COMPILED.get(key) or _compile(key, model, method, rows, priors)
 
-            entry.sampler = nutpie.compile_pymc_model(pm_model, backend="numba")
-        else:
-            keep = [*model.parameters, *model.latent]
-            entry.laplace = LaplaceFunctions(pm_model, keep, jacobian=method == "laplace")
-        _COMPILED[key] = entry
+
+def _compile(key: tuple, model: CLVModel, method: str, rows: pd.DataFrame, priors: dict | None) -> _Compiled:
+    pm_model = model.build(rows, priors) if priors else model.build(rows)
+    entry = _Compiled(pm_model)
+    if method == "mcmc":
+        import nutpie
+
+        entry.sampler = nutpie.compile_pymc_model(pm_model, backend="numba")
+    else:
+        keep = [*model.parameters, *model.latent]
+        entry.laplace = LaplaceFunctions(pm_model, keep, jacobian=method == "laplace")
+    _COMPILED[key] = entry
     return entry
 
 
