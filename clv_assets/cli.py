@@ -183,11 +183,13 @@ def _run_here(instance, job, accounts: list[str], run_config: dict, hold: bool =
                     time.sleep(0.2)  # a process waiting for the file polls every 0.05 s
                 held.enter_context(hold_open(warehouse_resource(settings.warehouse_path())))
                 held_since = time.monotonic()
-            _run_account(instance, job, account, run_config, f"[{i}/{len(accounts)}]", failed)
+            if not _run_account(instance, job, account, run_config, f"[{i}/{len(accounts)}]"):
+                failed.append(account)
     return failed
 
 
-def _run_account(instance, job, account: str, run_config: dict, counter: str, failed: list[str]) -> None:
+def _run_account(instance, job, account: str, run_config: dict, counter: str) -> bool:
+    """One run of ``account``, its outcome printed on one line; whether it succeeded."""
     print(f"{counter} {account}: materialising ...", flush=True)
     started = time.perf_counter()
     result = job.execute_in_process(instance=instance, partition_key=account, run_config=run_config, raise_on_error=False)
@@ -195,9 +197,9 @@ def _run_account(instance, job, account: str, run_config: dict, counter: str, fa
     if result.success:
         print(f"{counter} {account}: ok in {seconds:.1f} s (run {result.run_id[:8]})", flush=True)
     else:
-        failed.append(account)
         print(f"{counter} {account}: FAILED in {seconds:.1f} s (run {result.run_id[:8]}): "
               f"{_failure_message(result)}", flush=True)
+    return result.success
 
 
 def _run_in_workers(instance, accounts: list[str], args: argparse.Namespace, workers: int) -> list[str]:

@@ -154,4 +154,3 @@ def test_a_fit_with_swapped_data_equals_a_fresh_fit(method):
     for name in (*BGNBD.parameters, *BGNBD.latent):
         np.testing.assert_allclose(swapped.draws[name], fresh.draws[name], rtol=1e-9, err_msg=name)
     assert swapped.draws["a"].shape == (settings.chains, settings.draws)
-

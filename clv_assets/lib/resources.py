@@ -119,10 +119,9 @@ def hold_open(warehouse: WarehouseResource) -> Iterator[None]:
     """Keep ``warehouse``'s file open in this process for the length of the block.
 
     Every ``get_connection`` of the block is then a cursor of one DuckDB instance: no
-    open, catalog read and checkpoint per connection (~60 ms each, two dozen per account
-    run), and threads of this process (``clv-assets materialize --workers``) share the
-    file instead of taking turns for it. Other processes wait for the file lock until
-    the block ends. A lake or an in-memory database is left as it is.
+    open, catalog read and checkpoint per connection (two dozen per account run). Other
+    processes wait for the file lock until the block ends. A lake or an in-memory
+    database is left as it is.
     """
     if warehouse.is_lake or warehouse.database == ":memory:" or warehouse.database in _HELD:
         yield

@@ -8,7 +8,6 @@ a run that fails halfway leaves the previously stored rows in place.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from importlib.resources import files
@@ -58,11 +57,6 @@ def run_sql(
     return conn.execute(sql, {k: v for k, v in (params or {}).items() if k in used})
 
 
-# Threads of one process writing through cursors of one instance take turns: DuckDB
-# would abort one of two transactions that create, alter or comment on the same table.
-_WRITES = threading.RLock()
-
-
 @contextmanager
 def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """Commit on success, roll back on any error.
@@ -71,7 +65,7 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConn
     would abort one of two concurrent writers of a table at commit.
     """
     catalog = lake_catalog_of(conn)
-    with _WRITES, lake_write_lock(catalog, lock_timeout_seconds()) if catalog else nullcontext():
+    with lake_write_lock(catalog, lock_timeout_seconds()) if catalog else nullcontext():
         conn.execute("BEGIN TRANSACTION")
         try:
             yield conn

@@ -73,7 +73,6 @@ class _Compiled:
 
 
 _COMPILED: dict[tuple, _Compiled] = {}
-_COMPILING = threading.Lock()  # threads fitting at once compile each model once
 
 
 def _prior_key(model: CLVModel, priors: dict | None) -> str:
@@ -86,21 +85,18 @@ def compiled(model: CLVModel, method: str, rows: pd.DataFrame, priors: dict | No
     built on ``rows`` the first time. ``priors`` override the model's defaults by name
     (a pooled prior compiles a model of its own)."""
     key = (model.name, method, _prior_key(model, priors))
-    with _COMPILING:
-        return _COMPILED.get(key) or _compile(key, model, method, rows, priors)
+    entry = _COMPILED.get(key)
+    if entry is None:
+        pm_model = model.build(rows, priors) if priors else model.build(rows)
+        entry = _Compiled(pm_model)
+        if method == "mcmc":
+            import nutpie
 
-
-def _compile(key: tuple, model: CLVModel, method: str, rows: pd.DataFrame, priors: dict | None) -> _Compiled:
-    pm_model = model.build(rows, priors) if priors else model.build(rows)
-    entry = _Compiled(pm_model)
-    if method == "mcmc":
-        import nutpie
-
-        entry.sampler = nutpie.compile_pymc_model(pm_model, backend="numba")
-    else:
-        keep = [*model.parameters, *model.latent]
-        entry.laplace = LaplaceFunctions(pm_model, keep, jacobian=method == "laplace")
-    _COMPILED[key] = entry
+            entry.sampler = nutpie.compile_pymc_model(pm_model, backend="numba")
+        else:
+            keep = [*model.parameters, *model.latent]
+            entry.laplace = LaplaceFunctions(pm_model, keep, jacobian=method == "laplace")
+        _COMPILED[key] = entry
     return entry
 
 
