@@ -84,6 +84,7 @@ from clv_assets.models.numerics import (
     NoOrderCurve,
     as_draws,
     as_rows,
+    full,
     out_shape,
     shaped_if_alive,
     time_to_next_purchase_quantile,
@@ -146,7 +147,7 @@ def bgnbd_p_alive(r, alpha, a, b, x, t_x, T) -> np.ndarray:
     x, t_x, T = map(as_rows, (x, t_x, T))
     log_div = _log_odds_dead(r, alpha, a, b, x, t_x, T)
     out = np.where(x > 0, expit(-log_div), 1.0)
-    return np.broadcast_to(out, out_shape((r, alpha, a, b), (x, t_x, T))).copy()
+    return full(out, out_shape((r, alpha, a, b), (x, t_x, T)))
 
 
 def bgnbd_expected_purchases(r, alpha, a, b, x, t_x, T, t) -> np.ndarray:
@@ -189,7 +190,7 @@ def bgnbd_expected_purchases(r, alpha, a, b, x, t_x, T, t) -> np.ndarray:
     x, t_x, T, t = map(as_rows, (x, t_x, T, t))
     e_alive = expected_if_alive(r, alpha, a, b, x, T, t)
     out = np.exp(_log_p_alive(r, alpha, a, b, x, t_x, T)) * e_alive
-    return np.broadcast_to(out, out_shape((r, alpha, a, b), (x, t_x, T, t))).copy()
+    return full(out, out_shape((r, alpha, a, b), (x, t_x, T, t)))
 
 
 def expected_if_alive(r, alpha, a, b, x, T, t) -> np.ndarray:
@@ -288,7 +289,7 @@ def bgnbd_prob_at_least_one_purchase(r, alpha, a, b, x, t_x, T, t) -> np.ndarray
     x, t_x, T, t = map(as_rows, (x, t_x, T, t))
     p_any_if_alive = -np.expm1(-(r + x) * np.log1p(t / (alpha + T)))
     out = np.exp(_log_p_alive(r, alpha, a, b, x, t_x, T)) * p_any_if_alive
-    return np.broadcast_to(out, out_shape((r, alpha, a, b), (x, t_x, T, t))).copy()
+    return full(out, out_shape((r, alpha, a, b), (x, t_x, T, t)))
 
 
 def bgnbd_prob_n_purchases(r, alpha, a, b, x, t_x, T, t, n) -> np.ndarray:
@@ -355,7 +356,7 @@ def bgnbd_prob_n_purchases(r, alpha, a, b, x, t_x, T, t, n) -> np.ndarray:
 
     p_alive = np.exp(_log_p_alive(r, alpha, a, b, x, t_x, T))
     out = mix_with_dead(p_alive, r + x, alpha + T, a, b + x, t, n)
-    return np.broadcast_to(out, out_shape((r, alpha, a, b), (x, t_x, T, t, n))).copy()
+    return full(out, out_shape((r, alpha, a, b), (x, t_x, T, t, n)))
 
 
 def mix_with_dead(p_alive, r1, alpha1, a, b1, t, n) -> np.ndarray:

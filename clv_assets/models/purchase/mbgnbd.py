@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from clv_assets.models.numerics import as_draws, as_rows, out_shape, shaped_if_alive
+from clv_assets.models.numerics import as_draws, as_rows, full, out_shape, shaped_if_alive
 from clv_assets.models.purchase.bgnbd import (
     beta_geo_model,
     beta_geo_priors,
@@ -56,7 +56,7 @@ def mbgnbd_p_alive(r, alpha, a, b, x, t_x, T) -> np.ndarray:
     r, alpha, a, b = map(as_draws, (r, alpha, a, b))
     x, t_x, T = map(as_rows, (x, t_x, T))
     out = np.exp(_log_p_alive_mbg(r, alpha, a, b, x, t_x, T))
-    return np.broadcast_to(out, out_shape((r, alpha, a, b), (x, t_x, T))).copy()
+    return full(out, out_shape((r, alpha, a, b), (x, t_x, T)))
 
 
 def mbgnbd_expected_purchases(r, alpha, a, b, x, t_x, T, t) -> np.ndarray:
@@ -69,7 +69,7 @@ def mbgnbd_expected_purchases(r, alpha, a, b, x, t_x, T, t) -> np.ndarray:
     r, alpha, a, b = map(as_draws, (r, alpha, a, b))
     x, t_x, T, t = map(as_rows, (x, t_x, T, t))
     out = np.exp(_log_p_alive_mbg(r, alpha, a, b, x, t_x, T)) * _expected_if_alive(r, alpha, a, b, x, T, t)
-    return np.broadcast_to(out, out_shape((r, alpha, a, b), (x, t_x, T, t))).copy()
+    return full(out, out_shape((r, alpha, a, b), (x, t_x, T, t)))
 
 
 def mbgnbd_prob_n_purchases(r, alpha, a, b, x, t_x, T, t, n) -> np.ndarray:
@@ -86,7 +86,7 @@ def mbgnbd_prob_n_purchases(r, alpha, a, b, x, t_x, T, t, n) -> np.ndarray:
         raise ValueError("n must be a non-negative integer")
     p_alive = np.exp(_log_p_alive_mbg(r, alpha, a, b, x, t_x, T))
     out = mix_with_dead(p_alive, r + x, alpha + T, a, b + x + 1.0, t, n)
-    return np.broadcast_to(out, out_shape((r, alpha, a, b), (x, t_x, T, t, n))).copy()
+    return full(out, out_shape((r, alpha, a, b), (x, t_x, T, t, n)))
 
 
 def mbgnbd_prob_n_range(r, alpha, a, b, x, t_x, T, t, n_start: int, n_stop: int) -> np.ndarray:

@@ -24,6 +24,7 @@ from clv_assets.models.numerics import (
     NoOrderCurve,
     as_draws,
     as_rows,
+    full,
     out_shape,
     quadrature_nodes,
     shaped_if_alive,
@@ -77,7 +78,7 @@ def pareto_nbd_p_alive(r, alpha, s, beta, x, t_x, T) -> np.ndarray:
     x, t_x, T = map(as_rows, (x, t_x, T))
     log_p = _log_alive_term(r, alpha, s, beta, x, T) - pareto_nbd_loglik(r.ravel(), alpha.ravel(), s.ravel(), beta.ravel(), x.ravel(), t_x.ravel(), T.ravel())
     out = np.exp(np.minimum(log_p, 0.0))
-    return np.broadcast_to(out, out_shape((r, alpha, s, beta), (x, t_x, T))).copy()
+    return full(out, out_shape((r, alpha, s, beta), (x, t_x, T)))
 
 
 def pareto_nbd_expected_purchases(r, alpha, s, beta, x, t_x, T, t) -> np.ndarray:
@@ -96,7 +97,7 @@ def pareto_nbd_expected_purchases(r, alpha, s, beta, x, t_x, T, t) -> np.ndarray
     x, t_x, T, t = map(as_rows, (x, t_x, T, t))
     p_alive = pareto_nbd_p_alive(r.ravel(), alpha.ravel(), s.ravel(), beta.ravel(), x.ravel(), t_x.ravel(), T.ravel())
     out = p_alive * _expected_if_alive(r, alpha, s, beta, x, T, t)
-    return np.broadcast_to(out, out_shape((r, alpha, s, beta), (x, t_x, T, t))).copy()
+    return full(out, out_shape((r, alpha, s, beta), (x, t_x, T, t)))
 
 
 def pareto_nbd_prob_n_purchases(r, alpha, s, beta, x, t_x, T, t, n) -> np.ndarray:
@@ -128,7 +129,7 @@ def pareto_nbd_prob_n_purchases(r, alpha, s, beta, x, t_x, T, t, n) -> np.ndarra
         raise ValueError("n must be a non-negative integer")
     shape = out_shape((r, alpha, s, beta), (x, t_x, T, t, n))
     p_alive = pareto_nbd_p_alive(r.ravel(), alpha.ravel(), s.ravel(), beta.ravel(), x.ravel(), t_x.ravel(), T.ravel())
-    return np.broadcast_to(_with_dead(p_alive, _pmf_if_alive(r + x, alpha + T, s, beta + T, t, n), n), shape).copy()
+    return full(_with_dead(p_alive, _pmf_if_alive(r + x, alpha + T, s, beta + T, t, n), n), shape)
 
 
 def _with_dead(p_alive, if_alive, n) -> np.ndarray:
