@@ -94,11 +94,15 @@ def test_draw_quantiles_equal_numpys_linear_quantiles():
             )
 
 
-def test_band_index_equals_searchsorted_left():
-    from clv_assets.models.band_confidence import band_index
+def test_band_shares_are_the_shares_of_searchsorted_bands():
+    from clv_assets.models.band_confidence import band_shares
 
     rng = np.random.default_rng(4)
-    cutoffs = [0.5, 0.8, 1.25, 2.0]
-    values = np.concatenate([rng.gamma(1.0, 1.0, 5000), cutoffs, [0.0, np.inf, np.nan]]).reshape(-1, 1) * np.ones((1, 3))
-    np.testing.assert_array_equal(band_index(values, cutoffs), np.searchsorted(cutoffs, values, side="left"))
-    np.testing.assert_array_equal(band_index(values[:, 0], []), np.zeros(len(values)))
+    cutoffs = [2.0, 0.5, 1.25, 0.8]  # any order
+    # draws x rows, with values on the cut-offs, 0, inf and NaN
+    values = np.concatenate([rng.gamma(1.0, 1.0, 5000), sorted(cutoffs), [0.0, np.inf, np.nan]])
+    values = rng.permutation(values).reshape(-1, 3)
+    index = np.searchsorted(np.sort(cutoffs), values, side="left")
+    expected = np.stack([(index == k).mean(axis=0) for k in range(len(cutoffs) + 1)])
+    np.testing.assert_array_equal(band_shares(values, cutoffs), expected)
+    np.testing.assert_array_equal(band_shares(values[:, :1], []), np.ones((1, 1)))

@@ -1,7 +1,6 @@
 """Bands: each customer's history and predictions relative to the account's normal behaviour."""
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
@@ -13,7 +12,7 @@ from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
 from clv_assets.models.band_confidence import PREDICTED_BANDS, band_probabilities
 from clv_assets.models.bands import ORDER_LIKELIHOOD_LABELS, PROBABILITY_LABELS, RELATIVE_LABELS, SPEND_TIER_LABELS
-from clv_assets.models.predict import PredictionSettings, aligned_draws, map_chunks
+from clv_assets.models.predict import PredictionSettings, aligned_draws, in_row_order, map_chunks
 from clv_assets.models.registry import GAMMA_GAMMA
 
 LABELS = {
@@ -116,12 +115,11 @@ def _band_probabilities(
         model=model,
     )
     bg, gg = aligned_draws(purchases, gg, model)
-    ordered, parts = map_chunks(
+    order, parts = map_chunks(
         histories, bg, gg, settings,
         lambda chunk, draws: band_probabilities(draws, thresholds, means),
     )
-    columns = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]} if parts else {}
-    return pd.DataFrame(columns, index=ordered.index).loc[histories.index]
+    return in_row_order(parts, list(parts[0]) if parts else [], order, histories.index)
 
 
 def with_probability_columns(histories: pd.DataFrame, probabilities: pd.DataFrame | None) -> pd.DataFrame:
