@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import warnings
 import time
@@ -80,6 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
     pub = commands.add_parser("publish", help="copy accounts to the serving file BI tools read")
     pub.add_argument("--account", action="append", default=[], help="repeatable; default: all")
     return parser
+
+
+def console() -> None:
+    """The ``clv-assets`` command: :func:`main`, then exit without a last garbage collection.
+
+    At exit Python collects the whole heap (Dagster's, PyMC's and PyTensor's objects): 1.7 s
+    after a million-customer run. Everything is written and closed by then, so the objects
+    are frozen and left to the operating system.
+    """
+    code = main()
+    sys.stdout.flush()
+    gc.freeze()
+    sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:

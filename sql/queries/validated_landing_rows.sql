@@ -1,19 +1,13 @@
 -- Every landed row (temp table landing_rows, all text) with its typed values and, if it
 -- fails validation, the reason. raw.orders and raw.rejected_orders split this set, so
--- each landed row lands in exactly one of them.
+-- each landed row lands in exactly one of them; rejected rows take their text as sent
+-- from landing_rows (by source_file, source_row), so it is not copied for every row.
 -- Parameters: $loaded_at (TIMESTAMPTZ, the load time), $currency (the account's
 -- configured currency, or NULL to use the most common valid code in its orders).
 WITH typed AS (
     SELECT
         source_file,
         source_row,
-        order_id AS raw_order_id,
-        customer_id AS raw_customer_id,
-        ordered_at AS raw_ordered_at,
-        amount AS raw_amount,
-        currency AS raw_currency,
-        channel AS raw_channel,
-        status AS raw_status,
         nullif(trim(order_id), '') AS order_id,
         nullif(trim(customer_id), '') AS customer_id,
         nullif(trim(ordered_at), '') AS ordered_at_text,
@@ -59,7 +53,7 @@ checked AS (
     FROM typed, account_currency
 )
 SELECT
-    * EXCLUDE (row_reason),
+    * EXCLUDE (row_reason, ordered_at_text, amount_text),
     -- the first otherwise-valid row of an order_id wins; a corrected re-send of a bad
     -- row is therefore kept, an exact re-send is rejected
     coalesce(

@@ -3,15 +3,16 @@ SELECT
     CAST($account AS VARCHAR) AS account,
     source_file,
     source_row,
-    reject_reason AS reason,
-    raw_order_id AS order_id,
-    raw_customer_id AS customer_id,
-    raw_ordered_at AS ordered_at,
-    raw_amount AS amount,
-    raw_currency AS currency,
-    raw_channel AS channel,
-    raw_status AS status,
+    v.reject_reason AS reason,
+    sent.order_id,
+    sent.customer_id,
+    sent.ordered_at,
+    sent.amount,
+    sent.currency,
+    sent.channel,
+    sent.status,
     CAST($loaded_at AS TIMESTAMPTZ) AS loaded_at
-FROM validated_landing_rows
-WHERE reject_reason IS NOT NULL
+FROM validated_landing_rows AS v
+JOIN landing_rows AS sent USING (source_file, source_row)
+WHERE v.reject_reason IS NOT NULL
 ORDER BY source_file, source_row
