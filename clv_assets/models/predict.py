@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from clv_assets.models.numerics import time_to_next_purchase_quantile
+from clv_assets.models.numerics import compiled, time_to_next_purchase_quantile
 from clv_assets.models.registry import DEFAULT_PURCHASE_MODEL, GAMMA_GAMMA, PURCHASE_MODELS
 
 QUANTILES = (0.05, 0.95)
@@ -249,29 +249,56 @@ def per_draw_quantities(chunk: pd.DataFrame, bg: dict, gg: dict, settings: Predi
     pairs, of_history = unique_columns(histories[[0, 2]])
     future = purchase.future_if_alive(**bg, x=pairs[0], T=pairs[1], t=horizon)
     p_alive = purchase.p_alive(**bg, x=histories[0], t_x=histories[1], T=histories[2])
-    expected = p_alive * future["expected"][:, of_history]
-    # P(an order within `days` | alive), once per horizon in use (the same one is shared)
-    ordering = {
-        days: (1.0 - _p_none_within(purchase, bg, pairs, horizon, days, future))[:, of_history]
+    # P(no order within `days` | alive), once per horizon in use (the same one is shared)
+    no_order = {
+        days: _p_none_within(purchase, bg, pairs, horizon, days, future)
         for days in {horizon, float(settings.purchase_horizon_days), float(settings.churn_horizon_days)}
     }
-    p_any = p_alive * ordering[horizon]
-    per_history = {
-        "p_alive": p_alive,
-        "expected_orders": expected,
-        "p_order": p_any,
-        "p_multiple_orders": p_any - p_alive * future["p_one"][:, of_history],
-        "purchase_probability": p_alive * ordering[float(settings.purchase_horizon_days)],
-        "churn_probability": 1.0 - p_alive * ordering[float(settings.churn_horizon_days)],
-    }
+    # the compiled loop indexes every (draw, pair) without bounds checks: full-size views
+    per_pair = lambda a: np.broadcast_to(a, (p_alive.shape[0], pairs.shape[1]))  # noqa: E731
+    per_history = {name: p_alive if name == "p_alive" else np.empty_like(p_alive) for name in PER_HISTORY}
+    _history_quantities(
+        p_alive, of_history, per_pair(future["expected"]), per_pair(future["p_one"]), per_pair(no_order[horizon]),
+        per_pair(no_order[float(settings.purchase_horizon_days)]), per_pair(no_order[float(settings.churn_horizon_days)]),
+        per_history["expected_orders"], per_history["p_order"], per_history["p_multiple_orders"],
+        per_history["purchase_probability"], per_history["churn_probability"],
+    )
     aov = GAMMA_GAMMA.expected_spend(**gg, x=x, m=chunk["monetary_value"].to_numpy(float))
     if settings.discount_rate != 0:
         discounted = discounted_expected_if_alive(settings.model, bg, pairs[0], pairs[1], horizon, settings.discount_rate)
         spend = (p_alive * discounted[:, of_history])[:, of_row] * aov
     else:
-        spend = expected[:, of_row]
-        spend *= aov
+        spend = np.empty_like(aov)
+        _times_history(per_history["expected_orders"], of_row, aov, spend)
     return ChunkDraws(per_history, {"expected_aov": aov, "predicted_spend": spend}, histories, of_row)
+
+
+@compiled
+def _history_quantities(
+    p_alive, of_history, expected, p_one, no_order, no_order_purchase, no_order_churn,
+    expected_orders, p_order, p_multiple_orders, purchase_probability, churn_probability,
+):
+    """The :data:`PER_HISTORY` quantities from P(alive) of each history and what a customer
+    alive at T does, per (frequency, T) pair (``of_history``: each history's pair), written
+    into the last five (draws, histories) arrays in one pass (no full-size temporaries)."""
+    for d in range(p_alive.shape[0]):
+        for h in range(p_alive.shape[1]):
+            j = of_history[h]
+            alive = p_alive[d, h]
+            expected_orders[d, h] = alive * expected[d, j]
+            ordering = alive * (1.0 - no_order[d, j])
+            p_order[d, h] = ordering
+            p_multiple_orders[d, h] = ordering - alive * p_one[d, j]
+            purchase_probability[d, h] = alive * (1.0 - no_order_purchase[d, j])
+            churn_probability[d, h] = 1.0 - alive * (1.0 - no_order_churn[d, j])
+
+
+@compiled
+def _times_history(per_history, of_row, per_row, out):
+    """``out = per_history[:, of_row] * per_row`` without the gathered copy."""
+    for d in range(per_row.shape[0]):
+        for i in range(per_row.shape[1]):
+            out[d, i] = per_history[d, of_row[i]] * per_row[d, i]
 
 
 def unique_columns(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
