@@ -347,5 +347,5 @@ def _print_summary(accounts: list[str]) -> None:
     )
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the --workers processes
+    console()
