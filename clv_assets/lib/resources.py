@@ -153,8 +153,9 @@ def warehouse_resource(path: Path | str, lake: LakeSettings | None = None) -> Wa
 
     DuckDB shares one database instance per file and process and refuses a second
     connection configuration, so every caller goes through this. The memory limit
-    (``CLV_DUCKDB_MEMORY_LIMIT``, default 1GB) makes large loads spill to disk instead
-    of growing the process; ``CLV_WAREHOUSE_LOCK_TIMEOUT`` (seconds, default 900) bounds
+    (``CLV_DUCKDB_MEMORY_LIMIT``, default a quarter of the machine's memory, see
+    :func:`default_duckdb_memory_limit`) makes large loads spill to disk instead of
+    growing the process; ``CLV_WAREHOUSE_LOCK_TIMEOUT`` (seconds, default 900) bounds
     the wait for a warehouse held by another process (or, with a lake, for the lake's
     write lock). With ``lake`` (default: ``settings.lake_settings()``) every connection
     reads and writes the DuckLake instead of the file.
