@@ -1,4 +1,5 @@
-"""Numerics shared by the models' posterior quantities: pure numpy.
+"""Numerics shared by the models' posterior quantities: numpy, and numba for the few loops
+:func:`compiled` marks (the per-draw arithmetic where numpy's temporaries cost most).
 
 * Shapes: model parameters come as 1-D arrays of posterior draws and customer histories
   as 1-D arrays of rows; every quantity is an array of shape ``(n_draws, n_rows)``

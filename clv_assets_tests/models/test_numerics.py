@@ -106,3 +106,14 @@ def test_band_shares_are_the_shares_of_searchsorted_bands():
     expected = np.stack([(index == k).mean(axis=0) for k in range(len(cutoffs) + 1)])
     np.testing.assert_array_equal(band_shares(values, cutoffs), expected)
     np.testing.assert_array_equal(band_shares(values[:, :1], []), np.ones((1, 1)))
+
+def test_unique_columns_equals_numpy_unique_by_columns():
+    from clv_assets.models.predict import unique_columns
+
+    rng = np.random.default_rng(5)
+    keys = rng.integers(0, 4, size=(3, 500)).astype(float)  # many repeated columns
+    expected, expected_inverse = np.unique(keys, axis=1, return_inverse=True)
+    got, inverse = unique_columns(keys)
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(inverse, expected_inverse.reshape(-1))
+    np.testing.assert_array_equal(got[:, inverse], keys)
