@@ -129,16 +129,16 @@ def replace_account_rows(
     return rows
 
 
+# string literals ('' escapes a quote), line comments, block comments; scanned left to right,
+# so a quote inside a comment or dashes inside a string are taken for what they are in
+_NOT_CODE = re.compile(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", re.S)
+
+
 def _reads_table(sql: str, table: str) -> bool:
     """Whether ``sql`` names ``table`` of the current catalog (not ``"other".table``)."""
     # comments and string literals do not read: every file's header comment names its table
     code = _NOT_CODE.sub(" ", sql)
     return re.search(rf'(?<![\w."]){re.escape(table)}\b', code) is not None
-
-
-# string literals ('' escapes a quote), line comments, block comments; scanned left to right,
-# so a quote inside a comment or dashes inside a string are taken for what they are in
-_NOT_CODE = re.compile(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", re.S)
 
 
 def apply_descriptions(conn: duckdb.DuckDBPyConnection, table: str) -> None:

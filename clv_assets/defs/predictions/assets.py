@@ -24,7 +24,7 @@ class PredictionConfig(dg.Config):
     churn_horizon_days: int = 365  # churn_probability: P(no order within this many days)
     discount_rate: float = 0.0  # annual; 0 = undiscounted spend
     draws: int = 200  # posterior draws used (thinned evenly from the stored ones)
-    chunk_rows: int = 2_000
+    chunk_rows: int = PredictionSettings.chunk_rows
 
     @field_validator("horizon_days", "purchase_horizon_days", "churn_horizon_days")
     @classmethod
