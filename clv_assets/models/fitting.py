@@ -90,9 +90,9 @@ def compiled(model: CLVModel, method: str, rows: pd.DataFrame, priors: dict | No
         pm_model = model.build(rows, priors) if priors else model.build(rows)
         entry = _Compiled(pm_model)
         if method == "mcmc":
-            import nutpie
+            from clv_assets.models.nutpie_cache import compile_pymc_model
 
-            entry.sampler = nutpie.compile_pymc_model(pm_model, backend="numba")
+            entry.sampler = compile_pymc_model(pm_model)
         else:
             keep = [*model.parameters, *model.latent]
             entry.laplace = LaplaceFunctions(pm_model, keep, jacobian=method == "laplace")
