@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -32,9 +33,9 @@ def ensure_dagster_home() -> Path:
     if url:
         os.environ["CLV_DAGSTER_POSTGRES_URL"] = dagster_postgres_url(url)
     config = home / "dagster.yaml"
-    wanted = instance_config()
+    wanted = instance_config(home)
     # rewrite only a file this function wrote (the user's own edits stay)
-    if not config.exists() or config.read_text() in written_instance_configs():
+    if not config.exists() or config.read_text() in written_instance_configs(home):
         if not config.exists() or config.read_text() != wanted:
             config.write_text(wanted)
     return home
@@ -93,11 +94,13 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def instance_config() -> str:
-    """The ``dagster.yaml`` written into a new instance folder: local SQLite storage, or
-    PostgreSQL with ``CLV_DAGSTER_POSTGRES_URL`` (runs, event logs and schedules in one
-    database; the URL is read from the environment by Dagster, so no password lands in the
-    file).
+def instance_config(home: Path) -> str:
+    """The ``dagster.yaml`` written into a new instance folder: local SQLite storage with
+    its connections kept open (``lib/instance_storage.py``; the folders of Dagster's own
+    ``storage: sqlite``), or PostgreSQL with ``CLV_DAGSTER_POSTGRES_URL`` (runs, event logs
+    and schedules in one database; the URL is read from the environment by Dagster, so no
+    password lands in the file). The SQLite folders are under ``home``, named by its absolute
+    path (Dagster also opens an instance by its folder, without ``DAGSTER_HOME``).
 
     A backfill or a daily schedule queues one run per account; the instance runs as many
     at a time as the machine has cores (each run's steps use a core or two while its SQL
@@ -105,7 +108,7 @@ def instance_config() -> str:
     their reads and writes. Raise it on a bigger machine by editing
     ``concurrency.runs.max_concurrent_runs`` in ``$DAGSTER_HOME/dagster.yaml``.
     """
-    storage = POSTGRES_STORAGE if os.environ.get("CLV_DAGSTER_POSTGRES_URL") else ""
+    storage = POSTGRES_STORAGE if os.environ.get("CLV_DAGSTER_POSTGRES_URL") else _local_storage(home)
     return _run_queue_config(usable_cores()) + storage
 
 
@@ -118,9 +121,20 @@ concurrency:
 """
 
 
-def written_instance_configs() -> set[str]:
-    """Every dagster.yaml this module writes on this machine (so it may rewrite them)."""
-    return {_run_queue_config(usable_cores()) + storage for storage in ("", POSTGRES_STORAGE)}
+def written_instance_configs(home: Path) -> set[str]:
+    """Every dagster.yaml this module writes into ``home`` on this machine, or wrote before
+    2026-12-04 (Dagster's default storage, the same folders), so it may rewrite them."""
+    return {_run_queue_config(usable_cores()) + storage for storage in ("", _local_storage(home), POSTGRES_STORAGE)}
+
+
+def _local_storage(home: Path) -> str:
+    return f"""storage:
+  custom:
+    module: clv_assets.lib.instance_storage
+    class: KeptOpenSqliteStorage
+    config:
+      base_dir: {json.dumps(str(home))}
+"""
 
 
 POSTGRES_STORAGE = """storage:

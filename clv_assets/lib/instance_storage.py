@@ -1,0 +1,132 @@
+"""Dagster's local SQLite storage, with its database connections kept open.
+
+Dagster's SQLite run and event-log storages create a SQLAlchemy engine, open a SQLite
+connection and close both again for every statement batch: every event of a run (~130
+for one account: step starts, outputs, materialisations, check results) pays that, and
+an asset event pays it twice (its run's file and the cross-run index). In a process that
+runs account after account (``clv-assets materialize``, its ``--workers``), that was
+about 0.9 s of a 5,000-customer account's 5 s run.
+
+These subclasses keep the engines (one connection each) instead and change nothing
+else: the same files, tables and migrations as ``storage: sqlite`` (an instance folder
+keeps its history when it switches), the same lock around every use of the event log's
+connections. Only the latest few run files stay open; a wipe closes them before their
+files go. ``settings.instance_config`` names :class:`KeptOpenSqliteStorage` in the
+``dagster.yaml`` it writes for local instances.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import OrderedDict
+from collections.abc import Iterator
+
+from dagster._config import StringSource
+from dagster._core.storage.base_storage import DagsterStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SQLITE_BUSY_TIMEOUT_SECONDS, SqliteEventLogStorage
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
+from dagster._core.storage.sql import create_engine
+from dagster._core.storage.sqlite_storage import (
+    DagsterSqliteStorage,
+    _event_logs_directory,
+    _runs_directory,
+    _schedule_directory,
+)
+from sqlalchemy.pool import StaticPool
+
+
+class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
+    """``SqliteEventLogStorage`` keeping the index's and the latest runs' connections open."""
+
+    OPEN_SHARDS = 4  # the index and the runs in progress (a process runs one at a time)
+
+    def __init__(self, base_dir: str, inst_data=None):
+        self._engines: OrderedDict = OrderedDict()
+        self._tables: set[str] = set()
+        super().__init__(base_dir, inst_data)
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value):
+        return cls(inst_data=inst_data, **config_value)
+
+    def _engine(self, shard: str):
+        """The shard's engine, opened (and its tables created) on first use; the caller
+        holds ``_db_lock``."""
+        engine = self._engines.pop(shard, None)
+        if engine is None:
+            engine = create_engine(
+                self.conn_string_for_shard(shard),
+                poolclass=StaticPool,  # one connection; every use is under _db_lock
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+            )
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+        self._engines[shard] = engine
+        while len(self._engines) > self.OPEN_SHARDS:
+            self._engines.popitem(last=False)[1].dispose()
+        return engine
+
+    @contextlib.contextmanager
+    def _connect(self, shard: str) -> Iterator:
+        with self._db_lock:
+            with self._engine(shard).connect() as conn, conn.begin():
+                yield conn
+
+    def has_table(self, table_name: str) -> bool:
+        # asked before every dynamic-partition lookup; tables are never dropped
+        if table_name not in self._tables and super().has_table(table_name):
+            self._tables.add(table_name)
+        return table_name in self._tables
+
+    def _close(self) -> None:
+        with self._db_lock:
+            while self._engines:
+                self._engines.popitem()[1].dispose()
+
+    def wipe(self) -> None:
+        self._close()  # the run files are deleted: no connection may keep writing to them
+        super().wipe()
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._close()
+
+
+class KeptOpenSqliteRunStorage(SqliteRunStorage):
+    """``SqliteRunStorage`` with one engine (SQLAlchemy's pool of connections per thread)."""
+
+    def __init__(self, conn_string: str, inst_data=None):
+        super().__init__(conn_string, inst_data)
+        self._kept_engine = create_engine(conn_string)
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator:
+        with self._kept_engine.connect() as conn, conn.begin():
+            yield conn
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._kept_engine.dispose()
+
+
+class KeptOpenSqliteStorage(DagsterSqliteStorage):
+    """``storage: sqlite`` (same folders under ``base_dir``) with the two storages above."""
+
+    def __init__(self, base_dir: str, inst_data=None):
+        self.base_dir = base_dir
+        self._run_storage = KeptOpenSqliteRunStorage.from_local(_runs_directory(base_dir))
+        self._event_log_storage = KeptOpenSqliteEventLogStorage(_event_logs_directory(base_dir))
+        self._schedule_storage = SqliteScheduleStorage.from_local(_schedule_directory(base_dir))
+        self._inst_data = inst_data
+        DagsterStorage.__init__(self)
+
+    @classmethod
+    def config_type(cls):
+        return {"base_dir": StringSource}
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value):
+        return cls.from_local(inst_data=inst_data, **config_value)
+
