@@ -10,8 +10,7 @@ about 0.9 s of a 5,000-customer account's 5 s run.
 These subclasses keep the engines (one connection each) instead and change nothing
 else: the same files, tables and migrations as ``storage: sqlite`` (an instance folder
 keeps its history when it switches), the same lock around every use of the event log's
-connections. Only the latest few run files stay open; a wipe closes them before their
-files go. ``settings.instance_config`` names :class:`KeptOpenSqliteStorage` in the
+connections. Only the index and the latest few run files stay open. ``settings.instance_config`` names :class:`KeptOpenSqliteStorage` in the
 ``dagster.yaml`` it writes for local instances.
 """
 
@@ -84,10 +83,6 @@ class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
         with self._db_lock:
             while self._engines:
                 self._engines.popitem()[1].dispose()
-
-    def wipe(self) -> None:
-        self._close()  # the run files are deleted: no connection may keep writing to them
-        super().wipe()
 
     def dispose(self) -> None:
         super().dispose()
