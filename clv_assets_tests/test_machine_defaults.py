@@ -53,3 +53,26 @@ def test_instance_runs_as_many_runs_at_once_as_there_are_cores(tmp_path, monkeyp
     home = settings.ensure_dagster_home()
     config = yaml.safe_load((home / "dagster.yaml").read_text())
     assert config["concurrency"]["runs"]["max_concurrent_runs"] == len(os.sched_getaffinity(0))
+
+
+_CACHES = """
+import json, sys
+import clv_assets, numba, pytensor
+print(json.dumps([numba.config.CACHE_DIR, str(pytensor.config.base_compiledir), sys.prefix]))
+"""
+
+
+def test_compile_caches_default_to_the_environment_and_an_explicit_setting_wins(tmp_path):
+    """`.venv/bin/clv-assets` started by hand shares the Makefile's warm caches."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    bare = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "PYTENSOR_FLAGS")}
+    done = subprocess.run([sys.executable, "-c", _CACHES], env=bare, capture_output=True, text=True, check=True)
+    numba_dir, pytensor_dir, prefix = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (numba_dir, pytensor_dir) == (os.path.join(prefix, "numba_cache"), os.path.join(prefix, "pytensor_cache"))
+    chosen = {**bare, "NUMBA_CACHE_DIR": str(tmp_path / "n"), "PYTENSOR_FLAGS": f"floatX=float64,base_compiledir={tmp_path / 'p'}"}
+    done = subprocess.run([sys.executable, "-c", _CACHES], env=chosen, capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout.strip().splitlines()[-1])[:2] == [str(tmp_path / "n"), str(tmp_path / "p")]
