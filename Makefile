@@ -21,6 +21,8 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	@# bytecode written now, once: with PYTHONDONTWRITEBYTECODE set (as on these machines) every
 	@# new process would otherwise compile dagster, pymc and the rest from source (~10 s each)
 	$(BIN)/python -m compileall -q clv_assets > /dev/null
+	@# and the models compiled once into the caches, so a fresh clone's first accounts start warm
+	$(BIN)/python scripts/warm_caches.py
 	@touch $@
 
 demo: setup
