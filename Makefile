@@ -6,9 +6,7 @@ UV_VERSION := 0.13.8
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 export CLV_WAREHOUSE ?= $(CURDIR)/data/warehouse.duckdb
 export CLV_LANDING_DIR ?= $(CURDIR)/data/landing
-# Compile caches survive between runs so PyTensor/numba compile once per machine.
-export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.venv/pytensor_cache
-export NUMBA_CACHE_DIR ?= $(CURDIR)/.venv/numba_cache
+# PyTensor's and numba's compile caches: .venv/pytensor_cache and .venv/numba_cache (clv_assets/__init__.py)
 
 .PHONY: setup demo ui test test-fast bench lock clean postgres
 

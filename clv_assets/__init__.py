@@ -3,11 +3,11 @@
 import os
 import sys
 
-# PyTensor's and numba's compile caches live beside the environment, where the Makefile
-# puts them: every process of the project (make's, `.venv/bin/clv-assets` started by hand,
-# its --workers, the UI) then shares one warm cache instead of compiling the models again
-# into the user's home folder. Set before PyTensor or numba is imported; an explicit
-# setting wins.
+# PyTensor's and numba's compile caches live beside the environment (.venv/pytensor_cache,
+# .venv/numba_cache): every process of the project (make's, `.venv/bin/clv-assets` started
+# by hand, its --workers, the UI, the tests) shares one cache, filled once by `make setup`,
+# and the models compile once per machine, not in the user's home folder per user. Set
+# before PyTensor or numba is imported; an explicit setting wins.
 os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(sys.prefix, "numba_cache"))
 if "base_compiledir" not in os.environ.get("PYTENSOR_FLAGS", ""):
     _flags = [os.environ.get("PYTENSOR_FLAGS", ""), f"base_compiledir={os.path.join(sys.prefix, 'pytensor_cache')}"]
