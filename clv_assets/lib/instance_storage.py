@@ -5,8 +5,8 @@ connection and close both again for every statement batch: every event of a run 
 for one account: step starts, outputs, materialisations, check results) pays that, and
 an asset event pays it twice (its run's file and the cross-run index). In a process that
 runs account after account (``clv-assets materialize``, its ``--workers``), that was
-about 1 s of a 5,000-customer account's run (median run in a worker 7.7 s -> 6.7 s,
-``scripts/bench.py --many 20 --customers 5000 --workers 2``).
+0.6-1 s of a 5,000-customer account's run (median run in a worker 7.7 s without these
+classes, 6.7-7.1 s with them: ``scripts/bench.py --many 20 --customers 5000 --workers 2``).
 
 These subclasses keep the engines (one connection each) instead and change nothing
 else: the same files, tables and migrations as ``storage: sqlite`` (an instance folder

@@ -107,6 +107,7 @@ def test_band_shares_are_the_shares_of_searchsorted_bands():
     np.testing.assert_array_equal(band_shares(values, cutoffs), expected)
     np.testing.assert_array_equal(band_shares(values[:, :1], []), np.ones((1, 1)))
 
+
 def test_unique_columns_equals_numpy_unique_by_columns():
     from clv_assets.models.predict import unique_columns
 
