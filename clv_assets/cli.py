@@ -13,7 +13,7 @@ from pathlib import Path
 from clv_assets import settings
 from clv_assets.lib.accounts import InvalidAccountError, validate_account
 from clv_assets.lib.run_config import FIT_METHODS
-from clv_assets.models.registry import PURCHASE_MODELS
+from clv_assets.stats.registry import PURCHASE_MODELS
 
 SUMMARY_TABLES = [
     "raw.orders",

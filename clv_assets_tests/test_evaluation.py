@@ -25,9 +25,9 @@ from clv_assets import cdnow
 from clv_assets.demo import write_demo_accounts
 from clv_assets.lib.resources import warehouse_resource
 from clv_assets.lib.warehouse import read_sql
-from clv_assets.models import evaluation as ev
-from clv_assets.models.purchase.bgnbd import bgnbd_expected_purchases
-from clv_assets.models.registry import PURCHASE_MODELS
+from clv_assets.stats import evaluation as ev
+from clv_assets.stats.purchase.bgnbd import bgnbd_expected_purchases
+from clv_assets.stats.registry import PURCHASE_MODELS
 
 CDNOW_FILE = Path(__file__).parent / "fixtures" / "cdnow" / "CDNOW_sample.txt"
 FAST = {"method": "laplace", "predictive_draws": 100}

@@ -16,12 +16,12 @@ from scipy.optimize import minimize
 from scipy.special import betaln, gammaln
 
 from clv_assets.demo import simulate_bgnbd_histories
-from clv_assets.models import fitting
-from clv_assets.models.fitting import fit, summarize
-from clv_assets.models.gamma_gamma import GAMMA_GAMMA
-from clv_assets.models.purchase.bgnbd import BGNBD
-from clv_assets.models.purchase.pareto_nbd import PARETO_NBD
-from clv_assets.models.specs import FitSettings
+from clv_assets.stats import fitting
+from clv_assets.stats.fitting import fit, summarize
+from clv_assets.stats.gamma_gamma import GAMMA_GAMMA
+from clv_assets.stats.purchase.bgnbd import BGNBD
+from clv_assets.stats.purchase.pareto_nbd import PARETO_NBD
+from clv_assets.stats.specs import FitSettings
 
 
 def _distinct(frame: pd.DataFrame, columns) -> pd.DataFrame:

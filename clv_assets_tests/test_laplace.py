@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from test_fitting import CASES
 
-from clv_assets.models.fitting import fit, summarize
-from clv_assets.models.specs import FitSettings
+from clv_assets.stats.fitting import fit, summarize
+from clv_assets.stats.specs import FitSettings
 
 
 @pytest.mark.parametrize("case", ["bgnbd", "gamma_gamma"])

@@ -1,4 +1,4 @@
-"""The package's layers point one way: ``models/`` (pure modelling, no Dagster) and
+"""The package's layers point one way: ``stats/`` (pure modelling, no Dagster) and
 ``lib/`` import nothing from ``defs/``, and nothing under ``defs/`` imports the code
 location module (which loads ``defs/``)."""
 
@@ -40,7 +40,7 @@ def violations(folder: str, forbidden: tuple[str, ...]) -> list[str]:
 @pytest.mark.parametrize(
     ("folder", "forbidden"),
     [
-        ("models", ("clv_assets.defs", "clv_assets.definitions", "clv_assets.lib", "dagster", "dagster_duckdb")),
+        ("stats", ("clv_assets.defs", "clv_assets.definitions", "clv_assets.lib", "dagster", "dagster_duckdb")),
         ("lib", ("clv_assets.defs", "clv_assets.definitions")),
         ("defs", ("clv_assets.definitions",)),
     ],

@@ -18,7 +18,7 @@ from clv_assets.defs.marts.segments import load_segments
 from clv_assets.defs.predictions.assets import PredictionConfig
 from clv_assets.lib.draws import load_draws
 from clv_assets.lib.resources import warehouse_resource
-from clv_assets.models.channels import channel_mix, fit_concentration
+from clv_assets.stats.channels import channel_mix, fit_concentration
 
 RELATIVE = ["Well below average", "Below average", "Average", "Above average", "Well above average"]
 PROBABILITY = ["Small", "Medium", "High", "Very high"]

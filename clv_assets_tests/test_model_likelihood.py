@@ -9,10 +9,10 @@ import pytest
 from pymc_extras.prior import Prior
 from pymc_marketing.clv import BetaGeoModel, GammaGammaModel, ModifiedBetaGeoModel
 
-from clv_assets.models.fitting import PRIOR_TIME_UNIT_DAYS
-from clv_assets.models.gamma_gamma import gamma_gamma_model, spend_scale
-from clv_assets.models.purchase.bgnbd import bgnbd_model
-from clv_assets.models.purchase.mbgnbd import mbgnbd_model
+from clv_assets.stats.fitting import PRIOR_TIME_UNIT_DAYS
+from clv_assets.stats.gamma_gamma import gamma_gamma_model, spend_scale
+from clv_assets.stats.purchase.bgnbd import bgnbd_model
+from clv_assets.stats.purchase.mbgnbd import mbgnbd_model
 
 pytestmark = pytest.mark.fast
 
@@ -91,7 +91,7 @@ def test_gamma_gamma_weighted_log_likelihood_equals_customer_level():
 def test_pareto_nbd_weighted_log_posterior_equals_customer_level():
     from pymc_marketing.clv import ParetoNBDModel
 
-    from clv_assets.models.purchase.pareto_nbd import pareto_nbd_model
+    from clv_assets.stats.purchase.pareto_nbd import pareto_nbd_model
 
     customers = _customers()
     distinct = customers.groupby(["frequency", "recency", "T"]).size().rename("n").reset_index()
@@ -114,8 +114,8 @@ def test_pareto_nbd_weighted_log_posterior_equals_customer_level():
 
 def test_rows_outside_the_models_are_a_clear_error():
     """Where pymc-marketing's logp would silently make the posterior -inf."""
-    from clv_assets.models.gamma_gamma import GAMMA_GAMMA
-    from clv_assets.models.purchase.bgnbd import BGNBD
+    from clv_assets.stats.gamma_gamma import GAMMA_GAMMA
+    from clv_assets.stats.purchase.bgnbd import BGNBD
 
     bad = pd.DataFrame({"frequency": [2.0, 1.0], "recency": [50.0, 90.0], "T": [60.0, 80.0], "n": [3.0, 1.0]})
     with pytest.raises(ValueError, match=r"1 row\(s\) are not histories .*recency=90.0, T=80.0"):

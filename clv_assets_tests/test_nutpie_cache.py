@@ -11,8 +11,8 @@ import sys
 import numpy as np
 
 from clv_assets.demo import simulate_bgnbd_histories
-from clv_assets.models.nutpie_cache import compile_pymc_model
-from clv_assets.models.purchase.bgnbd import BGNBD
+from clv_assets.stats.nutpie_cache import compile_pymc_model
+from clv_assets.stats.purchase.bgnbd import BGNBD
 
 SAMPLE = {"draws": 200, "tune": 200, "chains": 2, "cores": 2, "seed": 5, "progress_bar": False}
 
@@ -45,8 +45,8 @@ def test_cached_callbacks_give_nutpies_draws_bit_for_bit():
 _NEW_PROCESS = """
 import json
 from clv_assets.demo import simulate_bgnbd_histories
-from clv_assets.models.nutpie_cache import compile_pymc_model
-from clv_assets.models.purchase.bgnbd import BGNBD
+from clv_assets.stats.nutpie_cache import compile_pymc_model
+from clv_assets.stats.purchase.bgnbd import BGNBD
 compiled = compile_pymc_model(BGNBD.build(simulate_bgnbd_histories(500, 3, 0.3, 26.4, 0.9, 4.0)))
 print(json.dumps([compiled.compiled_logp_func._cache_hits, compiled.compiled_expand_func._cache_hits]))
 """

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
-from clv_assets.models import plots
-from clv_assets.models.purchase.bgnbd import bgnbd_expected_purchases
+from clv_assets.stats import plots
+from clv_assets.stats.purchase.bgnbd import bgnbd_expected_purchases
 
 # a small "posterior": 2 chains x 3 draws around CDNOW's estimates (days)
 DRAWS = {

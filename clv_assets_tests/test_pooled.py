@@ -13,7 +13,7 @@ import pytest
 from clv_assets.definitions import build_defs
 from clv_assets.lib.keys import ACCOUNT_JOB, POOLED_PRIOR
 from clv_assets.lib.run_config import account_run_config
-from clv_assets.models.pooled import account_summary, fit_population, from_pooled_scale, pooled_priors
+from clv_assets.stats.pooled import account_summary, fit_population, from_pooled_scale, pooled_priors
 
 SMALL = "small-shop"
 SMALL_CUSTOMERS = 40
@@ -58,10 +58,10 @@ def test_population_recovered_from_real_fits():
     from scipy.special import expit
 
     from clv_assets import demo
-    from clv_assets.models.evaluation import distinct_histories
-    from clv_assets.models.fitting import fit
-    from clv_assets.models.registry import PURCHASE_MODELS
-    from clv_assets.models.specs import FitSettings
+    from clv_assets.stats.evaluation import distinct_histories
+    from clv_assets.stats.fitting import fit
+    from clv_assets.stats.registry import PURCHASE_MODELS
+    from clv_assets.stats.specs import FitSettings
 
     population = {"r": (np.log(0.6), 0.35), "alpha": (np.log(40.0), 0.35), "phi_dropout": (-1.4, 0.35)}
     kappa, n_accounts = 4.0, 6

@@ -68,7 +68,7 @@ def test_predictions_match_pymc_marketing_on_the_same_posterior(workspace):
     purchases = bg.expected_purchases(data, future_t=horizon)
     np.testing.assert_allclose(customers.expected_orders, mean(purchases), rtol=1e-6)
     # pymc-marketing's P(no purchase) lets a customer without repeat purchases have died,
-    # which BG/NBD rules out (see clv_assets.models.purchase.bgnbd); compare repeat buyers
+    # which BG/NBD rules out (see clv_assets.stats.purchase.bgnbd); compare repeat buyers
     repeat = (customers.frequency > 0).to_numpy()
     no_purchase = mean(bg.expected_probability_no_purchase(horizon, data))
     np.testing.assert_allclose(customers.churn_probability[repeat], no_purchase[repeat], rtol=1e-6)

@@ -273,7 +273,7 @@ def bench_many(n_accounts: int, n_customers: int, workers: int, as_of: str, mode
         "DAGSTER_HOME": str(root / "dagster_home"),
     }
     cli = [str(Path(sys.executable).with_name("clv-assets"))]
-    imports = [measure([sys.executable, "-c", "import clv_assets.definitions, clv_assets.models.fitting"], env)["wall"]
+    imports = [measure([sys.executable, "-c", "import clv_assets.definitions, clv_assets.stats.fitting"], env)["wall"]
                for _ in range(3)]
     truths = write_demo_accounts(root / "landing", n_accounts=n_accounts, n_customers=n_customers, seed=20)
     accounts = [t["account"] for t in truths]
@@ -322,7 +322,7 @@ def bench_prediction_models(n_rows: int, repeat: int) -> None:
     import numpy as np
     import pandas as pd
 
-    from clv_assets.models.predict import PredictionSettings, predict_rows
+    from clv_assets.stats.predict import PredictionSettings, predict_rows
 
     rng = np.random.default_rng(0)
     T = rng.uniform(30, 700, n_rows).round()

@@ -22,9 +22,9 @@ def main() -> int:
     parser.add_argument("--laplace-customers", type=int, default=200_000)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    from clv_assets.models.fitting import fit
-    from clv_assets.models.purchase.bgnbd import BGNBD
-    from clv_assets.models.specs import FitSettings
+    from clv_assets.stats.fitting import fit
+    from clv_assets.stats.purchase.bgnbd import BGNBD
+    from clv_assets.stats.specs import FitSettings
 
     for method, customers in (("mcmc", args.nuts_customers), ("laplace", args.laplace_customers)):
         for label, seed in (("first (compiles)", 1), ("second account (reused)", 2), ("third account (reused)", 3)):

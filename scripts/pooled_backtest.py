@@ -10,12 +10,12 @@ is split into 5 random accounts; "demo" simulates 5 accounts of the demo generat
 (clv_assets.demo, each with its own BG/NBD parameters; cutoff at 2/3 of the 730-day window);
 "pareto-mix" and "seasonal-gifts" simulate 5 accounts of the independent generators of
 scripts/other_accounts.py (3 years 3 months of orders, the last 365 days the holdout).
-The population's own-prior BG/NBD fits make the pooled prior (clv_assets.models.pooled):
+The population's own-prior BG/NBD fits make the pooled prior (clv_assets.stats.pooled):
 with ``--population same`` the other accounts of the source, with ``--population demo``
 5 demo accounts (a small shop of another generator than the accounts it pools from).
 For each subsample of n customers of the small account it compares the holdout predictions of
 (a) the fit with the pooled prior, (b) the fit with the default priors, (c) the fit on all
-of the small account (the ceiling), scored by clv_assets.models.evaluation (per-customer MAE,
+of the small account (the ceiling), scored by clv_assets.stats.evaluation (per-customer MAE,
 aggregate error, 90% predictive-interval coverage vs the mass it should hold), and prints
 medians over the subsamples. Fast settings: NUTS, 2 chains x --draws draws after as many
 tuning steps (fits at these sizes take seconds; compilation dominates).
@@ -104,9 +104,9 @@ def source_accounts(source: str, rng: np.random.Generator) -> tuple[list[pd.Data
 
 
 def fit_bgnbd(customers: pd.DataFrame, settings, priors=None) -> dict:
-    from clv_assets.models.evaluation import distinct_histories
-    from clv_assets.models.fitting import fit
-    from clv_assets.models.registry import PURCHASE_MODELS
+    from clv_assets.stats.evaluation import distinct_histories
+    from clv_assets.stats.fitting import fit
+    from clv_assets.stats.registry import PURCHASE_MODELS
 
     rows, _ = distinct_histories(customers)
     posterior = fit(PURCHASE_MODELS["bgnbd"], rows, settings, priors=priors)
@@ -114,7 +114,7 @@ def fit_bgnbd(customers: pd.DataFrame, settings, priors=None) -> dict:
 
 
 def scored(draws: dict, customers: pd.DataFrame, holdout_days: float) -> dict:
-    from clv_assets.models.evaluation import distinct_histories, predictive_summary, score
+    from clv_assets.stats.evaluation import distinct_histories, predictive_summary, score
 
     rows, inverse = distinct_histories(customers)
     summary = predictive_summary("bgnbd", draws, rows, holdout_days).iloc[inverse].reset_index(drop=True)
@@ -132,8 +132,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    from clv_assets.models.pooled import account_summary, fit_population, pooled_priors
-    from clv_assets.models.specs import FitSettings
+    from clv_assets.stats.pooled import account_summary, fit_population, pooled_priors
+    from clv_assets.stats.specs import FitSettings
 
     settings = FitSettings(method="mcmc", draws=args.draws, tune=args.draws, chains=2, random_seed=args.seed)
     rng = np.random.default_rng(args.seed)

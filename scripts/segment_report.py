@@ -24,7 +24,7 @@ import duckdb
 import pandas as pd
 
 from clv_assets.defs.marts.segments import load_segments
-from clv_assets.models.bands import PROBABILITY_LABELS
+from clv_assets.stats.bands import PROBABILITY_LABELS
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = "purchase_churn_grid"

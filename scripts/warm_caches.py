@@ -1,7 +1,7 @@
 """Compile what the graph compiles, once, into the environment's caches (``make setup``).
 
-PyTensor's functions, nutpie's callbacks (``models/nutpie_cache.py``) and the prediction
-loops (``models/numerics.py``) compile on first use and are cached on disk beside the
+PyTensor's functions, nutpie's callbacks (``stats/nutpie_cache.py``) and the prediction
+loops (``stats/numerics.py``) compile on first use and are cached on disk beside the
 environment (``clv_assets/__init__.py``). On a fresh clone the first account of the
 first command would pay that (~25 s per process, in every ``--workers`` process at
 once); here one throwaway 1,000-customer demo account runs the whole job in a temporary

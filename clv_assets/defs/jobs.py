@@ -20,7 +20,7 @@ TRANSIENT_RETRY_POLICY = dg.RetryPolicy(
 
 # Steps run in processes forked from a server that imported the code location and PyMC
 # once per run, instead of each step process importing them again (seconds per step).
-STEP_PROCESS_PRELOAD = [CODE_LOCATION_MODULE, "clv_assets.models.fitting"]
+STEP_PROCESS_PRELOAD = [CODE_LOCATION_MODULE, "clv_assets.stats.fitting"]
 
 clv_account_job = dg.define_asset_job(
     ACCOUNT_JOB,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import get_args
 
-from clv_assets.models.specs import Method
+from clv_assets.stats.specs import Method
 
 FIT_METHODS: tuple[str, ...] = get_args(Method)
 FIT_OPS = ("purchase_model_fit", "gamma_gamma_fit")

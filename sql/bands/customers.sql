@@ -4,7 +4,7 @@
 -- for an account without predictions (too little data to fit).
 -- Band probabilities per distinct history come from the temp table band_probabilities
 -- (columns <band>__<k> = posterior probability of band k, 0-based), computed from the
--- posterior draws by clv_assets/models/band_confidence.py.
+-- posterior draws by clv_assets/stats/band_confidence.py.
 WITH base AS (
     SELECT
         rfm.account,

@@ -1,5 +1,5 @@
 -- models.evaluation: one row per account x candidate model, the holdout scorecard
--- (temp table evaluation_scores; figures defined in clv_assets/models/evaluation.py).
+-- (temp table evaluation_scores; figures defined in clv_assets/stats/evaluation.py).
 SELECT
     CAST($account AS VARCHAR) AS account,
     model,

@@ -3,7 +3,7 @@
 -- (the production SQL on the calibration history and the chosen model's draws), what the
 -- members and their comparison group did in the holdout, and member / comparison ratios
 -- with 90% Poisson-bootstrap intervals (temp table evaluation_segment_lift; figures defined
--- in clv_assets/models/evaluation.py, segment_lift).
+-- in clv_assets/stats/evaluation.py, segment_lift).
 SELECT
     CAST($account AS VARCHAR) AS account,
     segment,

@@ -1,6 +1,6 @@
 -- models.pooled_prior: the population distribution of each model's parameters learnt from
 -- the accounts fitted with their own (default) priors (temp table population, see
--- clv_assets/models/pooled.py), with its inputs: which accounts, their data as of, their
+-- clv_assets/stats/pooled.py), with its inputs: which accounts, their data as of, their
 -- latest fit, and when the prior was learnt. Small accounts are fitted with it.
 SELECT
     model,

@@ -10,10 +10,10 @@ from clv_assets.lib.draws import load_draws
 from clv_assets.lib.keys import CUSTOMER_BANDS, CUSTOMER_PREDICTIONS
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
-from clv_assets.models.band_confidence import PREDICTED_BANDS, band_probabilities
-from clv_assets.models.bands import ORDER_LIKELIHOOD_LABELS, PROBABILITY_LABELS, RELATIVE_LABELS, SPEND_TIER_LABELS
-from clv_assets.models.predict import PredictionSettings, aligned_draws, in_row_order, map_chunks
-from clv_assets.models.registry import GAMMA_GAMMA
+from clv_assets.stats.band_confidence import PREDICTED_BANDS, band_probabilities
+from clv_assets.stats.bands import ORDER_LIKELIHOOD_LABELS, PROBABILITY_LABELS, RELATIVE_LABELS, SPEND_TIER_LABELS
+from clv_assets.stats.predict import PredictionSettings, aligned_draws, in_row_order, map_chunks
+from clv_assets.stats.registry import GAMMA_GAMMA
 
 LABELS = {
     "relative_labels": list(RELATIVE_LABELS),

@@ -14,7 +14,7 @@ from typing import Literal
 import dagster as dg
 from pydantic import ValidationError, model_validator
 
-from clv_assets.models.bands import PROBABILITY_LABELS, RELATIVE_LABELS
+from clv_assets.stats.bands import PROBABILITY_LABELS, RELATIVE_LABELS
 
 
 class BandThresholds(dg.Config):

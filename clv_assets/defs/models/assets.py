@@ -17,8 +17,8 @@ from clv_assets.lib.eligibility import ineligibility_reason, too_small_to_pool
 from clv_assets.lib.keys import EVALUATION, GAMMA_GAMMA_FIT, PURCHASE_MODEL_FIT, RFM
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, table_exists, transaction
-from clv_assets.models.registry import DEFAULT_PURCHASE_MODEL, GAMMA_GAMMA, PURCHASE_MODELS
-from clv_assets.models.specs import CLVModel, Posterior
+from clv_assets.stats.registry import DEFAULT_PURCHASE_MODEL, GAMMA_GAMMA, PURCHASE_MODELS
+from clv_assets.stats.specs import CLVModel, Posterior
 
 
 MAX_PLOTTED_FREQUENCY = 50  # rows of the P(alive) matrix plot
@@ -167,11 +167,11 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
                 )
             return
 
-        from clv_assets.models.fitting import fit, summarize  # PyMC loads only when fitting
+        from clv_assets.stats.fitting import fit, summarize  # PyMC loads only when fitting
 
         if model_reason:
             context.log.info(f"{account}: fitting {model_spec.name} ({model_reason})")
-        from clv_assets.models.pooled import pooled_priors
+        from clv_assets.stats.pooled import pooled_priors
 
         priors = pooled_priors(pooled) if pooled is not None else None
         prior_label = f"pooled prior from {int(pooled['n_accounts'].min())} accounts" if pooled is not None else "default"
@@ -266,7 +266,7 @@ def diagnostic_plots(spec: CLVModel, posterior: Posterior, rows: pd.DataFrame) -
     (frequency x recency at the oldest customer's age) and the number of customers by
     repeat orders, actual vs expected, which shows whether the model fits the account.
     """
-    from clv_assets.models import plots  # matplotlib loads only when a fit runs
+    from clv_assets.stats import plots  # matplotlib loads only when a fit runs
 
     title = f"{spec.name} posterior ({posterior.method}, {posterior.n_customers:,} customers)"
     images = {"posterior_plot": (plots.posterior_png(posterior.draws, spec.parameters, title), title)}

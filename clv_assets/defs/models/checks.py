@@ -9,7 +9,7 @@ import math
 import dagster as dg
 import pandas as pd
 
-from clv_assets.models.specs import Posterior
+from clv_assets.stats.specs import Posterior
 
 CONVERGED = "converged"
 ENOUGH_EFFECTIVE_DRAWS = "enough_effective_draws"

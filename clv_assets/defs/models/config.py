@@ -3,7 +3,7 @@ the holdout backtest (``models/evaluation``)."""
 
 import dagster as dg
 
-from clv_assets.models.specs import FitSettings, Method
+from clv_assets.stats.specs import FitSettings, Method
 
 
 class SamplerConfig(dg.Config):

@@ -20,9 +20,9 @@ from clv_assets.lib.eligibility import ineligibility_reason
 from clv_assets.lib.keys import CUSTOMER_TRANSACTIONS, EVALUATION
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
-from clv_assets.models import evaluation as ev
-from clv_assets.models.numerics import thin
-from clv_assets.models.registry import GAMMA_GAMMA, PURCHASE_MODELS
+from clv_assets.stats import evaluation as ev
+from clv_assets.stats.numerics import thin
+from clv_assets.stats.registry import GAMMA_GAMMA, PURCHASE_MODELS
 
 
 class EvaluationConfig(SamplerConfig):
@@ -113,8 +113,8 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
             _write_choice(conn, account, choice, window, evaluated_at)
         return dg.MaterializeResult(metadata={"status": "ineligible", "reason": reason, "cutoff": str(window.cutoff)})
 
-    from clv_assets.models.fitting import fit  # PyMC loads only when fitting
-    from clv_assets.models.plots import markdown_image
+    from clv_assets.stats.fitting import fit  # PyMC loads only when fitting
+    from clv_assets.stats.plots import markdown_image
 
     histories, index = ev.distinct_histories(customers)
     spend_rows = (

@@ -23,9 +23,9 @@ from dagster_duckdb import DuckDBResource
 
 from clv_assets.lib.keys import GAMMA_GAMMA_FIT, POOLED_PRIOR, PURCHASE_MODEL_FIT
 from clv_assets.lib.warehouse import read_query, read_sql, run_sql, table_exists, transaction
-from clv_assets.models.gamma_gamma import spend_scale
-from clv_assets.models.pooled import account_summary, fit_population, population_interval
-from clv_assets.models.registry import GAMMA_GAMMA, PURCHASE_MODELS
+from clv_assets.stats.gamma_gamma import spend_scale
+from clv_assets.stats.pooled import account_summary, fit_population, population_interval
+from clv_assets.stats.registry import GAMMA_GAMMA, PURCHASE_MODELS
 
 MIN_POOLED_ACCOUNTS = 3  # fewer fitted accounts: no pooled prior is used
 POOLED_REFRESH_NEW_FITS = 3  # accounts with a newer own-prior fit that trigger a refresh

@@ -11,8 +11,8 @@ from clv_assets.lib.draws import load_draws
 from clv_assets.lib.keys import CUSTOMER_PREDICTIONS, GAMMA_GAMMA_FIT, PURCHASE_MODEL_FIT
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
-from clv_assets.models.predict import PredictionSettings, empty_predictions, predict_rows
-from clv_assets.models.registry import GAMMA_GAMMA, PURCHASE_MODELS
+from clv_assets.stats.predict import PredictionSettings, empty_predictions, predict_rows
+from clv_assets.stats.registry import GAMMA_GAMMA, PURCHASE_MODELS
 
 
 class PredictionConfig(dg.Config):

@@ -6,7 +6,7 @@ from dagster_duckdb import DuckDBResource
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.keys import ACCOUNT_CHANNELS, CUSTOMER_CHANNELS, RFM
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
-from clv_assets.models.channels import channel_mix, fit_concentration
+from clv_assets.stats.channels import channel_mix, fit_concentration
 
 
 @dg.multi_asset(

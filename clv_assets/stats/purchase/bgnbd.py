@@ -6,7 +6,7 @@ take model parameters as 1-D arrays of posterior draws and customer histories
 as 1-D arrays of rows, and return an array of shape ``(n_draws, n_rows)``.
 Memory use of one call is a small constant multiple of ``n_draws * n_rows``;
 callers process large customer tables in row chunks
-(:mod:`clv_assets.models.predict`).
+(:mod:`clv_assets.stats.predict`).
 
 Conventions
 -----------
@@ -80,7 +80,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.special import betainc, betaln, expit, gammaln, hyp2f1, xlogy
 
-from clv_assets.models.numerics import (
+from clv_assets.stats.numerics import (
     NoOrderCurve,
     as_draws,
     as_rows,
@@ -89,7 +89,7 @@ from clv_assets.models.numerics import (
     shaped_if_alive,
     time_to_next_purchase_quantile,
 )
-from clv_assets.models.specs import PurchaseModel
+from clv_assets.stats.specs import PurchaseModel
 
 if TYPE_CHECKING:  # pandas only annotates the builders' rows
     import pandas as pd
@@ -520,7 +520,7 @@ def _nbd_zero(t, shape, scale):
 def beta_geo_priors(defaults) -> dict:
     """The default priors of pymc-marketing's ``defaults`` model class (``BetaGeoModel``,
     ``ModifiedBetaGeoModel``), the purchase-rate scale ``alpha`` restated per day."""
-    from clv_assets.models.fitting import in_days
+    from clv_assets.stats.fitting import in_days
 
     config = defaults().default_model_config
     return {name: in_days(config[name]) if name == "alpha" else config[name] for name in ("alpha", "r", "phi_dropout", "kappa_dropout")}
@@ -533,7 +533,7 @@ def beta_geo_model(rows: pd.DataFrame, loglik, priors: dict, spec: PurchaseModel
     b = (1 - phi) kappa as pymc-marketing does."""
     import pymc as pm
 
-    from clv_assets.models.fitting import data_variables
+    from clv_assets.stats.fitting import data_variables
 
     with pm.Model() as model:
         data = data_variables(spec.data(rows))

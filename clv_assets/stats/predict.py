@@ -1,8 +1,8 @@
 """Per-customer predictions from purchase-model and Gamma-Gamma posterior draws.
 
 The purchase model is BG/NBD, MBG/NBD or Pareto/NBD (``PredictionSettings.model``); every
-quantity comes from its :class:`~clv_assets.models.specs.PurchaseModel` in
-:data:`~clv_assets.models.registry.PURCHASE_MODELS`, the expected order value from
+quantity comes from its :class:`~clv_assets.stats.specs.PurchaseModel` in
+:data:`~clv_assets.stats.registry.PURCHASE_MODELS`, the expected order value from
 Gamma-Gamma.
 
 Quantities are computed once per distinct (frequency, recency, T, monetary_value) row,
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from clv_assets.models.numerics import compiled, time_to_next_purchase_quantile
-from clv_assets.models.registry import DEFAULT_PURCHASE_MODEL, GAMMA_GAMMA, PURCHASE_MODELS
+from clv_assets.stats.numerics import compiled, time_to_next_purchase_quantile
+from clv_assets.stats.registry import DEFAULT_PURCHASE_MODEL, GAMMA_GAMMA, PURCHASE_MODELS
 
 QUANTILES = (0.05, 0.95)
 DAYS_PER_YEAR = 365.0

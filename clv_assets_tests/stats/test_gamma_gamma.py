@@ -1,4 +1,4 @@
-"""Gamma-Gamma expected spend (clv_assets.models.gamma_gamma) against pymc-marketing."""
+"""Gamma-Gamma expected spend (clv_assets.stats.gamma_gamma) against pymc-marketing."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from model_draws import GG_DRAWS, HIST, MONETARY, N_DRAWS, N_ROWS, draws_rows, fake_fit, histories_frame
 
-from clv_assets.models.gamma_gamma import gamma_gamma_expected_spend
+from clv_assets.stats.gamma_gamma import gamma_gamma_expected_spend
 
 pytestmark = pytest.mark.fast
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from clv_assets.models.gamma_gamma import GAMMA_GAMMA
-from clv_assets.models.purchase.bgnbd import BGNBD
-from clv_assets.models.purchase.mbgnbd import MBGNBD
-from clv_assets.models.purchase.pareto_nbd import PARETO_NBD
-from clv_assets.models.specs import PurchaseModel
+from clv_assets.stats.gamma_gamma import GAMMA_GAMMA
+from clv_assets.stats.purchase.bgnbd import BGNBD
+from clv_assets.stats.purchase.mbgnbd import MBGNBD
+from clv_assets.stats.purchase.pareto_nbd import PARETO_NBD
+from clv_assets.stats.specs import PurchaseModel
 
 # the purchase models an account can use; the holdout evaluation compares them all
 PURCHASE_MODELS: Mapping[str, PurchaseModel] = {model.name: model for model in (BGNBD, MBGNBD, PARETO_NBD)}

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from clv_assets.models.numerics import as_draws, as_rows, compiled, out_shape
-from clv_assets.models.specs import SpendModel
+from clv_assets.stats.numerics import as_draws, as_rows, compiled, out_shape
+from clv_assets.stats.specs import SpendModel
 
 if TYPE_CHECKING:  # pandas only annotates the builders' rows
     import pandas as pd
@@ -123,7 +123,7 @@ def gamma_gamma_model(rows: pd.DataFrame, priors: dict | None = None):
     """
     import pymc as pm
 
-    from clv_assets.models.fitting import data_variables
+    from clv_assets.stats.fitting import data_variables
 
     priors = {**gamma_gamma_priors(), **(priors or {})}
     with pm.Model() as model:

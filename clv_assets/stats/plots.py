@@ -2,7 +2,7 @@
 
 Pure numpy and matplotlib (``Figure`` objects, no pyplot: no global state, no display
 needed). The quantities come from the models' own posterior quantities
-(:mod:`clv_assets.models.registry`), so a plot shows exactly what the predictions compute.
+(:mod:`clv_assets.stats.registry`), so a plot shows exactly what the predictions compute.
 
 * :func:`posterior_png`: posterior density of every parameter, one line per chain
   (chains that disagree show as curves that do not overlap);
@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from clv_assets.models.numerics import thin
-from clv_assets.models.registry import PURCHASE_MODELS
+from clv_assets.stats.numerics import thin
+from clv_assets.stats.registry import PURCHASE_MODELS
 
 PLOT_DRAWS = 200  # posterior draws behind the P(alive) and repeat-order plots
 DPI = 80

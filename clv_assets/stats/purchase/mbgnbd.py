@@ -8,7 +8,7 @@ customer without repeat purchases may have lapsed. Individual likelihood::
 
 The alive branch is proportional to Gamma(r + x, alpha + T) x Beta(a, b + x + 1), and a
 customer alive at T continues as a fresh BG/NBD process with those parameters: every
-BG/NBD "if alive" quantity (:mod:`clv_assets.models.purchase.bgnbd`) applies with
+BG/NBD "if alive" quantity (:mod:`clv_assets.stats.purchase.bgnbd`) applies with
 b + 1 in place of b. Shapes and units as there.
 """
 
@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from clv_assets.models.numerics import as_draws, as_rows, full, out_shape, shaped_if_alive
-from clv_assets.models.purchase.bgnbd import (
+from clv_assets.stats.numerics import as_draws, as_rows, full, out_shape, shaped_if_alive
+from clv_assets.stats.purchase.bgnbd import (
     beta_geo_model,
     beta_geo_priors,
     beta_geo_weighted_loglik,
@@ -30,7 +30,7 @@ from clv_assets.models.purchase.bgnbd import (
     mix_with_dead_range,
     nbd_p_none_if_alive,
 )
-from clv_assets.models.specs import PurchaseModel
+from clv_assets.stats.specs import PurchaseModel
 
 if TYPE_CHECKING:  # pandas only annotates the builders' rows
     import pandas as pd

@@ -5,7 +5,7 @@ lambda ~ Gamma(r, alpha) purchase rate, mu ~ Gamma(s, beta) dropout rate (expone
 lifetime). The alive-at-T branch of the likelihood is proportional to
 Gamma(r + x, alpha + T) x Gamma(s, beta + T), so given alive, the future is a fresh
 Pareto/NBD process with r' = r + x, alpha' = alpha + T, s, beta' = beta + T. Shapes and
-units as in :mod:`clv_assets.models.purchase.bgnbd`.
+units as in :mod:`clv_assets.stats.purchase.bgnbd`.
 
 What the predictions use, P(no order) and P(one order) in (T, T + t] given alive and the
 no-order curve's slope, are closed forms in one Gauss hypergeometric function
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.special import gammaln, hyp2f1, xlogy
 
-from clv_assets.models.numerics import (
+from clv_assets.stats.numerics import (
     NoOrderCurve,
     as_draws,
     as_rows,
@@ -29,7 +29,7 @@ from clv_assets.models.numerics import (
     quadrature_nodes,
     shaped_if_alive,
 )
-from clv_assets.models.specs import PurchaseModel
+from clv_assets.stats.specs import PurchaseModel
 
 if TYPE_CHECKING:  # pandas only annotates the builders' rows
     import pandas as pd
@@ -343,7 +343,7 @@ def pareto_nbd_priors() -> dict:
     (dropout) are time scales: their weekly ``Weibull(2, 10)`` priors are restated per day."""
     from pymc_marketing.clv import ParetoNBDModel
 
-    from clv_assets.models.fitting import in_days
+    from clv_assets.stats.fitting import in_days
 
     config = ParetoNBDModel().default_model_config
     return {"r": config["r"], "alpha": in_days(config["alpha"]), "s": config["s"], "beta": in_days(config["beta"])}
@@ -355,7 +355,7 @@ def pareto_nbd_model(rows: pd.DataFrame, priors: dict | None = None):
     import pymc as pm
     from pymc_marketing.clv.distributions import ParetoNBD
 
-    from clv_assets.models.fitting import data_variables, weighted_logp
+    from clv_assets.stats.fitting import data_variables, weighted_logp
 
     priors = {**pareto_nbd_priors(), **(priors or {})}
     with pm.Model() as model:

@@ -1,4 +1,4 @@
-"""Shared numerics (clv_assets.models.numerics): the next-order date of every purchase
+"""Shared numerics (clv_assets.stats.numerics): the next-order date of every purchase
 model, the quadrature, the piecewise no-order curve and the shape helpers."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from model_draws import MBG_DRAWS, PNBD_DRAWS
 
-from clv_assets.models import numerics
-from clv_assets.models.numerics import time_to_next_purchase_quantile
-from clv_assets.models.registry import PURCHASE_MODELS
+from clv_assets.stats import numerics
+from clv_assets.stats.numerics import time_to_next_purchase_quantile
+from clv_assets.stats.registry import PURCHASE_MODELS
 
 pytestmark = pytest.mark.fast
 
@@ -81,7 +81,7 @@ def test_shape_helpers():
 
 
 def test_draw_quantiles_equal_numpys_linear_quantiles():
-    from clv_assets.models.predict import draw_quantiles
+    from clv_assets.stats.predict import draw_quantiles
 
     rng = np.random.default_rng(3)
     for n_draws in (1, 2, 7, 200):
@@ -95,7 +95,7 @@ def test_draw_quantiles_equal_numpys_linear_quantiles():
 
 
 def test_band_shares_are_the_shares_of_searchsorted_bands():
-    from clv_assets.models.band_confidence import band_shares
+    from clv_assets.stats.band_confidence import band_shares
 
     rng = np.random.default_rng(4)
     cutoffs = [2.0, 0.5, 1.25, 0.8]  # any order
@@ -109,7 +109,7 @@ def test_band_shares_are_the_shares_of_searchsorted_bands():
 
 
 def test_unique_columns_equals_numpy_unique_by_columns():
-    from clv_assets.models.predict import unique_columns
+    from clv_assets.stats.predict import unique_columns
 
     rng = np.random.default_rng(5)
     keys = rng.integers(0, 4, size=(3, 500)).astype(float)  # many repeated columns

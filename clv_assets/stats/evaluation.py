@@ -3,7 +3,7 @@
 Pure numpy/pandas on the frames the evaluation asset reads with the project's own SQL
 (calibration RFM is ``sql/features/rfm.sql`` run with ``as_of`` = cutoff). Every figure
 comes from the posterior predictive quantities of the purchase models
-(:mod:`clv_assets.models.registry`):
+(:mod:`clv_assets.stats.registry`):
 
 - ``aggregate_error_pct``: (predicted - actual) / actual x 100 of the holdout repeat
   orders of the calibration cohort (customers whose first order is on or before the cutoff;
@@ -34,7 +34,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from clv_assets.models.registry import DEFAULT_PURCHASE_MODEL, GAMMA_GAMMA, PURCHASE_MODELS
+from clv_assets.stats.registry import DEFAULT_PURCHASE_MODEL, GAMMA_GAMMA, PURCHASE_MODELS
 
 CANDIDATES = tuple(PURCHASE_MODELS)
 DEFAULT_MODEL = DEFAULT_PURCHASE_MODEL
@@ -305,7 +305,7 @@ def tracking_plot(track: pd.DataFrame, window: Window) -> bytes:
     """Cumulative repeat orders by day, actual and per model, with the cutoff marked."""
     from matplotlib.figure import Figure
 
-    from clv_assets.models.plots import figure_png  # matplotlib loads only when plotting
+    from clv_assets.stats.plots import figure_png  # matplotlib loads only when plotting
 
     fig = Figure(figsize=(8, 4.5), layout="constrained")
     ax = fig.subplots()
@@ -324,7 +324,7 @@ def calibration_plot(deciles: pd.DataFrame) -> bytes:
     """Predicted P(order) vs observed share of customers who ordered, by decile and model."""
     from matplotlib.figure import Figure
 
-    from clv_assets.models.plots import figure_png
+    from clv_assets.stats.plots import figure_png
 
     fig = Figure(figsize=(5, 5), layout="constrained")
     ax = fig.subplots()

@@ -28,8 +28,8 @@ import pymc as pm
 import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 
-from clv_assets.models.laplace import LaplaceFunctions
-from clv_assets.models.specs import CLVModel, FitSettings, Posterior
+from clv_assets.stats.laplace import LaplaceFunctions
+from clv_assets.stats.specs import CLVModel, FitSettings, Posterior
 
 PRIOR_TIME_UNIT_DAYS = 7.0
 # nutpie's low-rank mass matrix follows the strong p-v correlation of Gamma-Gamma
@@ -90,7 +90,7 @@ def compiled(model: CLVModel, method: str, rows: pd.DataFrame, priors: dict | No
         pm_model = model.build(rows, priors) if priors else model.build(rows)
         entry = _Compiled(pm_model)
         if method == "mcmc":
-            from clv_assets.models.nutpie_cache import compile_pymc_model
+            from clv_assets.stats.nutpie_cache import compile_pymc_model
 
             entry.sampler = compile_pymc_model(pm_model)
         else:

@@ -1,4 +1,4 @@
-"""MBG/NBD posterior quantities (clv_assets.models.purchase.mbgnbd) against
+"""MBG/NBD posterior quantities (clv_assets.stats.purchase.mbgnbd) against
 pymc-marketing and simulation."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 from model_draws import CANDIDATE_HIST as HIST
 from model_draws import MBG_DRAWS, draws_rows, fake_fit, histories_frame
 
-from clv_assets.models.purchase import mbgnbd
+from clv_assets.stats.purchase import mbgnbd
 
 pytestmark = pytest.mark.fast
 N_ROWS = HIST["x"].size

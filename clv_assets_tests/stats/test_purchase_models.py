@@ -12,8 +12,8 @@ import pytest
 from model_draws import CANDIDATE_HIST as HIST
 from model_draws import MBG_DRAWS, PNBD_DRAWS
 
-from clv_assets.models.purchase import mbgnbd, pareto_nbd
-from clv_assets.models.registry import PURCHASE_MODELS
+from clv_assets.stats.purchase import mbgnbd, pareto_nbd
+from clv_assets.stats.registry import PURCHASE_MODELS
 
 pytestmark = pytest.mark.fast
 
@@ -78,7 +78,7 @@ def test_future_if_alive_matches_simulation(model):
 def test_registry_imports_without_pymc():
     """Definitions and the CLI import the registry: PyMC and friends load only when a model is built."""
     heavy = ("pymc", "pytensor", "pymc_extras", "pymc_marketing", "arviz", "matplotlib")
-    code = f"import sys, clv_assets.models.registry; print([m for m in {heavy!r} if m in sys.modules])"
+    code = f"import sys, clv_assets.stats.registry; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -1,4 +1,4 @@
-"""BG/NBD posterior quantities (clv_assets.models.purchase.bgnbd): pure numpy/scipy.
+"""BG/NBD posterior quantities (clv_assets.stats.purchase.bgnbd): pure numpy/scipy.
 
 Reference values come from
 
@@ -14,7 +14,7 @@ import pytest
 from model_draws import ACTIVE, CDNOW, DRAWS, HIST, N_DRAWS, N_ROWS, draws_rows, fake_fit, histories_frame
 from scipy import integrate, optimize, special, stats
 
-from clv_assets.models.purchase import bgnbd, mbgnbd
+from clv_assets.stats.purchase import bgnbd, mbgnbd
 
 pytestmark = pytest.mark.fast
 

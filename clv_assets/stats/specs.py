@@ -1,9 +1,9 @@
 """What a model is and what a fit produces: light, no PyMC import.
 
 A model is one frozen object (:class:`PurchaseModel` or :class:`SpendModel`) defined in
-its own module (``models/purchase/*.py``, ``models/gamma_gamma.py``) and listed in
-:mod:`clv_assets.models.registry`. Its ``priors`` and ``build`` import PyMC when called,
-so definitions import the models without it; :mod:`clv_assets.models.fitting` fits them.
+its own module (``stats/purchase/*.py``, ``stats/gamma_gamma.py``) and listed in
+:mod:`clv_assets.stats.registry`. Its ``priors`` and ``build`` import PyMC when called,
+so definitions import the models without it; :mod:`clv_assets.stats.fitting` fits them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Pareto/NBD posterior quantities (clv_assets.models.purchase.pareto_nbd) against
+"""Pareto/NBD posterior quantities (clv_assets.stats.purchase.pareto_nbd) against
 pymc-marketing."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 from model_draws import CANDIDATE_HIST as HIST
 from model_draws import PNBD_DRAWS, draws_rows, fake_fit, histories_frame
 
-from clv_assets.models.purchase import pareto_nbd
+from clv_assets.stats.purchase import pareto_nbd
 
 pytestmark = pytest.mark.fast
 N_ROWS = HIST["x"].size

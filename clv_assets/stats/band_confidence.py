@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clv_assets.models.bands import (
+from clv_assets.stats.bands import (
     ORDER_LIKELIHOOD_LABELS,
     PROBABILITY_LABELS,
     RELATIVE_LABELS,
