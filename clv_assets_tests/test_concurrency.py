@@ -381,7 +381,8 @@ def test_transient_lock_failure_is_retried_by_the_job(workspace, tmp_path, monke
 
 OPENER = textwrap.dedent('''
     import sys
-    from clv_assets.lib.resources import WarehouseBusy, warehouse_resource
+    from clv_assets.lib.errors import WarehouseBusy
+    from clv_assets.lib.resources import warehouse_resource
     try:
         with warehouse_resource(sys.argv[1]).get_connection() as conn:
             print(conn.execute("SELECT count(*) FROM held_rows").fetchone()[0])

@@ -1,6 +1,7 @@
 """The package's layers point one way: ``stats/`` (pure modelling, no Dagster) and
-``lib/`` import nothing from ``defs/``, and nothing under ``defs/`` imports the code
-location module (which loads ``defs/``)."""
+``lib/`` import nothing from ``defs/``; nothing under ``defs/`` imports the code location
+module (which loads ``defs/``); a ``defs/<domain>/`` imports no other domain's modules
+(what domains share lives below ``defs/``); and no modules import each other in a circle."""
 
 from __future__ import annotations
 
@@ -47,6 +48,52 @@ def violations(folder: str, forbidden: tuple[str, ...]) -> list[str]:
 )
 def test_layers_point_one_way(folder, forbidden):
     assert violations(folder, forbidden) == []
+
+
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
+
+
+def test_domains_do_not_import_each_other():
+    domains = sorted(p.name for p in (PACKAGE / "defs").iterdir() if p.is_dir() and (p / "__init__.py").exists())
+    assert {"ingestion", "models", "evaluation", "predictions", "bands", "marts"} <= set(domains)
+    found = []
+    for domain in domains:
+        others = tuple(f"clv_assets.defs.{other}" for other in domains if other != domain)
+        found += violations(f"defs/{domain}", others)
+    # the top-level defs modules (the jobs) select by key, not by importing a domain
+    for path in (PACKAGE / "defs").glob("*.py"):
+        found += [
+            f"{path.name} imports {name}"
+            for name in imported_modules(path)
+            if any(name.startswith(f"clv_assets.defs.{d}") for d in domains)
+        ]
+    assert found == []
+
+
+def test_no_import_circle():
+    """A module graph with no cycle (lazy imports count: they are still a dependency)."""
+    modules = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+    graph = {
+        name: {m for m in imported_modules(path) if m in modules and m != name}
+        for name, path in modules.items()
+    }
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    cycles = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycles.append(" -> ".join(path[path.index(nxt):] + [node, nxt]) if nxt in path else f"{node} -> {nxt}")
+            elif nxt not in state:
+                visit(nxt, path + [node])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [])
+    assert cycles == []
 
 
 def test_relative_imports_are_not_used():

@@ -14,8 +14,8 @@ from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
 from scipy.special import gammaln
 
 from clv_assets.definitions import build_defs
-from clv_assets.defs.marts.segments import load_segments
-from clv_assets.defs.predictions.assets import PredictionConfig
+from clv_assets.lib.segments import load_segments
+from clv_assets.lib.prediction_config import PredictionConfig
 from clv_assets.lib.draws import load_draws
 from clv_assets.lib.resources import warehouse_resource
 from clv_assets.stats.channels import channel_mix, fit_concentration

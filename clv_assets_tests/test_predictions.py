@@ -14,7 +14,7 @@ from clv_assets.lib.resources import warehouse_resource
 from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
 
 from clv_assets.definitions import build_defs
-from clv_assets.defs.predictions.assets import PredictionConfig
+from clv_assets.lib.prediction_config import PredictionConfig
 from clv_assets.lib.draws import load_draws
 from clv_assets.lib.keys import ACCOUNT_JOB, CUSTOMER_PREDICTIONS
 from clv_assets.lib.run_config import account_run_config

@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from clv_assets.defs.marts.segments import load_segments
+from clv_assets.lib.segments import load_segments
 from clv_assets.stats.bands import PROBABILITY_LABELS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from clv_assets.defs.freshness.checks import FRESHNESS_CHECKS
 from clv_assets.lib.accounts import accounts_partitions
-from clv_assets.lib.keys import ACCOUNT_JOB, CODE_LOCATION_MODULE, EVALUATION, EVALUATION_JOB, POOLED_PRIOR
+from clv_assets.lib.keys import ACCOUNT_JOB, CODE_LOCATION_MODULE, EVALUATION, EVALUATION_JOB, FRESHNESS_CHECKS, POOLED_PRIOR
 
 # Backtests refit every candidate model: on demand, not on every load or daily run.
 BACKTEST = dg.AssetSelection.assets(EVALUATION)

@@ -20,8 +20,15 @@ CUSTOMER_CHANNELS = dg.AssetKey(["predictions", "customer_channels"])
 CUSTOMER_BANDS = dg.AssetKey(["bands", "customers"])
 CUSTOMER_PROFILE = dg.AssetKey(["marts", "customer_profile"])
 
+# the per-account freshness checks (defs/freshness/): judged on a schedule of their own,
+# never inside an account run
+LOADED_RECENTLY = dg.AssetCheckKey(RAW_ORDERS, "accounts_loaded_recently")
+PREDICTED_RECENTLY = dg.AssetCheckKey(CUSTOMER_PREDICTIONS, "accounts_predicted_recently")
+FRESHNESS_CHECKS = (LOADED_RECENTLY, PREDICTED_RECENTLY)
+
 ACCOUNT_JOB = "clv_account_job"
 EVALUATION_JOB = "clv_evaluation_job"
+FRESHNESS_JOB = "account_freshness_job"
 
 # The module Dagster loads the code location from (workspace.yaml, [tool.dagster] and
 # [tool.dg] in pyproject.toml).

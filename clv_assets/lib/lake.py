@@ -27,6 +27,8 @@ from typing import NamedTuple
 
 import duckdb
 
+from clv_assets.lib.errors import WarehouseBusy
+
 LAKE_CATALOG = "lake"
 EXTENSIONS = {"postgres_scanner": "duckdb_extension_postgres_scanner", "ducklake": "duckdb_extension_ducklake"}
 # pg_advisory_lock key of the lake's write lock (any fixed 64-bit number; "clvlake!")
@@ -136,8 +138,6 @@ def lake_catalog_of(conn: duckdb.DuckDBPyConnection) -> str | None:
 def lake_write_lock(catalog: str, timeout_seconds: float) -> Iterator[None]:
     """Hold the lake's write lock (a PostgreSQL session advisory lock) in this block."""
     import psycopg2  # with dagster-postgres; only lake mode needs it
-
-    from clv_assets.lib.resources import WarehouseBusy
 
     pg = psycopg2.connect(catalog)
     try:

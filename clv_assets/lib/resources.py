@@ -15,6 +15,7 @@ from dagster_duckdb import DuckDBResource
 from filelock import FileLock, Timeout
 from pydantic import Field
 
+from clv_assets.lib.errors import WarehouseBusy
 from clv_assets.lib.lake import (
     DEFAULT_LOCK_TIMEOUT_SECONDS,
     LakeSettings,
@@ -32,10 +33,6 @@ from clv_assets.lib.landing import ACCOUNT_SETTINGS_FILE, MalformedLandingFile, 
 # 1M-customer account's SQL uses without spilling.
 DUCKDB_MEMORY_SHARE = 0.25
 MIN_DUCKDB_MEMORY_MB = 512
-
-
-class WarehouseBusy(Exception):
-    """The warehouse stayed locked by other processes for longer than the lock timeout."""
 
 
 class WarehouseResource(DuckDBResource):

@@ -13,6 +13,7 @@ spend, held fixed.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from clv_assets.stats.bands import (
     ORDER_LIKELIHOOD_LABELS,
@@ -111,3 +112,13 @@ def band_probabilities(draws, thresholds: dict, means: dict[str, np.ndarray]) ->
     }
     shares = {**of_row, **{band: values[:, draws.of_row] for band, values in of_history.items()}}
     return {f"{band}__{k}": shares[band][k] for band, n_bands in PREDICTED_BANDS.items() for k in range(n_bands)}
+
+
+def with_probability_columns(histories: pd.DataFrame, probabilities: pd.DataFrame | None) -> pd.DataFrame:
+    """The distinct histories beside their band probabilities (the ``band_probabilities``
+    input of ``sql/bands/customers.sql``); the columns exist, empty, without predictions."""
+    keys = histories[["frequency", "recency", "T", "monetary_value"]]
+    if probabilities is None:
+        names = [f"{band}__{k}" for band, n in PREDICTED_BANDS.items() for k in range(n)]
+        return keys.iloc[:0].assign(**{name: pd.Series(dtype=float) for name in names})
+    return pd.concat([keys, probabilities], axis=1)

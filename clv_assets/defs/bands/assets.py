@@ -4,23 +4,16 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from clv_assets.defs.bands.thresholds import BandThresholds
 from clv_assets.lib.accounts import accounts_partitions, validate_account
+from clv_assets.lib.band_config import BandThresholds
 from clv_assets.lib.draws import load_draws
 from clv_assets.lib.keys import CUSTOMER_BANDS, CUSTOMER_PREDICTIONS
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
-from clv_assets.stats.band_confidence import PREDICTED_BANDS, band_probabilities
-from clv_assets.stats.bands import ORDER_LIKELIHOOD_LABELS, PROBABILITY_LABELS, RELATIVE_LABELS, SPEND_TIER_LABELS
+from clv_assets.stats.band_confidence import band_probabilities, with_probability_columns
+from clv_assets.stats.bands import LABELS
 from clv_assets.stats.predict import PredictionSettings, aligned_draws, in_row_order, map_chunks
 from clv_assets.stats.registry import GAMMA_GAMMA
-
-LABELS = {
-    "relative_labels": list(RELATIVE_LABELS),
-    "probability_labels": list(PROBABILITY_LABELS),
-    "order_likelihood_labels": list(ORDER_LIKELIHOOD_LABELS),
-    "spend_tier_labels": list(SPEND_TIER_LABELS),
-}
 
 
 @dg.asset(
@@ -120,11 +113,3 @@ def _band_probabilities(
         lambda chunk, draws: band_probabilities(draws, thresholds, means),
     )
     return in_row_order(parts, list(parts[0]) if parts else [], order, histories.index)
-
-
-def with_probability_columns(histories: pd.DataFrame, probabilities: pd.DataFrame | None) -> pd.DataFrame:
-    keys = histories[["frequency", "recency", "T", "monetary_value"]]
-    if probabilities is None:  # no predictions: the columns exist, empty
-        names = [f"{band}__{k}" for band, n in PREDICTED_BANDS.items() for k in range(n)]
-        return keys.iloc[:0].assign(**{name: pd.Series(dtype=float) for name in names})
-    return pd.concat([keys, probabilities], axis=1)

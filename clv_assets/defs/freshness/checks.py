@@ -15,7 +15,7 @@ from dagster_duckdb import DuckDBResource
 
 from clv_assets import settings
 from clv_assets.lib.accounts import accounts_partitions
-from clv_assets.lib.keys import CUSTOMER_PREDICTIONS, RAW_ORDERS
+from clv_assets.lib.keys import LOADED_RECENTLY, PREDICTED_RECENTLY
 from clv_assets.lib.warehouse import read_query, run_sql, table_exists
 
 
@@ -94,8 +94,8 @@ def _limit(configured: float | None, from_environment) -> float:
     return configured
 
 
-def _freshness_check(asset: dg.AssetKey, name: str, what: str, query: str, table: str, limit_from_environment, description: str):
-    @dg.asset_check(asset=asset, name=name, description=description)
+def _freshness_check(key: dg.AssetCheckKey, what: str, query: str, table: str, limit_from_environment, description: str):
+    @dg.asset_check(asset=key.asset_key, name=key.name, description=description)
     def _check(
         context: dg.AssetCheckExecutionContext, config: FreshnessConfig, duckdb: DuckDBResource
     ) -> dg.AssetCheckResult:
@@ -109,8 +109,7 @@ def _freshness_check(asset: dg.AssetKey, name: str, what: str, query: str, table
 
 
 accounts_loaded_recently = _freshness_check(
-    RAW_ORDERS,
-    "accounts_loaded_recently",
+    LOADED_RECENTLY,
     "loaded",
     "last_loads",
     "raw.orders",
@@ -119,8 +118,7 @@ accounts_loaded_recently = _freshness_check(
     "Metadata: each account's last load time and age, and the stale accounts by name.",
 )
 accounts_predicted_recently = _freshness_check(
-    CUSTOMER_PREDICTIONS,
-    "accounts_predicted_recently",
+    PREDICTED_RECENTLY,
     "predicted",
     "last_predictions",
     "predictions.customers",
@@ -129,5 +127,3 @@ accounts_predicted_recently = _freshness_check(
     "CLV_MAX_PREDICTION_AGE_HOURS). Metadata: each account's last prediction time and age, "
     "and the stale accounts by name.",
 )
-
-FRESHNESS_CHECKS = [accounts_loaded_recently, accounts_predicted_recently]

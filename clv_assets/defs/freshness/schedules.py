@@ -2,9 +2,7 @@
 
 import dagster as dg
 
-from clv_assets.defs.freshness.checks import FRESHNESS_CHECKS
-
-FRESHNESS_JOB = "account_freshness_job"
+from clv_assets.lib.keys import FRESHNESS_CHECKS, FRESHNESS_JOB
 
 account_freshness_job = dg.define_asset_job(
     FRESHNESS_JOB,

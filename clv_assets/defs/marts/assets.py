@@ -5,7 +5,7 @@ import duckdb as duckdb_module
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from clv_assets.defs.marts.segments import (
+from clv_assets.lib.segments import (
     SegmentDefinitionError,
     load_segments,
     segment_definitions,

@@ -10,7 +10,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from clv_assets.defs.models.checks import diagnostics_results, fit_check_specs, independence_result
-from clv_assets.defs.models.config import SamplerConfig
+from clv_assets.lib.fit_config import SamplerConfig
 from clv_assets.defs.models.pooled import ensure_prior_columns, stored_pooled_prior
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.eligibility import ineligibility_reason, too_small_to_pool

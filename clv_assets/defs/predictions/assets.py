@@ -4,50 +4,15 @@ from datetime import UTC, datetime
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
-from pydantic import ValidationError, field_validator
 
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.draws import load_draws
+from clv_assets.lib.prediction_config import PredictionConfig
 from clv_assets.lib.keys import CUSTOMER_PREDICTIONS, GAMMA_GAMMA_FIT, PURCHASE_MODEL_FIT
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
 from clv_assets.stats.predict import PredictionSettings, empty_predictions, predict_rows
 from clv_assets.stats.registry import GAMMA_GAMMA, PURCHASE_MODELS
-
-
-class PredictionConfig(dg.Config):
-    """Run config; an account may override the horizons in its ``_account.json`` under
-    ``"predictions"``, e.g. ``{"predictions": {"purchase_horizon_days": 14}}``."""
-
-    horizon_days: int = 365
-    purchase_horizon_days: int = 30  # purchase_probability: P(order within this many days), "likely to buy now"
-    churn_horizon_days: int = 365  # churn_probability: P(no order within this many days)
-    discount_rate: float = 0.0  # annual; 0 = undiscounted spend
-    draws: int = 200  # posterior draws used (thinned evenly from the stored ones)
-    chunk_rows: int = PredictionSettings.chunk_rows
-
-    @field_validator("horizon_days", "purchase_horizon_days", "churn_horizon_days")
-    @classmethod
-    def _positive(cls, value: int) -> int:
-        if value <= 0:
-            raise ValueError(f"horizons are positive numbers of days, got {value}")
-        return value
-
-    def for_account(self, overrides: dict | None, source: str) -> "PredictionConfig":
-        """This config with an account's horizon overrides applied; a clear error if invalid."""
-        if overrides is None:
-            return self
-        if not isinstance(overrides, dict) or set(overrides) - set(ACCOUNT_SETTINGS):
-            raise dg.Failure(
-                f"{source}: 'predictions' must be an object with some of {list(ACCOUNT_SETTINGS)}", allow_retries=False
-            )
-        try:
-            return type(self)(**{**self.model_dump(), **overrides})
-        except ValidationError as exc:
-            raise dg.Failure(f"{source}: invalid prediction settings: {exc.errors()[0]['msg']}", allow_retries=False) from None
-
-
-ACCOUNT_SETTINGS = ("horizon_days", "purchase_horizon_days", "churn_horizon_days")
 
 
 @dg.asset(

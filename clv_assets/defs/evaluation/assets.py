@@ -9,16 +9,16 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 from pydantic import field_validator
 
-from clv_assets.defs.bands.thresholds import BandThresholds
-from clv_assets.defs.marts.segments import SegmentDefinitionError, load_segments
-from clv_assets.defs.models.config import SamplerConfig
-from clv_assets.defs.models.segment_lift import segment_lift_at_cutoff
-from clv_assets.defs.predictions.assets import ACCOUNT_SETTINGS as HORIZONS, PredictionConfig
+from clv_assets.defs.evaluation.segment_lift import segment_lift_at_cutoff
 from clv_assets.lib.accounts import accounts_partitions, validate_account
+from clv_assets.lib.band_config import BandThresholds
 from clv_assets.lib.config import checked_iso_date, iso_date
 from clv_assets.lib.eligibility import ineligibility_reason
+from clv_assets.lib.fit_config import SamplerConfig
 from clv_assets.lib.keys import CUSTOMER_TRANSACTIONS, EVALUATION
+from clv_assets.lib.prediction_config import HORIZONS, PredictionConfig
 from clv_assets.lib.resources import LandingZone
+from clv_assets.lib.segments import SegmentDefinitionError, load_segments
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
 from clv_assets.stats import evaluation as ev
 from clv_assets.stats.numerics import thin

@@ -13,11 +13,12 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from clv_assets.defs.bands.assets import LABELS, with_probability_columns
-from clv_assets.defs.bands.thresholds import BandThresholds
-from clv_assets.defs.marts.segments import Segment, lift_groups_query
+from clv_assets.lib.band_config import BandThresholds
+from clv_assets.lib.segments import Segment, lift_groups_query
 from clv_assets.lib.warehouse import read_sql, run_sql
 from clv_assets.stats import evaluation as ev
+from clv_assets.stats.band_confidence import with_probability_columns
+from clv_assets.stats.bands import LABELS
 from clv_assets.stats.predict import PredictionSettings, predict_rows
 
 # predictions.customer_channels as marts.customer_profile reads it: no channel fit in a backtest
