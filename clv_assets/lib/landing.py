@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from clv_assets.lib.account_settings import AccountSettings, InvalidAccountSettings
 from clv_assets.lib.accounts import is_valid_account
 
 REQUIRED_COLUMNS = ("order_id", "customer_id", "ordered_at", "amount", "currency")
@@ -71,7 +72,9 @@ def fingerprint(account_dir: Path) -> str:
 
 
 def account_settings(account_dir: Path) -> dict:
-    """Optional per-account settings (for example ``{"currency": "EUR"}``)."""
+    """Optional per-account settings (for example ``{"currency": "EUR"}``), every key
+    checked (``lib/account_settings.py``): an invalid file is a :class:`MalformedLandingFile`."""
+
     path = account_dir / ACCOUNT_SETTINGS_FILE
     if not path.exists():
         return {}
@@ -81,7 +84,10 @@ def account_settings(account_dir: Path) -> dict:
         raise MalformedLandingFile(f"{path}: not valid JSON ({exc.msg})") from exc
     if not isinstance(settings, dict):
         raise MalformedLandingFile(f"{path}: expected a JSON object")
-    return settings
+    try:
+        return AccountSettings.checked(settings, str(path)).as_dict()
+    except InvalidAccountSettings as exc:
+        raise MalformedLandingFile(str(exc)) from None
 
 
 def stage_files(conn: duckdb.DuckDBPyConnection, files: list[LandingFile]) -> None:

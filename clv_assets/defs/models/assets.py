@@ -12,6 +12,7 @@ from dagster_duckdb import DuckDBResource
 from clv_assets.defs.models.checks import diagnostics_results, fit_check_specs, independence_result
 from clv_assets.lib.fit_config import SamplerConfig
 from clv_assets.defs.models.pooled import ensure_prior_columns, stored_pooled_prior
+from clv_assets.lib.account_settings import AUTO_MODEL, checked_model_name
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.eligibility import ineligibility_reason, too_small_to_pool
 from clv_assets.lib.keys import EVALUATION, GAMMA_GAMMA_FIT, PURCHASE_MODEL_FIT, RFM
@@ -38,9 +39,6 @@ class FitConfig(SamplerConfig):
     pooled_prior_for_all: bool = False
 
 
-AUTO = "auto"
-
-
 class PurchaseFitConfig(FitConfig):
     """:class:`FitConfig` plus the purchase model: ``bgnbd`` (default), ``mbgnbd``,
     ``pareto_nbd``, or ``auto``, the model the account's latest holdout backtest
@@ -52,19 +50,13 @@ class PurchaseFitConfig(FitConfig):
     @field_validator("model")
     @classmethod
     def _known_model(cls, value: str) -> str:
-        return checked_model_name(value, "model")
-
-
-def checked_model_name(value, source: str) -> str:
-    if value != AUTO and value not in PURCHASE_MODELS:
-        raise ValueError(f"{source}: purchase model must be {AUTO!r} or one of {list(PURCHASE_MODELS)}, got {value!r}")
-    return value
+        return checked_model_name(value)
 
 
 def purchase_model_to_fit(conn, account: str, requested: str) -> tuple[CLVModel, str]:
     """The purchase model to fit for ``account`` and why: the requested one, or with
     ``auto`` the one its latest holdout backtest chose (the default before any backtest)."""
-    if requested != AUTO:
+    if requested != AUTO_MODEL:
         return PURCHASE_MODELS[requested], f"{requested} requested"
     choice = (
         run_sql(conn, read_query("model_choice_of_account"), {"account": account}).fetchone()
@@ -115,11 +107,8 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
         params = {"account": account}
         requested = None
         if purchases:
+            # the settings file's model was checked when it was read
             requested = landing.account_settings(account).get("model", config.model)
-            try:
-                requested = checked_model_name(requested, str(landing.settings_file(account)))
-            except ValueError as exc:
-                raise dg.Failure(str(exc), allow_retries=False) from None
         # read, then let go of the database: no connection is held while sampling
         with duckdb.get_connection() as conn:
             model_spec, model_reason = purchase_model_to_fit(conn, account, requested) if purchases else (spec, None)
