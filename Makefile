@@ -8,7 +8,7 @@ export CLV_WAREHOUSE ?= $(CURDIR)/data/warehouse.duckdb
 export CLV_LANDING_DIR ?= $(CURDIR)/data/landing
 # PyTensor's and numba's compile caches: .venv/pytensor_cache and .venv/numba_cache (clv_assets/__init__.py)
 
-.PHONY: setup demo ui test test-fast bench lock clean postgres
+.PHONY: setup demo ui test test-fast bench docs lock clean postgres
 
 setup: $(VENV)/.installed
 
@@ -42,6 +42,10 @@ test: setup postgres
 # the inner loop: maths, CLI arguments, warehouse, SQL, layers and the definitions snapshot
 test-fast: setup
 	$(BIN)/python -m pytest -m fast
+
+# the reference pages (docs/reference/) from the code; a test fails when they are stale
+docs: setup
+	$(BIN)/python -m clv_assets.reference
 
 bench: setup
 	$(BIN)/python scripts/bench.py

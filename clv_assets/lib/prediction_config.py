@@ -20,11 +20,17 @@ class PredictionConfig(dg.Config):
     ``"predictions"``, e.g. ``{"predictions": {"purchase_horizon_days": 14}}``."""
 
     horizon_days: int = 365
-    purchase_horizon_days: int = 30  # purchase_probability: P(order within this many days), "likely to buy now"
-    churn_horizon_days: int = 365  # churn_probability: P(no order within this many days)
-    discount_rate: float = 0.0  # annual; 0 = undiscounted spend
-    draws: int = 200  # posterior draws used (thinned evenly from the stored ones)
+    """Days from as_of over which orders, spend and P(order) are predicted (12 months)."""
+    purchase_horizon_days: int = 30
+    """purchase_probability: P(order within this many days), "likely to buy now"."""
+    churn_horizon_days: int = 365
+    """churn_probability: P(no order within this many days)."""
+    discount_rate: float = 0.0
+    """Annual discount rate of predicted spend; 0 = undiscounted."""
+    draws: int = 200
+    """Posterior draws used (thinned evenly from the stored ones)."""
     chunk_rows: int = PredictionSettings.chunk_rows
+    """Distinct histories per chunk of the posterior arithmetic (bounds memory)."""
 
     @field_validator("horizon_days", "purchase_horizon_days", "churn_horizon_days")
     @classmethod

@@ -37,9 +37,11 @@ class EvaluationConfig(SamplerConfig):
     cutoff: str | None = None  # YYYY-MM-DD, end of calibration; default: holdout_fraction before holdout_end
     holdout_end: str | None = None  # YYYY-MM-DD; default: the account's last transaction
     holdout_fraction: float = 1 / 3
+    """Share of the observed window held out when no cutoff is given."""
     candidates: list[str] = list(ev.CANDIDATES)
+    """The purchase models compared."""
     draws: int = 500  # fewer than a served fit: every candidate is fitted
-    tune: int = 500
+    tune: int = 500  # NUTS warm-up steps per chain
     predictive_draws: int = 200  # posterior draws used for the predictive quantities
 
     _dates = field_validator("cutoff", "holdout_end")(checked_iso_date)

@@ -29,14 +29,18 @@ class FitConfig(SamplerConfig):
     """:class:`SamplerConfig` plus the convergence a fit must reach to be served."""
 
     max_r_hat: float = 1.01
+    """A fit is served only if every parameter's r_hat is at most this (blocking check)."""
     min_ess: float = 400.0
-    # an account below min_customers / min_repeat_buyers but with at least these is fitted
-    # with the pooled prior (models/pooled_prior) when it pools min_pooled_accounts accounts
+    """... and its bulk effective sample size at least this (blocking check)."""
     min_customers_pooled: int = 20
+    """An account below min_customers / min_repeat_buyers but with at least this many
+    customers is fitted with the pooled prior (models/pooled_prior) ..."""
     min_repeat_buyers_pooled: int = 3
+    """... and at least this many repeat buyers ..."""
     min_pooled_accounts: int = 3
-    # True: eligible accounts are fitted with the pooled prior too (default: their own priors)
+    """... when the pooled prior was learnt from at least this many accounts."""
     pooled_prior_for_all: bool = False
+    """True: eligible accounts are fitted with the pooled prior too (default: their own priors)."""
 
 
 class PurchaseFitConfig(FitConfig):
@@ -46,6 +50,7 @@ class PurchaseFitConfig(FitConfig):
     too, which wins over this default."""
 
     model: str = DEFAULT_PURCHASE_MODEL
+    """'bgnbd', 'mbgnbd', 'pareto_nbd', or 'auto' (the model the holdout backtest chose)."""
 
     @field_validator("model")
     @classmethod
