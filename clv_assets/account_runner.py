@@ -1,0 +1,267 @@
+"""Running accounts for ``clv-assets``: each account's graph as a real Dagster run on the
+instance, in this process or in worker processes side by side, then the serving copy, the
+freshness checks and the printed summary. The command line itself (arguments, dispatch,
+one-line errors) is ``clv_assets.cli``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from clv_assets import settings
+from clv_assets.lib.accounts import validate_account
+from clv_assets.lib.run_config import account_run_config
+
+SUMMARY_TABLES = [
+    "raw.orders",
+    "raw.rejected_orders",
+    "staging.customer_transactions",
+    "features.rfm",
+    "models.fits",
+    "predictions.customers",
+    "marts.customer_profile",
+    "marts.customer_segments",
+    "marts.account_summary",
+]
+
+# Dagster's own console log stays quiet; every event is in the instance (and the UI).
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+class InputError(Exception):
+    """A user-facing error about the command's input: printed as one line, exit status 2."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What ``clv-assets materialize`` passes to every account run."""
+
+    as_of: date | None = None  # observation end; None: today (UTC)
+    method: str | None = None  # fit method of both models; None: their config
+    model: str | None = None  # purchase model; None: the account's settings, else bgnbd
+
+    def run_config(self) -> dict:
+        return {**account_run_config(self.as_of, self.method, self.model), **QUIET}
+
+    def worker_argv(self, accounts: list[str]) -> list[str]:
+        """The command of a worker process running ``accounts`` with these options."""
+        argv = [sys.executable, "-m", "clv_assets.cli", "materialize", "--worker"]
+        argv += ["--as-of", self.as_of.isoformat()] if self.as_of else []
+        argv += ["--method", self.method] if self.method else []
+        argv += ["--model", self.model] if self.model else []
+        return argv + [arg for account in accounts for arg in ("--account", account)]
+
+
+def materialize(requested: list[str], options: RunOptions, workers: int = 1, worker: bool = False) -> int:
+    """Register the landing folder's accounts (or ``requested``) as partitions and run each;
+    the exit status. A ``worker`` runs its accounts only: no publish, no summary."""
+    from clv_assets.lib.landing import account_folders
+
+    requested = [validate_account(a) for a in requested]
+    landing = settings.landing_dir()
+    if not landing.is_dir():
+        raise InputError(f"landing folder {landing} does not exist (run `clv-assets demo` or set CLV_LANDING_DIR)")
+    valid, refused = account_folders(landing)
+    for name in refused:
+        print(f"skipping landing folder {name!r}: not a valid account name", file=sys.stderr)
+    missing = [a for a in requested if a not in valid]
+    if missing:
+        raise InputError(f"no landing folder for account(s) {', '.join(missing)} in {landing}")
+    accounts = requested or valid
+    if not accounts:
+        raise InputError(f"no account folders in {landing}")
+
+    settings.ensure_dagster_home()
+    import dagster as dg
+
+    from clv_assets.definitions import build_defs
+    from clv_assets.lib.accounts import accounts_partitions
+    from clv_assets.lib.keys import ACCOUNT_JOB
+
+    instance = dg.DagsterInstance.get()
+    known = set(instance.get_dynamic_partitions(accounts_partitions.name))
+    new = [a for a in accounts if a not in known]
+    if new:
+        instance.add_dynamic_partitions(accounts_partitions.name, new)
+        print(f"registered account partition(s): {', '.join(new)}")
+    defs = build_defs(landing_dir=landing)
+    if workers > 1 and len(accounts) > 1:
+        failed = _run_in_workers(instance, accounts, options, workers)
+    else:
+        # a worker shares the file with the other workers: it opens it per connection
+        failed = _run_here(instance, defs.resolve_job_def(ACCOUNT_JOB), accounts, options.run_config(), hold=not worker)
+    if not worker:
+        _publish_and_print([a for a in accounts if a not in failed])
+        _evaluate_freshness(instance, defs)
+        _print_summary(accounts)
+    if failed:
+        print(f"clv-assets: error: {len(failed)} account(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# Longest stretch this process keeps the warehouse to itself (see _run_here).
+MAX_HOLD_SECONDS = 60.0
+
+
+def _run_here(instance, job, accounts: list[str], run_config: dict, hold: bool = False) -> list[str]:
+    """One run per account, one after the other in this process (imports and compiled models are reused).
+
+    ``hold``: keep the warehouse open across runs (``hold_open``: no open, close and
+    checkpoint per connection, ~30% of a small account's run). Between two runs, once
+    it has been held ``MAX_HOLD_SECONDS``, it is let go for a moment, so a run launched
+    elsewhere (the daemon, the UI) waits about a minute, not the whole command.
+    """
+    from contextlib import ExitStack
+
+    from clv_assets.lib.resources import hold_open, warehouse_resource
+
+    failed = []
+    with ExitStack() as held:
+        held_since = None
+        for i, account in enumerate(accounts, 1):
+            if hold and (held_since is None or time.monotonic() - held_since > MAX_HOLD_SECONDS):
+                if held_since is not None:
+                    held.close()
+                    time.sleep(0.2)  # a process waiting for the file polls every 0.05 s
+                held.enter_context(hold_open(warehouse_resource(settings.warehouse_path())))
+                held_since = time.monotonic()
+            if not _run_account(instance, job, account, run_config, f"[{i}/{len(accounts)}]"):
+                failed.append(account)
+    return failed
+
+
+def _run_account(instance, job, account: str, run_config: dict, counter: str) -> bool:
+    """One run of ``account``, its outcome printed on one line; whether it succeeded."""
+    print(f"{counter} {account}: materialising ...", flush=True)
+    started = time.perf_counter()
+    result = job.execute_in_process(instance=instance, partition_key=account, run_config=run_config, raise_on_error=False)
+    seconds = time.perf_counter() - started
+    if result.success:
+        print(f"{counter} {account}: ok in {seconds:.1f} s (run {result.run_id[:8]})", flush=True)
+    else:
+        print(f"{counter} {account}: FAILED in {seconds:.1f} s (run {result.run_id[:8]}): "
+              f"{_failure_message(result)}", flush=True)
+    return result.success
+
+
+def _run_in_workers(instance, accounts: list[str], options: RunOptions, workers: int) -> list[str]:
+    """Split the accounts over ``workers`` processes, each running its share like ``_run_here``.
+
+    Fits of different accounts then sample side by side, while the warehouse lock
+    serialises their short reads and writes.
+    """
+    import subprocess
+
+    import dagster as dg
+
+    started = time.time()
+    shares = [accounts[i::workers] for i in range(workers)]
+    procs = [subprocess.Popen(options.worker_argv(share)) for share in shares if share]
+    for proc in procs:
+        proc.wait()
+    # the instance, not the workers' exit codes, says which account ended how
+    succeeded = {
+        record.dagster_run.tags.get("dagster/partition")
+        for record in instance.get_run_records(
+            filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS], created_after=datetime.fromtimestamp(started, UTC))
+        )
+    }
+    return [a for a in accounts if a not in succeeded]
+
+
+def _evaluate_freshness(instance, defs) -> None:
+    """Run the freshness checks now, so the UI shows a result from the first materialisation
+    instead of "Not evaluated" until the hourly schedule first runs."""
+    from clv_assets.defs.freshness.schedules import FRESHNESS_JOB
+
+    result = defs.resolve_job_def(FRESHNESS_JOB).execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
+    for evaluation in result.get_asset_check_evaluations():
+        status = "passed" if evaluation.passed else "FAILED"
+        print(f"freshness check {evaluation.check_name}: {status}: {evaluation.description}")
+
+
+def _publish_and_print(accounts: list[str]) -> None:
+    """Copy ``accounts`` to the serving file BI tools read (``clv_assets.lib.serving``)."""
+    from clv_assets.lib.resources import warehouse_resource
+    from clv_assets.lib.serving import publish_accounts
+
+    if accounts:
+        serving = settings.serving_path()
+        publish_accounts(warehouse_resource(settings.warehouse_path()), serving, accounts)
+        print(f"published {len(accounts)} account(s) to {serving}")
+
+
+def publish(requested: list[str]) -> int:
+    """Publish accounts whose latest run succeeded (say after runs launched without the daemon)."""
+    settings.ensure_dagster_home()
+    import dagster as dg
+
+    from clv_assets.lib.accounts import accounts_partitions
+
+    requested = [validate_account(a) for a in requested]
+    instance = dg.DagsterInstance.get()
+    known = instance.get_dynamic_partitions(accounts_partitions.name)
+    unknown = [a for a in requested if a not in known]
+    if unknown:
+        raise InputError(f"unknown account(s): {', '.join(unknown)}")
+    if not known:
+        raise InputError("no account partitions registered (run `clv-assets materialize` first)")
+    ready, not_ready = [], []
+    for account in requested or known:
+        latest = instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/partition": account}), limit=1)
+        succeeded = latest and latest[0].dagster_run.status == dg.DagsterRunStatus.SUCCESS
+        (ready if succeeded else not_ready).append(account)
+    for account in not_ready:
+        print(f"not publishing {account}: its latest run did not succeed (or is still running)", file=sys.stderr)
+    _publish_and_print(ready)
+    return 1 if not_ready else 0
+
+
+DAGSTER_WRAPPERS = {"DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError", "DagsterExecutionInterruptedError"}
+
+
+def _failure_message(result) -> str:
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            # skip Dagster's wrappers ("Error occurred while executing ...") but stop at the
+            # first error of ours: its message names the file or setting, its causes don't
+            while error.cause is not None and error.cls_name in DAGSTER_WRAPPERS:
+                error = error.cause
+            return f"{event.step_key}: {error.message.strip().splitlines()[0]}"
+    return "run failed (see the Dagster UI for its logs)"
+
+
+def _print_summary(accounts: list[str]) -> None:
+    from clv_assets.lib.lake import lake_settings
+    from clv_assets.lib.resources import warehouse_resource
+    from clv_assets.lib.warehouse import table_exists
+
+    path = settings.warehouse_path()
+    lake = lake_settings()
+    if not path.exists() and lake is None:
+        return
+    # the runs' own resource: DuckDB refuses a second configuration of one file per process
+    with warehouse_resource(path).get_connection() as conn:
+        print(f"\nwarehouse: {f'DuckLake, data {lake.data}' if lake else path}")
+        print(f"accounts:  {', '.join(accounts)}")
+        for table in SUMMARY_TABLES:
+            if table_exists(conn, table):
+                rows = conn.execute(
+                    f"SELECT count(*), count(DISTINCT account) FROM {table} WHERE list_contains($a, account)",
+                    {"a": accounts},
+                ).fetchone()
+                print(f"  {table:<32} {rows[0]:>10,} rows  ({rows[1]} accounts)")
+    serving = settings.serving_path()
+    print(
+        f"\nBI tools read the serving copy {serving} (never the warehouse, which runs lock).\n"
+        "example query (any DuckDB client; here the project's Python):\n"
+        f"  .venv/bin/python -c \"import duckdb; duckdb.connect('{serving}', read_only=True).sql("
+        "'SELECT account, customers, round(avg_predicted_spend, 2) AS avg_clv, round(predicted_revenue) AS revenue, "
+        "round(predicted_revenue_p05) AS p05, round(predicted_revenue_p95) AS p95, model_status "
+        "FROM marts.account_summary ORDER BY account').show()\"\n"
+        "more queries: docs/bi_guide.md"
+    )
