@@ -16,6 +16,7 @@ from datetime import date
 from clv_assets import account_runner, settings
 from clv_assets.account_runner import InputError
 from clv_assets.lib.accounts import InvalidAccountError
+from clv_assets.lib.audiences import FORMATS, AudienceError, export_audience
 from clv_assets.lib.run_config import FIT_METHODS
 from clv_assets.stats.registry import PURCHASE_MODELS
 
@@ -68,6 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
     mat.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # no publish, no summary
     pub = commands.add_parser("publish", help="copy accounts to the serving file BI tools read")
     pub.add_argument("--account", action="append", default=[], help="repeatable; default: all")
+    export = commands.add_parser("export", help="write a segment's audience file for an e-mail or ad tool")
+    export.add_argument("--account", required=True)
+    export.add_argument("--segment", required=True, help="a segment name of sql/marts/segments.yaml")
+    export.add_argument(
+        "--changes-since", type=_iso_date, default=None,
+        help="only who entered or left the segment after this date (YYYY-MM-DD)",
+    )
+    export.add_argument("--format", choices=FORMATS, default="csv")
+    export.add_argument("--output", required=True, help="file to write")
     return parser
 
 
@@ -92,9 +102,11 @@ def main(argv: list[str] | None = None) -> int:
             return _demo(args)
         if args.command == "publish":
             return account_runner.publish(args.account)
+        if args.command == "export":
+            return _export(args)
         options = account_runner.RunOptions(as_of=args.as_of, method=args.method, model=args.model)
         return account_runner.materialize(args.account, options, workers=args.workers, worker=args.worker)
-    except (InputError, InvalidAccountError, settings.InvalidSettingError) as exc:
+    except (InputError, InvalidAccountError, AudienceError, settings.InvalidSettingError) as exc:
         print(f"clv-assets: error: {exc}", file=sys.stderr)
         return 2
 
@@ -107,6 +119,14 @@ def _demo(args: argparse.Namespace) -> int:
     for truth in truths:
         files = ", ".join(f"{name} ({rows:,} rows)" for name, rows in truth["rows_per_file"].items())
         print(f"wrote {landing / truth['account']}: {files}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    serving = settings.serving_path()
+    rows = export_audience(serving, args.account, args.segment, args.output, args.format, args.changes_since)
+    what = f"changes since {args.changes_since}" if args.changes_since else "members"
+    print(f"wrote {args.output}: {rows:,} {what} of {args.segment} in {args.account} (from {serving})")
     return 0
 
 
