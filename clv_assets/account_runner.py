@@ -1,13 +1,15 @@
 """Running accounts for ``clv-assets``: each account's graph as a real Dagster run on the
-instance, in this process or in worker processes side by side, then the serving copy, the
-freshness checks and the printed summary. The command line itself (arguments, dispatch,
-one-line errors) is ``clv_assets.cli``."""
+instance, in this process or in worker processes side by side; then the pooled prior when it
+is due (the rule of ``pooled_prior_sensor``, ``lib/pooled_refresh.py``) and again the
+accounts that waited for it; then the serving copy, the freshness checks and the printed
+summary. The command line itself (arguments, dispatch, one-line errors) is
+``clv_assets.cli``."""
 
 from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from clv_assets import settings
@@ -92,14 +94,72 @@ def materialize(requested: list[str], options: RunOptions, workers: int = 1, wor
     else:
         # a worker shares the file with the other workers: it opens it per connection
         failed = _run_here(instance, defs.resolve_job_def(ACCOUNT_JOB), accounts, options.run_config(), hold=not worker)
+    refresh = None
     if not worker:
+        refresh = _refresh_pooled_prior(instance, defs, [a for a in accounts if a not in failed], options)
+        failed += refresh.failed
         _publish_and_print([a for a in accounts if a not in failed])
         _evaluate_freshness(instance, defs)
-        _print_summary(accounts)
+        _print_summary(accounts, refresh)
     if failed:
         print(f"clv-assets: error: {len(failed)} account(s) failed: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
+    if refresh and not refresh.ok:
+        print(f"clv-assets: error: pooled prior {refresh.outcome}", file=sys.stderr)
+    return 1 if failed or (refresh and not refresh.ok) else 0
+
+
+@dataclass
+class PooledRefresh:
+    """What :func:`_refresh_pooled_prior` did, for the summary."""
+
+    outcome: str  # learnt from N accounts (run ...), not due (why), or FAILED (why)
+    ok: bool = True
+    rerun: list[str] = field(default_factory=list)  # accounts run again with the new prior
+    failed: list[str] = field(default_factory=list)  # of those, the runs that failed
+    waiting: list[str] = field(default_factory=list)  # accounts still waiting for a prior
+
+
+def _refresh_pooled_prior(instance, defs, accounts: list[str], options: RunOptions) -> PooledRefresh:
+    """Learn ``models/pooled_prior`` when it is due, by the sensor's rule
+    (``lib/pooled_refresh.py``), as a run on the instance; then run again those of
+    ``accounts`` that were left unfitted for want of it."""
+    from clv_assets.defs.models.assets import FitConfig
+    from clv_assets.lib.keys import ACCOUNT_JOB, POOLED_PRIOR
+    from clv_assets.lib.pooled_refresh import accounts_waiting_for_pooled_prior, pooled_prior_refresh_due
+    from clv_assets.lib.resources import warehouse_resource
+
+    if not _warehouse_exists():
+        return PooledRefresh("not due (no warehouse yet)")
+    fits = FitConfig()
+    with warehouse_resource(settings.warehouse_path()).get_connection() as conn:
+        due, reason = pooled_prior_refresh_due(conn)
+        waiting = accounts_waiting_for_pooled_prior(conn, accounts, fits.min_customers_pooled, fits.min_repeat_buyers_pooled)
+    if not due:
+        return PooledRefresh(f"not due ({reason})", waiting=waiting)
+    print(f"pooled prior: due ({reason}): materialising {POOLED_PRIOR.to_user_string()} ...", flush=True)
+    started = time.perf_counter()
+    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=instance, asset_selection=[POOLED_PRIOR], run_config=QUIET, raise_on_error=False
+    )
+    run = f"run {result.run_id[:8]}"
+    if not result.success:
+        outcome = f"FAILED ({run}): {_failure_message(result)}"
+        print(f"pooled prior: {outcome}", flush=True)
+        return PooledRefresh(outcome, ok=False, waiting=waiting)
+    (event,) = result.get_asset_materialization_events()
+    outcome = f"learnt from {event.materialization.metadata['n_accounts'].value} accounts ({run})"
+    print(f"pooled prior: {outcome} in {time.perf_counter() - started:.1f} s", flush=True)
+    if waiting:
+        print(f"running again the account(s) that waited for the pooled prior: {', '.join(waiting)}", flush=True)
+    job = defs.resolve_job_def(ACCOUNT_JOB)
+    failed = _run_here(instance, job, waiting, options.run_config(), hold=True) if waiting else []
+    return PooledRefresh(outcome, rerun=waiting, failed=failed)
+
+
+def _warehouse_exists() -> bool:
+    from clv_assets.lib.lake import lake_settings
+
+    return settings.warehouse_path().exists() or lake_settings() is not None
 
 
 # Longest stretch this process keeps the warehouse to itself (see _run_here).
@@ -235,15 +295,15 @@ def _failure_message(result) -> str:
     return "run failed (see the Dagster UI for its logs)"
 
 
-def _print_summary(accounts: list[str]) -> None:
+def _print_summary(accounts: list[str], refresh: PooledRefresh) -> None:
     from clv_assets.lib.lake import lake_settings
     from clv_assets.lib.resources import warehouse_resource
     from clv_assets.lib.warehouse import table_exists
 
+    if not _warehouse_exists():
+        return
     path = settings.warehouse_path()
     lake = lake_settings()
-    if not path.exists() and lake is None:
-        return
     # the runs' own resource: DuckDB refuses a second configuration of one file per process
     with warehouse_resource(path).get_connection() as conn:
         print(f"\nwarehouse: {f'DuckLake, data {lake.data}' if lake else path}")
@@ -255,6 +315,18 @@ def _print_summary(accounts: list[str]) -> None:
                     {"a": accounts},
                 ).fetchone()
                 print(f"  {table:<32} {rows[0]:>10,} rows  ({rows[1]} accounts)")
+        print(f"pooled prior (models/pooled_prior): {refresh.outcome}")
+        if refresh.rerun:
+            print("  run again with it, having waited for it:")
+            statuses = conn.execute(
+                "SELECT account, string_agg(model || ' ' || status || ' (' || coalesce(prior, reason, '') || ')', ', ' "
+                "ORDER BY model) FROM models.fit_status WHERE list_contains($a, account) GROUP BY account ORDER BY account",
+                {"a": refresh.rerun},
+            ).fetchall()
+            for account, status in statuses:
+                print(f"    {account}: {status}")
+        if refresh.waiting and not refresh.rerun:
+            print(f"  waiting for it (too small to fit alone): {', '.join(refresh.waiting)}")
     serving = settings.serving_path()
     print(
         f"\nBI tools read the serving copy {serving} (never the warehouse, which runs lock).\n"

@@ -8,10 +8,9 @@ next one (``prior`` column of ``models.posterior_draws``), so it never feeds on 
 
 Refreshed by :data:`pooled_prior_sensor`, not on every run: the prior changes little when
 one account is refitted, and an AutomationCondition can only say "any upstream partition
-updated" (every account run), not "enough accounts have new fits". The sensor counts in the
-warehouse the accounts whose own-prior fit is newer than the stored prior and requests a
-run when there are ``POOLED_REFRESH_NEW_FITS`` of them (or, before the first prior, when
-``MIN_POOLED_ACCOUNTS`` accounts are fitted).
+updated" (every account run), not "enough accounts have new fits". The sensor requests a
+run when ``clv_assets.lib.pooled_refresh`` says the prior is due (enough accounts with an
+own-prior fit newer than the stored prior); ``clv-assets materialize`` follows the same rule.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -22,19 +21,17 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from clv_assets.lib.keys import GAMMA_GAMMA_FIT, POOLED_PRIOR, PURCHASE_MODEL_FIT
+from clv_assets.lib.pooled_refresh import ensure_prior_columns, pooled_prior_refresh_due
 from clv_assets.lib.warehouse import read_query, read_sql, run_sql, table_exists, transaction
 from clv_assets.stats.gamma_gamma import spend_scale
 from clv_assets.stats.pooled import account_summary, fit_population, population_interval
 from clv_assets.stats.registry import GAMMA_GAMMA, PURCHASE_MODELS
 
-MIN_POOLED_ACCOUNTS = 3  # fewer fitted accounts: no pooled prior is used
-POOLED_REFRESH_NEW_FITS = 3  # accounts with a newer own-prior fit that trigger a refresh
 # The prior is relearnt only when POOLED_REFRESH_NEW_FITS accounts have new own-prior fits,
 # so the 36 h policy of the per-account assets does not apply: with accounts refitted daily
 # it is relearnt within days; a week without a refresh means the sensor is off or no
 # account is being fitted, which the UI should show.
 POOLED_PRIOR_MAX_AGE = timedelta(days=7)
-PRIOR_TABLES = ("models.fits", "models.fit_status", "models.posterior_draws")
 
 # the variables each model samples, pooled: its ``priors()`` keys (Gamma-Gamma's v as v_scaled)
 POOLED_VARIABLES = {
@@ -43,13 +40,6 @@ POOLED_VARIABLES = {
     GAMMA_GAMMA.name: ("p", "q", "v_scaled"),
 }
 assert set(POOLED_VARIABLES) == {*PURCHASE_MODELS, GAMMA_GAMMA.name}
-
-
-def ensure_prior_columns(conn) -> None:
-    """Warehouses from before the pooled prior lack the ``prior`` column: every fit there used its own prior."""
-    for table in PRIOR_TABLES:
-        if table_exists(conn, table):
-            conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS prior VARCHAR")
 
 
 def learn_population(conn) -> pd.DataFrame:
@@ -141,14 +131,7 @@ def stored_pooled_prior(conn, model: str) -> pd.DataFrame | None:
 def pooled_prior_sensor(context: dg.SensorEvaluationContext, duckdb: DuckDBResource):
     """Refresh models/pooled_prior when enough accounts have new own-prior fits (see module)."""
     with duckdb.get_connection() as conn:
-        if not table_exists(conn, "models.posterior_draws"):
-            return dg.SkipReason("no account is fitted yet")
-        ensure_prior_columns(conn)
-        learnt_at = None
-        if table_exists(conn, "models.pooled_prior"):
-            learnt_at = conn.execute("SELECT max(fitted_at) FROM models.pooled_prior").fetchone()[0]
-        n_fitted, n_new = run_sql(conn, read_query("pooled_prior_staleness"), {"learnt_at": learnt_at}).fetchone()
-    needed = MIN_POOLED_ACCOUNTS if learnt_at is None else POOLED_REFRESH_NEW_FITS
-    if n_fitted < MIN_POOLED_ACCOUNTS or n_new < needed:
-        return dg.SkipReason(f"{n_new} account(s) with new fits of {n_fitted} fitted; a refresh needs {needed}")
+        due, reason = pooled_prior_refresh_due(conn)
+    if not due:
+        return dg.SkipReason(reason)
     return dg.RunRequest(run_key=f"pooled_prior_{np.datetime64(datetime.now(UTC).replace(tzinfo=None), 's')}")
