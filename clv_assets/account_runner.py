@@ -59,18 +59,21 @@ class RunOptions:
 def materialize(requested: list[str], options: RunOptions, workers: int = 1, worker: bool = False) -> int:
     """Register the landing folder's accounts (or ``requested``) as partitions and run each;
     the exit status. A ``worker`` runs its accounts only: no publish, no summary."""
-    from clv_assets.lib.landing import account_folders
+    from clv_assets.lib.landing import MalformedLandingFile, accounts_file, discover_accounts
 
     requested = [validate_account(a) for a in requested]
     landing = settings.landing_dir()
-    if not landing.is_dir():
+    if not landing.is_dir() and not accounts_file(landing).is_file():
         raise InputError(f"landing folder {landing} does not exist (run `clv-assets demo` or set CLV_LANDING_DIR)")
-    valid, refused = account_folders(landing)
+    try:
+        valid, refused = discover_accounts(landing)
+    except MalformedLandingFile as exc:
+        raise InputError(str(exc)) from None
     for name in refused:
         print(f"skipping landing folder {name!r}: not a valid account name", file=sys.stderr)
     missing = [a for a in requested if a not in valid]
     if missing:
-        raise InputError(f"no landing folder for account(s) {', '.join(missing)} in {landing}")
+        raise InputError(f"no landing folder in {landing} nor entry in {accounts_file(landing)} for account(s) {', '.join(missing)}")
     accounts = requested or valid
     if not accounts:
         raise InputError(f"no account folders in {landing}")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError,
 
 from clv_assets.lib.band_config import BandThresholds
 from clv_assets.lib.prediction_config import HORIZONS
+from clv_assets.lib.sources import Source
 from clv_assets.stats.registry import PURCHASE_MODELS
 
 AUTO_MODEL = "auto"
@@ -56,6 +57,13 @@ class AccountSettings(BaseModel):
         "(docs/reference/config.md), e.g. {\"relative_cutoffs\": [0.4, 0.75, 1.33, 2.5]}.",
     )
 
+    source: Source | None = Field(  # type: ignore[valid-type]
+        default=None,
+        description="Where the orders come from (lib/sources.py): {\"kind\": \"landing\"} (default), "
+        "\"table\" (database + table, or parquet glob), \"shopify_export\" (path glob) or \"postgres\" "
+        "(env or service, table or query); each may map contract columns to its own names with \"columns\".",
+    )
+
     @field_validator("model")
     @classmethod
     def _known_model(cls, value: str | None) -> str | None:
@@ -84,8 +92,9 @@ class AccountSettings(BaseModel):
             raise InvalidAccountSettings(f"{source}: {_first_error(exc)}") from None
 
     def as_dict(self) -> dict:
-        """The keys the file sets (what the assets read with ``.get``)."""
-        return self.model_dump(exclude_none=True)
+        """The keys the file sets (what the assets read with ``.get``); ``source`` stays a model."""
+        values = self.model_dump(exclude_none=True, exclude={"source"})
+        return values | ({"source": self.source} if self.source is not None else {})
 
 
 def _first_error(exc: ValidationError) -> str:

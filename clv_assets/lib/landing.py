@@ -8,20 +8,27 @@ Parquet, or a file without the required columns, is a :class:`MalformedLandingFi
 from __future__ import annotations
 
 import codecs
+import glob as globbing
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import yaml
+from pydantic import BaseModel
 
 from clv_assets.lib.account_settings import AccountSettings, InvalidAccountSettings
 from clv_assets.lib.accounts import is_valid_account
+from clv_assets.lib.shopify import read_shopify_export
+from clv_assets.lib.sources import ShopifyExportSource, TableSource, read_postgres, read_table
 
 REQUIRED_COLUMNS = ("order_id", "customer_id", "ordered_at", "amount", "currency")
 OPTIONAL_COLUMNS = ("channel", "status")
 FORMATS = {".csv": "csv", ".parquet": "parquet"}
 ACCOUNT_SETTINGS_FILE = "_account.json"
+ACCOUNTS_FILE = "accounts.yaml"
 
 
 class MalformedLandingFile(ValueError):
@@ -34,6 +41,38 @@ class LandingFile:
     format: str
     size: int
     modified_ns: int
+
+
+def accounts_file(landing_dir: Path) -> Path:
+    """The project-level settings of accounts (``CLV_ACCOUNTS_FILE``, default beside the landing folder)."""
+    return Path(os.environ.get("CLV_ACCOUNTS_FILE") or landing_dir.parent / ACCOUNTS_FILE).absolute()
+
+
+def project_accounts(landing_dir: Path) -> dict[str, dict]:
+    """``accounts.yaml``'s ``accounts:`` mapping (account -> settings), {} without the file;
+    a malformed file or an invalid account name is a :class:`MalformedLandingFile`."""
+    path = accounts_file(landing_dir)
+    if not path.is_file():
+        return {}
+    try:
+        parsed = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise MalformedLandingFile(f"{path}: not valid YAML ({_first_line(exc)})") from None
+    accounts = parsed.get("accounts") if isinstance(parsed, dict) else None
+    if not isinstance(accounts, dict) or set(parsed) != {"accounts"}:
+        raise MalformedLandingFile(f"{path}: expected one key 'accounts' mapping account names to settings")
+    for name, settings in accounts.items():
+        if not isinstance(name, str) or not is_valid_account(name):
+            raise MalformedLandingFile(f"{path}: invalid account name {name!r} (a lowercase slug [a-z0-9][a-z0-9_-]*)")
+        if not isinstance(settings, dict):
+            raise MalformedLandingFile(f"{path}: accounts.{name}: expected a mapping of settings")
+    return accounts
+
+
+def discover_accounts(landing_dir: Path) -> tuple[list[str], list[str]]:
+    """Accounts of the landing folder and of ``accounts.yaml``, and refused folder names."""
+    valid, refused = account_folders(landing_dir)
+    return sorted(set(valid) | set(project_accounts(landing_dir))), refused
 
 
 def account_folders(landing_dir: Path) -> tuple[list[str], list[str]]:
@@ -73,9 +112,20 @@ def fingerprint(account_dir: Path) -> str:
 
 def account_settings(account_dir: Path) -> dict:
     """Optional per-account settings (for example ``{"currency": "EUR"}``), every key
-    checked (``lib/account_settings.py``): an invalid file is a :class:`MalformedLandingFile`."""
+    checked (``lib/account_settings.py``): an invalid file is a :class:`MalformedLandingFile`.
 
+    From ``<account>/_account.json``, else from the account's entry in ``accounts.yaml``
+    (not both); relative source paths are read against the file's folder.
+    """
     path = account_dir / ACCOUNT_SETTINGS_FILE
+    declared = project_accounts(account_dir.parent).get(account_dir.name)
+    if declared is not None and path.exists():
+        raise MalformedLandingFile(
+            f"{path}: account {account_dir.name!r} also has settings in {accounts_file(account_dir.parent)}; keep one"
+        )
+    if declared is not None:
+        where = accounts_file(account_dir.parent)
+        return _checked(declared, f"{where}: accounts.{account_dir.name}", where.parent)
     if not path.exists():
         return {}
     try:
@@ -84,10 +134,30 @@ def account_settings(account_dir: Path) -> dict:
         raise MalformedLandingFile(f"{path}: not valid JSON ({exc.msg})") from exc
     if not isinstance(settings, dict):
         raise MalformedLandingFile(f"{path}: expected a JSON object")
+    return _checked(settings, str(path), account_dir)
+
+
+def _checked(values: dict, where: str, base: Path) -> dict:
     try:
-        return AccountSettings.checked(settings, str(path)).as_dict()
+        settings = AccountSettings.checked(values, where).as_dict()
     except InvalidAccountSettings as exc:
         raise MalformedLandingFile(str(exc)) from None
+    if "source" in settings:
+        settings["source"] = settings["source"].resolved(base)
+    return settings
+
+
+def source_fingerprint(account_dir: Path) -> str:
+    """Changes when the account's folder, its settings or its source's files change
+    (a database source's rows are polled by the sensor, not fingerprinted here)."""
+    settings = account_settings(account_dir)
+    source = settings.get("source")
+    parts = [fingerprint(account_dir) if account_dir.is_dir() else "", repr(source)]
+    for key in ("database", "parquet", "path"):
+        pattern = getattr(source, key, None)
+        if pattern:
+            parts += [(p, os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in sorted(globbing.glob(pattern))]
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
 
 def stage_files(conn: duckdb.DuckDBPyConnection, files: list[LandingFile]) -> None:
@@ -105,7 +175,7 @@ def stage_files(conn: duckdb.DuckDBPyConnection, files: list[LandingFile]) -> No
         reader = (
             # the dialect is fixed (RFC 4180): sniffing only samples the first rows and
             # can miss a quoted value further down
-            "read_csv($path, all_varchar = true, header = true, delim = ',', quote = '\"', escape = '\"')"
+            "read_csv($path, all_varchar = true, header = true, delim = ',', quote = '\"', escape = '\"', comment = '')"
             if file.format == "csv"
             else "read_parquet($path)"
         )
@@ -130,6 +200,22 @@ def stage_files(conn: duckdb.DuckDBPyConnection, files: list[LandingFile]) -> No
             )
         except duckdb.Error as exc:
             raise _unreadable(file, exc) from exc
+
+
+def stage_source(conn: duckdb.DuckDBPyConnection, source: BaseModel) -> list[str]:
+    """Read ``source`` (not ``landing``) into ``landing_rows``; the names of what was read."""
+    if isinstance(source, ShopifyExportSource):
+        table, names = read_shopify_export(source)
+    elif isinstance(source, TableSource):
+        table, names = read_table(source)
+    else:
+        table, names = read_postgres(source)
+    conn.register("source_rows", table)
+    try:
+        conn.execute("INSERT INTO landing_rows SELECT * FROM source_rows")
+    finally:
+        conn.unregister("source_rows")
+    return names
 
 
 def _unreadable(file: LandingFile, exc: duckdb.Error) -> MalformedLandingFile:

@@ -9,8 +9,16 @@ from dagster_duckdb import DuckDBResource
 from clv_assets.defs.ingestion.checks import raw_check_specs, raw_check_results
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.keys import RAW_ORDERS
-from clv_assets.lib.landing import MalformedLandingFile, account_settings, fingerprint, landing_files, stage_files
+from clv_assets.lib.landing import (
+    MalformedLandingFile,
+    account_settings,
+    landing_files,
+    source_fingerprint,
+    stage_files,
+    stage_source,
+)
 from clv_assets.lib.resources import LandingZone
+from clv_assets.lib.sources import SourceError
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
 
 REJECTED_ORDERS = dg.AssetKey(["raw", "rejected_orders"])
@@ -51,17 +59,18 @@ LANDING_FINGERPRINT = "landing_fingerprint"
 def raw_orders(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, landing: LandingZone
 ):
-    """Load and validate every landing file of one account, replacing its raw rows."""
+    """Load and validate every order of one account's source, replacing its raw rows."""
     account = validate_account(context.partition_key)
     account_dir = landing.account_dir(account)
-    if not account_dir.is_dir():
-        raise dg.Failure(
-            f"landing folder {account_dir} for account {account!r} does not exist", allow_retries=False
-        )
-    with _fails_without_retry(MalformedLandingFile):
-        files = landing_files(account_dir)
+    with _fails_without_retry(MalformedLandingFile, SourceError):
+        # every settings key (the source included) is checked before anything is read
         settings = account_settings(account_dir)
-    files_fingerprint = fingerprint(account_dir)
+        source = settings.get("source")
+        if source is None or source.kind == "landing":
+            if not account_dir.is_dir():
+                raise MalformedLandingFile(f"landing folder {account_dir} for account {account!r} does not exist")
+            files = landing_files(account_dir)
+        files_fingerprint = source_fingerprint(account_dir)
     params = {
         "account": account,
         "loaded_at": datetime.now(UTC),
@@ -71,14 +80,19 @@ def raw_orders(
         conn.execute("SET TimeZone = 'UTC'")
         # Staging reads every file before anything stored is touched: a malformed file
         # fails the run here and the account's previous rows stay as they were.
-        with _fails_without_retry(MalformedLandingFile):
-            stage_files(conn, files)
+        with _fails_without_retry(MalformedLandingFile, SourceError):
+            if source is None or source.kind == "landing":
+                stage_files(conn, files)
+            else:
+                stage_files(conn, [])
+                stage_source(conn, source)
         run_sql(
             conn,
             "CREATE OR REPLACE TEMP TABLE validated_landing_rows AS "
             + read_query("validated_landing_rows"),
             params,
         )
+        _fail_if_every_row_rejected(conn, account)
         with transaction(conn):
             for key in (RAW_ORDERS, REJECTED_ORDERS, LANDING_FILES):
                 table = ".".join(key.path)
@@ -89,6 +103,21 @@ def raw_orders(
             metadata[LANDING_FINGERPRINT] = dg.MetadataValue.text(files_fingerprint)
             yield dg.MaterializeResult(asset_key=key, metadata=metadata)
         yield from raw_check_results(conn, account, RAW_ORDERS)
+
+
+def _fail_if_every_row_rejected(conn, account: str) -> None:
+    """An account whose every row is rejected fails with the main reason (its stored rows stay)."""
+    kept, total, reason, count = conn.execute(
+        "SELECT count(*) FILTER (WHERE reject_reason IS NULL), count(*), mode(reject_reason), "
+        "count(*) FILTER (WHERE reject_reason = mode_reason) FROM validated_landing_rows, "
+        "(SELECT mode(reject_reason) AS mode_reason FROM validated_landing_rows)"
+    ).fetchone()
+    if total and not kept:
+        raise dg.Failure(
+            f"account {account!r}: every one of its {total:,} rows was rejected, "
+            f"{count:,} as {reason}; stored rows left as they were",
+            allow_retries=False,
+        )
 
 
 @contextmanager

@@ -1,0 +1,205 @@
+"""Where an account's orders come from: the ``source`` key of its settings.
+
+Kinds (a discriminated union on ``kind``, checked with the rest of the settings before
+anything loads):
+
+- ``landing``: the account's landing folder of CSV/Parquet files (the default).
+- ``table``: a table of a DuckDB database file, or Parquet files by glob, as an ELT tool
+  (dlt, Sling, Airbyte) writes them; ``_dlt_*`` and every other unmapped column is ignored.
+- ``shopify_export``: Shopify's orders export CSV (one row per line item).
+- ``postgres``: a PostgreSQL table or SELECT query, read-only, the connection named by an
+  environment variable (libpq conninfo or URL) or a libpq service: never written here.
+
+Every kind is read into the same temp table ``landing_rows`` (text, as sent), so the same
+validation SQL and reason codes apply to all. ``columns`` maps contract columns to the
+source's own names, e.g. ``{"order_id": "id", "customer_id": "email"}``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import duckdb
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+CONTRACT_COLUMNS = ("order_id", "customer_id", "ordered_at", "amount", "currency", "channel", "status")
+REQUIRED = CONTRACT_COLUMNS[:5]
+ContractColumn = Literal[CONTRACT_COLUMNS]  # type: ignore[valid-type]
+IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){0,2}$"
+
+
+class SourceError(ValueError):
+    """A source that cannot be read as orders; the message names the source and the cause."""
+
+
+class _Source(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    columns: dict[ContractColumn, str] = Field(  # type: ignore[valid-type]
+        default_factory=dict,
+        description="Contract column -> the source's column name (unmapped ones keep the contract name).",
+    )
+
+    def column(self, name: str) -> str:
+        return self.columns.get(name, name)
+
+    def resolved(self, base: Path) -> _Source:
+        """Relative paths made absolute against ``base`` (the folder of the settings file)."""
+        updates = {
+            key: str(base / value)
+            for key in ("database", "parquet", "path")
+            if isinstance(value := getattr(self, key, None), str) and not Path(value).is_absolute()
+        }
+        return self.model_copy(update=updates)
+
+
+class LandingSource(_Source):
+    kind: Literal["landing"] = "landing"
+
+
+class TableSource(_Source):
+    kind: Literal["table"]
+    database: str | None = Field(default=None, description="A DuckDB database file (opened read-only).")
+    table: str | None = Field(default=None, pattern=IDENTIFIER, description="[schema.]table in `database`.")
+    parquet: str | None = Field(default=None, description="Parquet files by glob, e.g. 'orders/*.parquet'.")
+
+    @model_validator(mode="after")
+    def _one_relation(self) -> TableSource:
+        if (self.database is None) == (self.parquet is None) or (self.database is not None) != (self.table is not None):
+            raise ValueError("set either 'database' and 'table', or 'parquet'")
+        return self
+
+
+class ShopifyExportSource(_Source):
+    kind: Literal["shopify_export"]
+    path: str = Field(default="*.csv", description="Export CSV files by glob, relative to the account folder.")
+
+
+class PostgresSource(_Source):
+    kind: Literal["postgres"]
+    env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                            description="Name of an environment variable holding a libpq conninfo or URL.")
+    service: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$", description="A libpq service name.")
+    table: str | None = Field(default=None, pattern=IDENTIFIER, description="[schema.]table to read.")
+    query: str | None = Field(default=None, description="A SELECT query to read (run by PostgreSQL).")
+
+    @model_validator(mode="after")
+    def _one_each(self) -> PostgresSource:
+        if (self.env is None) == (self.service is None):
+            raise ValueError("set exactly one of 'env' (an environment variable's name) or 'service'")
+        if (self.table is None) == (self.query is None):
+            raise ValueError("set exactly one of 'table' or 'query'")
+        if self.query is not None and not re.match(r"^\s*(select|with)\b", self.query, re.IGNORECASE):
+            raise ValueError("'query' must be a SELECT (or WITH ... SELECT) query")
+        return self
+
+    @property
+    def label(self) -> str:
+        where = f"env {self.env}" if self.env else f"service {self.service}"
+        return f"postgres source ({where}, {self.table or 'query'})"
+
+    def conninfo(self) -> str:
+        if self.service:
+            return f"service={self.service}"
+        value = os.environ.get(self.env or "", "").strip()
+        if not value:
+            raise SourceError(f"{self.label}: environment variable {self.env} is not set")
+        return value
+
+
+Source = Annotated[
+    LandingSource | TableSource | ShopifyExportSource | PostgresSource, Field(discriminator="kind")
+]
+
+
+def quoted_identifier(name: str) -> str:
+    """``a.b`` -> ``"a"."b"`` (names are checked against IDENTIFIER or DESCRIBE first)."""
+    return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0]
+
+
+def scrubbed(message: str, secret: str) -> str:
+    """``message`` without the connection string, any password=... or URL password."""
+    message = message.replace(secret, "<connection>") if secret else message
+    message = re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", message, flags=re.IGNORECASE)
+    return re.sub(r"(://[^:/@\s\"]*):[^@\s\"]*@", r"\1:***@", message)
+
+
+def mapped_rows(mem: duckdb.DuckDBPyConnection, source: _Source, relation: str, label: str, params=None):
+    """The contract columns of ``relation`` as text (an Arrow table), or a SourceError naming the missing ones."""
+    params = params or {}
+    try:
+        present = [row[0] for row in mem.execute(f"DESCRIBE SELECT * FROM {relation}", params).fetchall()]
+    except duckdb.Error as exc:
+        raise SourceError(f"{label}: cannot be read ({_first_line(exc)})") from None
+    missing = [f"{c} (as {source.column(c)!r})" for c in REQUIRED if source.column(c) not in present]
+    unknown = [f"{c} (as {source.column(c)!r})" for c in source.columns if source.column(c) not in present]
+    if missing or unknown:
+        raise SourceError(
+            f"{label}: missing column(s) {', '.join(dict.fromkeys(missing + unknown))}; "
+            f"found {', '.join(p for p in present if not p.startswith('_dlt_')) or 'none'}"
+        )
+    selected = ", ".join(
+        f"CAST({quoted_identifier(source.column(c))} AS VARCHAR) AS {c}" if source.column(c) in present
+        else f"CAST(NULL AS VARCHAR) AS {c}"
+        for c in CONTRACT_COLUMNS
+    )
+    order = ", ".join(quoted_identifier(source.column(c)) for c in ("order_id", "ordered_at"))
+    sql = (
+        f"SELECT CAST($label AS VARCHAR) AS source_file, "
+        f"CAST(row_number() OVER (ORDER BY {order}) AS BIGINT) AS source_row, {selected} FROM {relation}"
+    )
+    try:
+        return mem.execute(sql, {"label": label, **params}).fetch_arrow_table()
+    except duckdb.Error as exc:
+        raise SourceError(f"{label}: cannot be read ({_first_line(exc)})") from None
+
+
+def read_table(source: TableSource):
+    mem = duckdb.connect()
+    try:
+        if source.parquet is not None:
+            label = f"table source {source.parquet}"
+            return mapped_rows(mem, source, "read_parquet($glob)", label, {"glob": source.parquet}), [label]
+        label = f"table source {source.database}:{source.table}"
+        if not Path(source.database).is_file():
+            raise SourceError(f"{label}: database file {source.database} does not exist")
+        try:
+            mem.execute(f"ATTACH {_literal(source.database)} AS src (READ_ONLY)")
+        except duckdb.Error as exc:
+            raise SourceError(f"{label}: cannot open ({_first_line(exc)})") from None
+        return mapped_rows(mem, source, f"src.{quoted_identifier(source.table)}", label), [label]
+    finally:
+        mem.close()
+
+
+def read_postgres(source: PostgresSource):
+    from clv_assets.lib.lake import load_extensions
+
+    conninfo = source.conninfo()
+    mem = duckdb.connect()
+    try:
+        load_extensions(mem)
+        try:
+            mem.execute(f"ATTACH {_literal(conninfo)} AS src (TYPE postgres, READ_ONLY)")
+        except duckdb.Error as exc:
+            raise SourceError(f"{source.label}: cannot connect ({scrubbed(_first_line(exc), conninfo)})") from None
+        try:
+            if source.table is not None:
+                relation, params = f"src.{quoted_identifier(source.table)}", {}
+            else:
+                relation, params = "postgres_query('src', $query)", {"query": source.query}
+            return mapped_rows(mem, source, relation, source.label, params), [source.label]
+        except SourceError as exc:
+            raise SourceError(scrubbed(str(exc), conninfo)) from None
+    finally:
+        mem.close()
