@@ -167,6 +167,7 @@ def mapped_rows(mem: duckdb.DuckDBPyConnection, source: _Source, relation: str, 
 def read_table(source: TableSource):
     mem = duckdb.connect()
     try:
+        mem.execute("SET TimeZone = 'UTC'")
         if source.parquet is not None:
             label = f"table source {source.parquet}"
             return mapped_rows(mem, source, "read_parquet($glob)", label, {"glob": source.parquet}), [label]
@@ -188,6 +189,7 @@ def read_postgres(source: PostgresSource):
     conninfo = source.conninfo()
     mem = duckdb.connect()
     try:
+        mem.execute("SET TimeZone = 'UTC'")
         load_extensions(mem)
         try:
             mem.execute(f"ATTACH {_literal(conninfo)} AS src (TYPE postgres, READ_ONLY)")

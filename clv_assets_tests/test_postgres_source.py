@@ -1,0 +1,113 @@
+"""A PostgreSQL table or query as an account's source, read from the tests' own server."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from clv_assets_tests.postgres_server import PostgresServer
+from clv_assets_tests.test_sources import declare, failure, landing_twin, load, orders, project  # noqa: F401
+
+PASSWORD = "Sup3r-s3cret_pw"
+ORDERS_SQL = """
+CREATE TABLE shop.orders (
+    id text PRIMARY KEY, customer text, created timestamptz, total numeric(12, 2), cur text,
+    channel text, status text, updated_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO shop.orders (id, customer, created, total, cur, channel, status) VALUES
+    ('#1001', 'ann@example.com', '2025-01-05 10:00:00-05', 30.00, 'EUR', 'web', 'completed'),
+    ('#1002', 'bob@example.com', '2025-01-06 10:30:00+01', 12.50, 'EUR', 'pos', 'refunded'),
+    ('#1003', 'ann@example.com', '2025-02-01 01:15:00+01', 8.00, 'EUR', 'web', 'cancelled'),
+    ('#1004', 'cid-77', '2025-02-03 18:00:00+00', 30.00, 'EUR', 'web', 'completed'),
+    ('#1008', 'bob@example.com', '2025-03-01 13:00:00+01', 99.99, 'EUR', 'shopify_draft_order', 'completed'),
+    ('#1009', NULL, '2025-03-02 13:00:00+01', 5.00, 'EUR', 'web', 'completed');
+"""
+COLUMNS = {"order_id": "id", "customer_id": "customer", "ordered_at": "created", "amount": "total", "currency": "cur"}
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The tests' server with a password-protected read-only role (scram) for the shop database."""
+    with PostgresServer() as pg:
+        pg.create_database("shopdb")
+        pg.psql(f"CREATE ROLE reader LOGIN PASSWORD '{PASSWORD}'")
+        pg.psql(
+            "CREATE SCHEMA shop; " + ORDERS_SQL + " GRANT USAGE ON SCHEMA shop TO reader; "
+            "GRANT SELECT ON ALL TABLES IN SCHEMA shop TO reader;",
+            database="shopdb",
+        )
+        hba = pg.data / "pg_hba.conf"
+        hba.write_text("host all reader 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+        pg._run(str(pg.bindir / "pg_ctl"), "-D", str(pg.data), "reload")
+        yield pg
+
+
+def conninfo(pg, password: str = PASSWORD) -> str:
+    return f"host=127.0.0.1 port={pg.port} user=reader password={password} dbname=shopdb"
+
+
+def test_postgres_table_loads_the_same_orders_as_landing_files(project, server, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("SHOP_PG", conninfo(server))
+    declare(project, {"pg-shop": {"source": {"kind": "postgres", "env": "SHOP_PG", "table": "shop.orders",
+                                             "columns": COLUMNS}}})
+    result = load(project, "pg-shop")
+    assert result.success, failure(result)
+    twin = landing_twin(project)
+    pd.testing.assert_frame_equal(orders(project, "pg-shop"), twin)
+
+
+def test_postgres_query_by_url(project, server, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("SHOP_PG_URL", f"postgresql://reader:{PASSWORD}@127.0.0.1:{server.port}/shopdb")
+    query = "SELECT id, customer, created, total, cur FROM shop.orders WHERE total > 10"
+    declare(project, {"pg-shop": {"source": {"kind": "postgres", "env": "SHOP_PG_URL", "query": query,
+                                             "columns": COLUMNS}}})
+    result = load(project, "pg-shop")
+    assert result.success, failure(result)
+    assert sorted(orders(project, "pg-shop").order_id) == ["#1001", "#1002", "#1004", "#1008"]
+
+
+@pytest.mark.parametrize("form", ["conninfo", "url"])
+def test_wrong_password_is_one_line_naming_the_source_without_the_password(project, server, monkeypatch, form):  # noqa: F811
+    monkeypatch.setenv("SHOP_PG", conninfo(server))
+    declare(project, {"pg-shop": {"source": {"kind": "postgres", "env": "SHOP_PG", "table": "shop.orders",
+                                             "columns": COLUMNS}}})
+    assert load(project, "pg-shop").success
+    before = orders(project, "pg-shop")
+    wrong = "Wr0ng-pa55word"
+    monkeypatch.setenv(
+        "SHOP_PG",
+        conninfo(server, wrong) if form == "conninfo" else f"postgresql://reader:{wrong}@127.0.0.1:{server.port}/shopdb",
+    )
+    result = load(project, "pg-shop")
+    message = failure(result)
+    assert message.startswith("postgres source (env SHOP_PG, shop.orders): cannot connect (")
+    assert "password authentication failed" in message
+    assert "\n" not in message and wrong not in message and PASSWORD not in message
+    assert wrong not in str(result.all_events)
+    pd.testing.assert_frame_equal(orders(project, "pg-shop"), before)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ({"table": "shop.missing"}, "postgres source (env SHOP_PG, shop.missing): cannot be read ("),
+        ({"table": "shop.orders", "columns": {**COLUMNS, "amount": "price"}},
+         "postgres source (env SHOP_PG, shop.orders): missing column(s) amount (as 'price'); found "),
+        ({"query": "SELECT id FROM shop.nothing"}, "postgres source (env SHOP_PG, query): cannot be read ("),
+        ({"table": "shop.orders", "env": "NOT_SET_ANYWHERE"},
+         "postgres source (env NOT_SET_ANYWHERE, shop.orders): environment variable NOT_SET_ANYWHERE is not set"),
+    ],
+)
+def test_bad_postgres_sources_fail_with_one_line(project, server, monkeypatch, source, expected):  # noqa: F811
+    monkeypatch.setenv("SHOP_PG", conninfo(server))
+    declare(project, {"pg-shop": {"source": {"kind": "postgres", "env": "SHOP_PG", "columns": COLUMNS, **source}}})
+    message = failure(load(project, "pg-shop"))
+    assert message.startswith(expected) and "\n" not in message and PASSWORD not in message
+
+
+def test_unreachable_server_is_one_line(project, server, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("SHOP_PG", f"host=127.0.0.1 port=1 user=reader password={PASSWORD} dbname=shopdb")
+    declare(project, {"pg-shop": {"source": {"kind": "postgres", "env": "SHOP_PG", "table": "shop.orders"}}})
+    message = failure(load(project, "pg-shop"))
+    assert message.startswith("postgres source (env SHOP_PG, shop.orders): cannot connect (")
+    assert PASSWORD not in message and "\n" not in message
