@@ -18,8 +18,8 @@ import arviz as az
 import dagster as dg
 import numpy as np
 import pandas as pd
+import pymc_marketing.clv
 import pytest
-from pymc_marketing.clv import BetaGeoModel, ModifiedBetaGeoModel, ParetoNBDModel
 
 from clv_assets import cdnow
 from clv_assets.demo import write_demo_accounts
@@ -31,7 +31,6 @@ from clv_assets.stats.registry import PURCHASE_MODELS
 
 CDNOW_FILE = Path(__file__).parent / "fixtures" / "cdnow" / "CDNOW_sample.txt"
 FAST = {"method": "laplace", "predictive_draws": 100}
-PYMC_MODELS = {"bgnbd": BetaGeoModel, "mbgnbd": ModifiedBetaGeoModel, "pareto_nbd": ParetoNBDModel}
 
 
 def _query(warehouse, sql, params=None) -> pd.DataFrame:
@@ -102,7 +101,7 @@ def test_cdnow_aggregate_forecast_matches_pymc_marketing(cdnow_backtest, model):
     row = scores.loc[model]
     params = json.loads(row.parameters)
     data = _calibration_rfm().rename(columns={"customer_id": "id"}).assign(customer_id=lambda d: np.arange(len(d)))
-    reference = PYMC_MODELS[model]()
+    reference = getattr(pymc_marketing.clv, PURCHASE_MODELS[model].reference)()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reference.build_model(data[["customer_id", "frequency", "recency", "T"]])
@@ -307,7 +306,7 @@ def test_model_auto_serves_the_backtest_choice(cdnow_backtest):
     rfm = _query(warehouse, "SELECT * FROM features.rfm ORDER BY customer_id")
     sample = rfm.drop_duplicates(["frequency", "recency", "T"]).head(300).reset_index(drop=True)
     data = sample[["frequency", "recency", "T"]].assign(customer_id=np.arange(len(sample)))
-    reference = PYMC_MODELS[chosen]()
+    reference = getattr(pymc_marketing.clv, PURCHASE_MODELS[chosen].reference)()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reference.build_model(data)

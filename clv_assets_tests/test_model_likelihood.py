@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytensor.tensor as pt
+import pymc_marketing.clv
 import pytest
-from pymc_extras.prior import Prior
-from pymc_marketing.clv import BetaGeoModel, GammaGammaModel, ModifiedBetaGeoModel
+from pymc_marketing.clv import GammaGammaModel
 
-from clv_assets.stats.fitting import PRIOR_TIME_UNIT_DAYS
 from clv_assets.stats.gamma_gamma import gamma_gamma_model, spend_scale
-from clv_assets.stats.purchase.bgnbd import bgnbd_model
-from clv_assets.stats.purchase.mbgnbd import mbgnbd_model
+from clv_assets.stats.registry import PURCHASE_MODELS
 
 pytestmark = pytest.mark.fast
 
@@ -39,28 +36,29 @@ def _customers(n=400, seed=3) -> pd.DataFrame:
     )
 
 
-@pytest.mark.parametrize("builder, reference_model", [(bgnbd_model, BetaGeoModel), (mbgnbd_model, ModifiedBetaGeoModel)])
-def test_beta_geo_weighted_log_posterior_equals_customer_level(builder, reference_model):
+@pytest.mark.parametrize("name", list(PURCHASE_MODELS))
+def test_purchase_model_weighted_log_posterior_equals_customer_level(name):
+    """Each registered purchase model on distinct rows with counts against its
+    pymc-marketing class (``reference``) on the customers, with the same priors: the
+    log-posterior and its gradient at random points around the prior's initial point."""
+    model = PURCHASE_MODELS[name]
     customers = _customers()
-    distinct = customers.groupby(["frequency", "recency", "T"]).size().rename("n").reset_index()
+    distinct = customers.groupby(list(model.columns)).size().rename("n").reset_index()
     assert len(distinct) < len(customers)  # the compression is real
-    reference = reference_model(model_config={"alpha": Prior("Weibull", alpha=2, beta=10 * PRIOR_TIME_UNIT_DAYS)})
-    reference.build_model(customers[["customer_id", "frequency", "recency", "T"]])
-    ours = builder(distinct)
+    reference = getattr(pymc_marketing.clv, model.reference)(model_config=model.priors())
+    reference.build_model(customers[["customer_id", *model.columns]])
+    ours = model.build(distinct)
+    assert {v.name for v in ours.value_vars} == {v.name for v in reference.model.value_vars}
     ref_logp, our_logp = reference.model.compile_logp(), ours.compile_logp()
     ref_dlogp, our_dlogp = _gradient(reference.model), _gradient(ours)
     rng = np.random.default_rng(0)
+    start = ours.initial_point()
     for _ in range(5):
-        point = {
-            "alpha_log__": rng.normal(3, 0.5),
-            "r_log__": rng.normal(-0.5, 0.5),
-            "phi_dropout_interval__": rng.normal(0, 1),
-            "kappa_dropout_interval__": rng.normal(1, 0.5),
-        }
+        point = {k: v + rng.normal(0, 0.5) for k, v in start.items()}
         np.testing.assert_allclose(our_logp(point), ref_logp(point), rtol=1e-10)
         ref_gradient = ref_dlogp(point)
-        for name, value in our_dlogp(point).items():
-            np.testing.assert_allclose(value, ref_gradient[name], rtol=1e-8, err_msg=name)
+        for variable, value in our_dlogp(point).items():
+            np.testing.assert_allclose(value, ref_gradient[variable], rtol=1e-8, err_msg=variable)
 
 
 def test_gamma_gamma_weighted_log_likelihood_equals_customer_level():
@@ -86,30 +84,6 @@ def test_gamma_gamma_weighted_log_likelihood_equals_customer_level():
         ours_by_name, ref_by_name = our_grad(our_point), ref_grad(ref_point)
         for ref_name, our_name in [("p_log__", "p_log__"), ("q_log__", "q_log__"), ("v_log__", "v_scaled_log__")]:
             np.testing.assert_allclose(ours_by_name[our_name], ref_by_name[ref_name], rtol=1e-8, err_msg=ref_name)
-
-
-def test_pareto_nbd_weighted_log_posterior_equals_customer_level():
-    from pymc_marketing.clv import ParetoNBDModel
-
-    from clv_assets.stats.purchase.pareto_nbd import pareto_nbd_model
-
-    customers = _customers()
-    distinct = customers.groupby(["frequency", "recency", "T"]).size().rename("n").reset_index()
-    days = 10 * PRIOR_TIME_UNIT_DAYS
-    reference = ParetoNBDModel(
-        model_config={"alpha": Prior("Weibull", alpha=2, beta=days), "beta": Prior("Weibull", alpha=2, beta=days)}
-    )
-    reference.build_model(customers[["customer_id", "frequency", "recency", "T"]])
-    ref_logp, our_logp = reference.model.compile_logp(), pareto_nbd_model(distinct).compile_logp()
-    rng = np.random.default_rng(2)
-    for _ in range(5):
-        point = {
-            "r_log__": rng.normal(-0.5, 0.5),
-            "alpha_log__": rng.normal(4, 0.5),
-            "s_log__": rng.normal(-0.5, 0.5),
-            "beta_log__": rng.normal(4, 0.5),
-        }
-        np.testing.assert_allclose(our_logp(point), ref_logp(point), rtol=1e-9)
 
 
 def test_rows_outside_the_models_are_a_clear_error():

@@ -26,6 +26,7 @@ def test_population_recovers_known_parameters():
     covers 90% of new accounts' true values. Pure numpy, < 1 s."""
     rng = np.random.default_rng(3)
     truth = {"r": (np.log(0.6), 0.4), "alpha": (np.log(40.0), 0.5), "phi_dropout": (-1.2, 0.3)}
+    scales = {"r": "log", "alpha": "log", "phi_dropout": "logit"}
     n_accounts = 400
     records = []
     for account in range(n_accounts):
@@ -34,8 +35,8 @@ def test_population_recovers_known_parameters():
             true = mu + tau * rng.standard_normal()
             s = rng.uniform(0.05, 0.3)
             center = true + s * rng.standard_normal()  # the posterior mean scatters around the truth by s
-            draws[name] = from_pooled_scale(name, center + s * rng.standard_normal(2000))
-        records.append(account_summary(draws, tuple(truth)).assign(account=account))
+            draws[name] = from_pooled_scale(scales[name], center + s * rng.standard_normal(2000))
+        records.append(account_summary(draws, scales).assign(account=account))
     population = fit_population(pd.concat(records)).set_index("parameter")
     for name, (mu, tau) in truth.items():
         row = population.loc[name]
@@ -64,6 +65,7 @@ def test_population_recovered_from_real_fits():
     from clv_assets.stats.specs import FitSettings
 
     population = {"r": (np.log(0.6), 0.35), "alpha": (np.log(40.0), 0.35), "phi_dropout": (-1.4, 0.35)}
+    scales = {name: PURCHASE_MODELS["bgnbd"].pooled_variables[name] for name in population}
     kappa, n_accounts = 4.0, 6
     settings = FitSettings(method="mcmc", draws=300, tune=300, chains=2, random_seed=5)
     rng = np.random.default_rng(2024)
@@ -78,7 +80,7 @@ def test_population_recovered_from_real_fits():
         customers = pd.DataFrame({"frequency": times["count"] - 1.0, "recency": times["max"] - times["min"], "T": demo.WINDOW_DAYS - times["min"]})
         rows, _ = distinct_histories(customers)
         draws = {k: v.reshape(-1) for k, v in fit(PURCHASE_MODELS["bgnbd"], rows, settings).draws.items()}
-        summaries.append(account_summary(draws, tuple(population)).assign(account=account))
+        summaries.append(account_summary(draws, scales).assign(account=account))
         truths.append(true)
     fitted = fit_population(pd.concat(summaries)).set_index("parameter")
     for name, (mu, tau) in population.items():

@@ -133,11 +133,12 @@ def main() -> int:
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     from clv_assets.stats.pooled import account_summary, fit_population, pooled_priors
+    from clv_assets.stats.registry import PURCHASE_MODELS
     from clv_assets.stats.specs import FitSettings
 
     settings = FitSettings(method="mcmc", draws=args.draws, tune=args.draws, chains=2, random_seed=args.seed)
     rng = np.random.default_rng(args.seed)
-    parameters = ("r", "alpha", "phi_dropout", "kappa_dropout")
+    parameters = PURCHASE_MODELS["bgnbd"].pooled_variables
     records, seconds = [], []
     for source in args.sources:
         accounts, holdout_days = source_accounts(source, rng)

@@ -55,6 +55,12 @@ def data_variables(values: dict[str, np.ndarray]) -> dict:
     return {name: pm.Data(name, value) for name, value in values.items()}
 
 
+def prior_variables(priors: dict, names) -> dict:
+    """A random variable per name of ``names`` (a model's ``pooled_variables``) from its
+    ``Prior`` in ``priors``, created in that order (the order of the sampler's vector)."""
+    return {name: priors[name].create_variable(name) for name in names}
+
+
 def weighted_logp(data: dict, dist):
     """sum over distinct (frequency, recency, T) rows of count x ``dist``'s log-likelihood
     (``data``: the model's :func:`data_variables`)."""

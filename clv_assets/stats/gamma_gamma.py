@@ -79,7 +79,7 @@ def gamma_gamma_priors() -> dict:
     """``HalfNormal(20)`` on p, q and v / (the account's mean repeat spend)."""
     from pymc_extras.prior import Prior
 
-    return {name: Prior("HalfNormal", sigma=20) for name in ("p", "q", "v_scaled")}
+    return {name: Prior("HalfNormal", sigma=20) for name in GAMMA_GAMMA.pooled_variables}
 
 
 def gamma_gamma_scale(values: dict) -> float:
@@ -123,16 +123,14 @@ def gamma_gamma_model(rows: pd.DataFrame, priors: dict | None = None):
     """
     import pymc as pm
 
-    from clv_assets.stats.fitting import data_variables
+    from clv_assets.stats.fitting import data_variables, prior_variables
 
     priors = {**gamma_gamma_priors(), **(priors or {})}
     with pm.Model() as model:
         data = data_variables(GAMMA_GAMMA.data(rows))
-        p = priors["p"].create_variable("p")
-        q = priors["q"].create_variable("q")
-        v_scaled = priors["v_scaled"].create_variable("v_scaled")
-        pm.Deterministic("v", v_scaled * data["scale"])
-        pm.Potential("likelihood", gamma_gamma_weighted_loglik(data, p, q, v_scaled))
+        v = prior_variables(priors, GAMMA_GAMMA.pooled_variables)
+        pm.Deterministic("v", v["v_scaled"] * data["scale"])
+        pm.Potential("likelihood", gamma_gamma_weighted_loglik(data, v["p"], v["q"], v["v_scaled"]))
     return model
 
 
@@ -165,6 +163,10 @@ GAMMA_GAMMA = SpendModel(
     parameters=("p", "q", "v"),
     priors=gamma_gamma_priors,
     build=gamma_gamma_model,
+    # v is sampled as v_scaled, v over the account's mean repeat spend (currency-free)
+    pooled_variables={"p": "log", "q": "log", "v_scaled": "log"},
+    reference="GammaGammaModel",
+    typical_parameters={"p": 6.3, "q": 3.8, "v": 16.0},
     training_rows="gamma_gamma_training_rows",
     likelihood_data=gamma_gamma_likelihood_data,
     expected_spend=gamma_gamma_expected_spend,

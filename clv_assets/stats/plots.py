@@ -24,7 +24,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from clv_assets.stats.numerics import thin
-from clv_assets.stats.registry import PURCHASE_MODELS
+from clv_assets.stats.registry import DEFAULT_PURCHASE_MODEL, PURCHASE_MODELS
 
 PLOT_DRAWS = 200  # posterior draws behind the P(alive) and repeat-order plots
 DPI = 80
@@ -55,7 +55,7 @@ def posterior_png(draws: Mapping[str, np.ndarray], parameters: Sequence[str], ti
 
 
 def p_alive_matrix(
-    draws: Mapping[str, np.ndarray], max_frequency: int, T: float, model: str = "bgnbd", recency_steps: int = 60
+    draws: Mapping[str, np.ndarray], max_frequency: int, T: float, model: str = DEFAULT_PURCHASE_MODEL, recency_steps: int = 60
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Posterior-mean P(alive) of purchase model ``model`` for frequency 0..max_frequency
     x recency in [0, T].
@@ -94,7 +94,7 @@ def p_alive_png(frequency: np.ndarray, recency: np.ndarray, matrix: np.ndarray, 
 
 
 def repeat_order_counts(
-    draws: Mapping[str, np.ndarray], rows: pd.DataFrame, model: str = "bgnbd", max_orders: int = 7
+    draws: Mapping[str, np.ndarray], rows: pd.DataFrame, model: str = DEFAULT_PURCHASE_MODEL, max_orders: int = 7
 ) -> pd.DataFrame:
     """Customers with 0, 1, ..., ``max_orders - 1`` and ``max_orders``+ repeat orders:
     ``actual`` (from ``rows``) and ``expected`` by the fitted purchase model ``model``.

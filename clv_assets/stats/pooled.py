@@ -1,11 +1,10 @@
 """A pooled prior: what the fitted accounts taught about a model's parameters, as the prior
 of an account too small to fit alone (empirical Bayes).
 
-Every parameter is pooled on the scale each model samples (its ``priors()`` keys), which is
-day-scaled and currency-free: BG/NBD and MBG/NBD ``r``, ``alpha`` (days),
-``kappa_dropout`` on the log scale and ``phi_dropout`` (= a / (a + b)) on the logit scale;
-Pareto/NBD ``r``, ``alpha``, ``s``, ``beta`` (days) on the log scale; Gamma-Gamma ``p``,
-``q`` and ``v_scaled`` (v over the account's mean repeat spend) on the log scale.
+Every variable a model samples is pooled (its ``pooled_variables``, the ``priors()`` keys),
+which are day-scaled and currency-free (Gamma-Gamma samples ``v_scaled``, v over the
+account's mean repeat spend), on the scale the model states for it: "log" for a positive
+quantity, "logit" for a probability (BG/NBD's and MBG/NBD's ``phi_dropout`` = a / (a + b)).
 
 Account i contributes the posterior mean ``y_i`` and sd ``s_i`` of the transformed draws.
 The population is normal on that scale: ``mu`` is the mean of ``y_i``; its variance is the
@@ -28,32 +27,36 @@ import pandas as pd
 from scipy.special import expit, logit
 
 MIN_SIGMA = 0.1  # no prior tighter than ~10% on the log scale, whatever the accounts agree on
-LOGIT_PARAMETERS = frozenset({"phi_dropout"})  # the probability parameters, pooled on the logit scale
+TRANSFORMS = ("log", "logit")  # the scales a variable is pooled on: positive, probability
 POPULATION_COLUMNS = ("parameter", "transform", "mu", "sigma", "between_sd", "within_sd", "n_accounts")
 
 
-def transform_of(parameter: str) -> str:
-    return "logit" if parameter in LOGIT_PARAMETERS else "log"
-
-
-def to_pooled_scale(parameter: str, values: np.ndarray) -> np.ndarray:
+def to_pooled_scale(transform: str, values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, float)
-    return logit(values) if transform_of(parameter) == "logit" else np.log(values)
+    return logit(values) if _checked(transform) == "logit" else np.log(values)
 
 
-def from_pooled_scale(parameter: str, values: np.ndarray) -> np.ndarray:
+def from_pooled_scale(transform: str, values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, float)
-    return expit(values) if transform_of(parameter) == "logit" else np.exp(values)
+    return expit(values) if _checked(transform) == "logit" else np.exp(values)
 
 
-def account_summary(draws: Mapping[str, np.ndarray], parameters: tuple[str, ...]) -> pd.DataFrame:
-    """Posterior mean and sd on the pooled scale of one account's draws of ``parameters``."""
+def _checked(transform: str) -> str:
+    if transform not in TRANSFORMS:
+        raise ValueError(f"pooled scale must be one of {TRANSFORMS}, got {transform!r}")
+    return transform
+
+
+def account_summary(draws: Mapping[str, np.ndarray], variables: Mapping[str, str]) -> pd.DataFrame:
+    """Posterior mean and sd on the pooled scale of one account's draws of ``variables``
+    (name: transform, a model's ``pooled_variables``)."""
     records = []
-    for name in parameters:
-        values = to_pooled_scale(name, np.asarray(draws[name], float).reshape(-1))
+    for name, transform in variables.items():
+        values = to_pooled_scale(transform, np.asarray(draws[name], float).reshape(-1))
         if not np.all(np.isfinite(values)):
             raise ValueError(f"{name}: draws outside the parameter's support cannot be pooled")
-        records.append({"parameter": name, "mean": float(values.mean()), "sd": float(values.std(ddof=1)) if values.size > 1 else 0.0})
+        sd = float(values.std(ddof=1)) if values.size > 1 else 0.0
+        records.append({"parameter": name, "transform": transform, "mean": float(values.mean()), "sd": sd})
     return pd.DataFrame.from_records(records)
 
 
@@ -61,8 +64,9 @@ def fit_population(summaries: pd.DataFrame, min_sigma: float = MIN_SIGMA) -> pd.
     """The population distribution per parameter from per-account posterior summaries.
 
     ``summaries``: one row per account x parameter with ``account``, ``parameter``,
-    ``mean`` and ``sd`` on the pooled scale (:func:`account_summary`). Returns one row per
-    parameter with :data:`POPULATION_COLUMNS`. Raises ValueError with fewer than 2 accounts.
+    ``transform``, ``mean`` and ``sd`` on the pooled scale (:func:`account_summary`).
+    Returns one row per parameter with :data:`POPULATION_COLUMNS`. Raises ValueError with
+    fewer than 2 accounts.
     """
     records = []
     for name, group in summaries.groupby("parameter", sort=True):
@@ -71,13 +75,14 @@ def fit_population(summaries: pd.DataFrame, min_sigma: float = MIN_SIGMA) -> pd.
         n = len(y)
         if n < 2:
             raise ValueError(f"{name}: {n} account(s), at least 2 are needed to pool")
+        (transform,) = group["transform"].unique()  # one scale per variable
         within = float(s2.mean())
         between = max(float(y.var(ddof=1)) - within, 0.0)
         sigma = max(float(np.sqrt((between + within) * (1.0 + 1.0 / n))) * small_sample_factor(n), min_sigma)
         records.append(
             {
                 "parameter": name,
-                "transform": transform_of(name),
+                "transform": transform,
                 "mu": float(y.mean()),
                 "sigma": sigma,
                 "between_sd": float(np.sqrt(between)),
@@ -117,7 +122,7 @@ def population_interval(population: pd.DataFrame, probability: float = 0.9) -> p
 
     z = norm.ppf(0.5 + probability / 2)
     out = population[["parameter", "mu", "sigma"]].copy()
-    out["median"] = [float(from_pooled_scale(p, m)) for p, m in zip(out.parameter, out.mu, strict=True)]
-    out["low"] = [float(from_pooled_scale(p, m - z * s)) for p, m, s in zip(out.parameter, out.mu, out.sigma, strict=True)]
-    out["high"] = [float(from_pooled_scale(p, m + z * s)) for p, m, s in zip(out.parameter, out.mu, out.sigma, strict=True)]
+    out["median"] = [float(from_pooled_scale(f, m)) for f, m in zip(population.transform, out.mu, strict=True)]
+    out["low"] = [float(from_pooled_scale(f, m - z * s)) for f, m, s in zip(population.transform, out.mu, out.sigma, strict=True)]
+    out["high"] = [float(from_pooled_scale(f, m + z * s)) for f, m, s in zip(population.transform, out.mu, out.sigma, strict=True)]
     return out

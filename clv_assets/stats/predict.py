@@ -1,9 +1,8 @@
 """Per-customer predictions from purchase-model and Gamma-Gamma posterior draws.
 
-The purchase model is BG/NBD, MBG/NBD or Pareto/NBD (``PredictionSettings.model``); every
-quantity comes from its :class:`~clv_assets.stats.specs.PurchaseModel` in
-:data:`~clv_assets.stats.registry.PURCHASE_MODELS`, the expected order value from
-Gamma-Gamma.
+The purchase model is any of :data:`~clv_assets.stats.registry.PURCHASE_MODELS`
+(``PredictionSettings.model``); every quantity comes from its
+:class:`~clv_assets.stats.specs.PurchaseModel`, the expected order value from Gamma-Gamma.
 
 Quantities are computed once per distinct (frequency, recency, T, monetary_value) row,
 over (thinned) posterior draws, ``chunk_rows`` rows at a time, so memory stays at
@@ -123,7 +122,7 @@ def aligned_draws(
     """
     bg = {k: np.asarray(bg_draws[k], float) for k in PURCHASE_MODELS[model].parameters}
     gg = {k: np.asarray(gg_draws[k], float) for k in GAMMA_GAMMA.parameters}
-    n = min(len(bg["r"]), len(gg["p"]))
+    n = min(len(next(iter(bg.values()))), len(next(iter(gg.values()))))
     return {k: v[:n] for k, v in bg.items()}, {k: v[:n] for k, v in gg.items()}
 
 
@@ -177,7 +176,7 @@ def predict_rows(
     intervals of account-wide figures such as the predicted revenue.
     """
     bg, gg = aligned_draws(bg_draws, gg_draws, settings.model)
-    n_draws = len(bg["r"])
+    n_draws = len(next(iter(bg.values())))
 
     def summarize(chunk: pd.DataFrame, draws: ChunkDraws) -> tuple[dict, dict]:
         out: dict[str, np.ndarray] = {}

@@ -11,10 +11,12 @@ from clv_assets.stats.gamma_gamma import GAMMA_GAMMA
 from clv_assets.stats.purchase.bgnbd import BGNBD
 from clv_assets.stats.purchase.mbgnbd import MBGNBD
 from clv_assets.stats.purchase.pareto_nbd import PARETO_NBD
-from clv_assets.stats.specs import PurchaseModel
+from clv_assets.stats.specs import CLVModel, PurchaseModel
 
 # the purchase models an account can use; the holdout evaluation compares them all
 PURCHASE_MODELS: Mapping[str, PurchaseModel] = {model.name: model for model in (BGNBD, MBGNBD, PARETO_NBD)}
 DEFAULT_PURCHASE_MODEL = BGNBD.name
+# every model fitted, the purchase models and the spend model
+MODELS: Mapping[str, CLVModel] = {**PURCHASE_MODELS, GAMMA_GAMMA.name: GAMMA_GAMMA}
 
-__all__ = ["DEFAULT_PURCHASE_MODEL", "GAMMA_GAMMA", "PURCHASE_MODELS"]
+__all__ = ["DEFAULT_PURCHASE_MODEL", "GAMMA_GAMMA", "MODELS", "PURCHASE_MODELS"]

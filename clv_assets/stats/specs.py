@@ -2,13 +2,15 @@
 
 A model is one frozen object (:class:`PurchaseModel` or :class:`SpendModel`) defined in
 its own module (``stats/purchase/*.py``, ``stats/gamma_gamma.py``) and listed in
-:mod:`clv_assets.stats.registry`. Its ``priors`` and ``build`` import PyMC when called,
-so definitions import the models without it; :mod:`clv_assets.stats.fitting` fits them.
+:mod:`clv_assets.stats.registry`: everything the graph does per model it reads from that
+object, so a new model is its module and a line of the registry. Its ``priors`` and
+``build`` import PyMC when called, so definitions import the models without it;
+:mod:`clv_assets.stats.fitting` fits them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,9 +24,10 @@ class CLVModel:
     """A Bayesian model of one account: what it reads, samples and reports.
 
     ``priors()`` gives the prior of each sampled variable (pymc-extras ``Prior``; time
-    scales stated per week and restated per day, the storage unit) and ``build(rows)``
-    the ``pm.Model`` on distinct ``rows`` (``columns`` plus their count ``n``). Both
-    import PyMC when called.
+    scales stated per week and restated per day, the storage unit) and
+    ``build(rows, priors=None)`` the ``pm.Model`` on distinct ``rows`` (``columns`` plus
+    their count ``n``), ``priors`` overriding the defaults by name. Both import PyMC when
+    called.
     """
 
     name: str
@@ -33,6 +36,17 @@ class CLVModel:
     parameters: tuple[str, ...]
     priors: Callable[[], dict]
     build: Callable
+    # the sampled variables, ``priors()``'s keys in the order ``build`` creates them, each
+    # with the scale models/pooled_prior pools it on across accounts: "log" (a positive
+    # quantity) or "logit" (a probability)
+    pooled_variables: Mapping[str, str]
+    # the pymc-marketing class (in ``pymc_marketing.clv``) this model reproduces: its
+    # likelihood equals the class's (test_model_likelihood.py); a purchase model also has its
+    # default priors (time scales per day)
+    reference: str
+    # values of ``parameters`` typical of a real account, in days (near the posterior means
+    # on CDNOW): benchmarks and the registry's tests draw posteriors around them
+    typical_parameters: Mapping[str, float]
     latent: tuple[str, ...] = ()  # sampled reparametrisations kept with the draws
     # False: ``method: auto`` uses Laplace at any size. NUTS through Pareto/NBD's
     # hypergeometric-function gradients takes minutes where Laplace takes seconds

@@ -84,3 +84,12 @@ def fake_fit(model, draws: dict, data):
 def draws_rows(da) -> np.ndarray:
     """pymc-marketing (chain, draw, customer_id) DataArray -> (n_draws, n_rows)."""
     return da.transpose("chain", "draw", "customer_id").values.reshape(-1, da.sizes["customer_id"])
+
+
+def posterior_around(model, n_draws: int = 8, spread: float = 0.5, seed: int = 0) -> dict[str, np.ndarray]:
+    """``n_draws`` posterior-like draws of any registered ``model``: its
+    ``typical_parameters`` times independent lognormal factors of log-sd ``spread`` (0.5:
+    a draw of BG/NBD's a or Pareto/NBD's s on either side of 1, of Pareto/NBD's alpha on
+    either side of beta)."""
+    rng = np.random.default_rng(seed)
+    return {k: v * np.exp(spread * rng.standard_normal(n_draws)) for k, v in model.typical_parameters.items()}

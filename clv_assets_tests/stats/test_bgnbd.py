@@ -323,17 +323,3 @@ def test_time_to_next_purchase_quantile_short_horizon_and_validation():
     assert np.isnan(ts).all()
     with pytest.raises(ValueError):
         bgnbd.bgnbd_time_to_next_purchase_quantile(**CDNOW, x=[0], t_x=[0.0], T=[10.0], q=1.0)
-
-
-# --------------------------------------------------------------------------- #
-# chunked summaries
-# --------------------------------------------------------------------------- #
-def test_future_if_alive_times_p_alive_gives_the_conditional_quantities():
-    t = 365.0
-    future = bgnbd.bgnbd_future_if_alive(**DRAWS, x=HIST["x"], T=HIST["T"], t=t)
-    p_alive = bgnbd.bgnbd_p_alive(**DRAWS, **HIST)
-    np.testing.assert_allclose(p_alive * future["expected"], bgnbd.bgnbd_expected_purchases(**DRAWS, **HIST, t=t), rtol=1e-12)
-    p0 = bgnbd.bgnbd_prob_n_purchases(**DRAWS, **HIST, t=t, n=0)
-    p1 = bgnbd.bgnbd_prob_n_purchases(**DRAWS, **HIST, t=t, n=1)
-    np.testing.assert_allclose(1 - p_alive * (1 - future["p_none"]), p0, rtol=1e-10, atol=1e-14)
-    np.testing.assert_allclose(p_alive * future["p_one"], p1, rtol=1e-8, atol=1e-14)

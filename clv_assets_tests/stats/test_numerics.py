@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from model_draws import MBG_DRAWS, PNBD_DRAWS
+from model_draws import posterior_around
 
 from clv_assets.stats import numerics
 from clv_assets.stats.numerics import time_to_next_purchase_quantile
@@ -14,12 +14,12 @@ from clv_assets.stats.registry import PURCHASE_MODELS
 pytestmark = pytest.mark.fast
 
 
-@pytest.mark.parametrize("model", ["bgnbd", "mbgnbd", "pareto_nbd"])
+@pytest.mark.parametrize("model", list(PURCHASE_MODELS))
 def test_time_to_next_order_is_where_the_order_probability_crosses_one_half(model):
     """At the returned day the posterior-mean P(at least one order) is 1/2, by the model's
     own conditional PMF (``prob_n_purchases`` with n = 0)."""
-    draws = PNBD_DRAWS if model == "pareto_nbd" else MBG_DRAWS
     math_ = PURCHASE_MODELS[model]
+    draws = posterior_around(math_)
     x, t_x, T = np.array([5.0, 10.0, 30.0]), np.array([80.0, 240.0, 255.0]), np.array([90.0, 250.0, 260.0])
     days = time_to_next_purchase_quantile(
         math_.p_alive(**draws, x=x, t_x=t_x, T=T), math_.p_none_if_alive(**draws, x=x, T=T), q=0.5, horizon=2000.0, tol=1e-4
@@ -51,12 +51,12 @@ def _bisection(p_alive, curve, q, horizon, tol):
     return np.where(reachable, hi, np.nan)
 
 
-@pytest.mark.parametrize("model", ["bgnbd", "mbgnbd", "pareto_nbd"])
+@pytest.mark.parametrize("model", list(PURCHASE_MODELS))
 def test_next_order_search_finds_the_bisections_day(model):
     """The Newton/chord grid search returns exactly the day a bisection finds, for 400
     random histories (sparse and frequent buyers, young and old) and two tolerances."""
     rng = np.random.default_rng(7)
-    draws = {k: np.repeat(v, 10) * rng.normal(1.0, 0.03, v.size * 10) for k, v in (PNBD_DRAWS if model == "pareto_nbd" else MBG_DRAWS).items()}
+    draws = posterior_around(PURCHASE_MODELS[model], n_draws=40, seed=7)
     n = 400
     T = rng.uniform(0.0, 700.0, n).round()
     x = np.where(rng.random(n) < 0.3, 0.0, rng.poisson(3, n) + (rng.random(n) < 0.2) * rng.poisson(30, n)).astype(float)

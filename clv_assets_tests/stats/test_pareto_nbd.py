@@ -90,12 +90,3 @@ def test_pareto_nbd_pmf_with_mixed_n_takes_each_n_from_its_own_path():
         np.testing.assert_allclose(mixed[:, n == k], single[:, n == k], rtol=1e-12)
     total = sum(pareto_nbd.pareto_nbd_prob_n_purchases(**PNBD_DRAWS, **HIST, t=120.0, n=k) for k in range(200))
     np.testing.assert_allclose(total, 1.0, atol=1e-6)
-
-
-def test_pareto_nbd_prob_n_range_is_prob_n_purchases_for_each_n():
-    """The block of n the backtest's predictive intervals read (shared P(alive) and
-    quadrature, NB terms by recursion in n) against one ``prob_n_purchases`` call per n."""
-    for start, stop in ((0, 8), (2, 9), (1, 2), (8, 40)):
-        block = pareto_nbd.pareto_nbd_prob_n_range(**PNBD_DRAWS, **HIST, t=200.0, n_start=start, n_stop=stop)
-        single = np.stack([pareto_nbd.pareto_nbd_prob_n_purchases(**PNBD_DRAWS, **HIST, t=200.0, n=n) for n in range(start, stop)])
-        np.testing.assert_allclose(block, single, rtol=1e-11, atol=1e-15)

@@ -1,78 +1,182 @@
-"""What every purchase model of the registry provides, checked model by model: its PMF
-against its expectation, its "if alive" quantities against simulation; and the registry
-imports without PyMC."""
+"""What every model of the registry provides, checked model by model over the registry: each
+part the graph calls (a model lacking one fails here, not in a run), its PMF against its
+expectation, its "if alive" quantities against its conditional ones; and the registry
+imports without PyMC. Each model's own test file checks its numbers against independent
+computations (pymc-marketing, simulation, quadrature)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 from model_draws import CANDIDATE_HIST as HIST
-from model_draws import MBG_DRAWS, PNBD_DRAWS
+from model_draws import posterior_around
 
-from clv_assets.stats.purchase import mbgnbd, pareto_nbd
-from clv_assets.stats.registry import PURCHASE_MODELS
+from clv_assets.lib.warehouse import read_query, run_sql
+from clv_assets.stats.numerics import NoOrderCurve
+from clv_assets.stats.pooled import TRANSFORMS, pooled_priors
+from clv_assets.stats.registry import DEFAULT_PURCHASE_MODEL, MODELS, PURCHASE_MODELS
+from clv_assets.stats.specs import PurchaseModel, SpendModel
 
 pytestmark = pytest.mark.fast
 
-
-@pytest.mark.parametrize(
-    "prob, expected, draws",
-    [
-        (mbgnbd.mbgnbd_prob_n_purchases, mbgnbd.mbgnbd_expected_purchases, MBG_DRAWS),
-        (pareto_nbd.pareto_nbd_prob_n_purchases, pareto_nbd.pareto_nbd_expected_purchases, PNBD_DRAWS),
-    ],
+# the columns the graph's SQL gives a purchase model (sql/features/rfm.sql) and that the
+# predictions and the backtest pass as x, t_x, T
+HISTORY_COLUMNS = ("frequency", "recency", "T")
+# distinct rows every model accepts (repeat buyers with a spend), with counts n
+ROWS = pd.DataFrame(
+    {
+        "frequency": [1.0, 2.0, 5.0, 1.0, 3.0],
+        "recency": [10.0, 40.0, 90.0, 3.0, 60.0],
+        "T": [50.0, 60.0, 100.0, 30.0, 61.0],
+        "monetary_value": [20.0, 35.5, 12.0, 8.0, 41.0],
+        "n": [3.0, 1.0, 2.0, 5.0, 1.0],
+    }
 )
-def test_pmf_sums_to_one_and_its_mean_is_the_expectation(prob, expected, draws):
+
+
+def _training_rows(model) -> pd.DataFrame:
+    """The model's training-rows query (sql/queries/<training_rows>.sql) run on ROWS as the
+    account's features.rfm, one row per customer."""
+    customers = ROWS.loc[ROWS.index.repeat(ROWS["n"])].drop(columns="n").assign(account="shop")
+    with duckdb.connect() as conn:
+        conn.execute("CREATE SCHEMA features")
+        conn.register("customers", customers)
+        conn.execute("CREATE TABLE features.rfm AS SELECT * FROM customers")
+        return run_sql(conn, read_query(model.training_rows), {"account": "shop"}).df()
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_a_registered_model_has_every_part_the_graph_calls(name):
+    """Fitting (columns, training rows, priors, builder, draws kept), pooling (the pooled
+    variables and their scales), the likelihood check (the pymc-marketing reference) and
+    benchmarks (typical parameters) of any registered model."""
+    import pymc as pm
+    import pymc_marketing.clv
+
+    model = MODELS[name]
+    assert model.name == name and model.label
+    assert isinstance(model, PurchaseModel if name in PURCHASE_MODELS else SpendModel)
+    if name in PURCHASE_MODELS:
+        assert model.columns == HISTORY_COLUMNS
+    rows = _training_rows(model)
+    assert list(rows.columns) == [*model.columns, "n"] and rows["n"].sum() == ROWS["n"].sum()
+    assert isinstance(model.nuts_by_default, bool)
+    assert tuple(model.typical_parameters) == model.parameters
+    assert all(value > 0 for value in model.typical_parameters.values())
+
+    # priors and builder: the sampled variables are the pooled ones, in the builder's order
+    priors = model.priors()
+    assert tuple(priors) == tuple(model.pooled_variables)
+    built = model.build(rows)
+    assert [rv.name for rv in built.free_RVs] == list(model.pooled_variables)
+    assert {*model.parameters, *model.latent} <= set(built.named_vars)  # the draws the fit keeps
+    assert np.isfinite(built.compile_logp()(built.initial_point()))
+    if name in PURCHASE_MODELS:  # pooled from the stored draws (Gamma-Gamma's v_scaled is derived)
+        assert set(model.pooled_variables) <= {*model.parameters, *model.latent}
+    for variable, transform in model.pooled_variables.items():
+        assert transform in TRANSFORMS
+        # a probability (support up to 1) is pooled on the logit scale, anything else on the log
+        bounded_by_one = not np.isfinite(pm.logp(built[variable], 1.5).eval())
+        assert (transform == "logit") == bounded_by_one, variable
+
+    # a small account's fit: every variable's prior replaced by a pooled one
+    population = pd.DataFrame(
+        {"parameter": list(model.pooled_variables), "transform": list(model.pooled_variables.values()), "mu": 0.0, "sigma": 1.0}
+    )
+    pooled = model.build(rows, pooled_priors(population))
+    assert [type(rv.owner.op).__name__ for rv in pooled.free_RVs] != [type(rv.owner.op).__name__ for rv in built.free_RVs]
+    assert np.isfinite(pooled.compile_logp()(pooled.initial_point()))
+
+    # the reference class exists; a purchase model's priors are its defaults
+    reference = getattr(pymc_marketing.clv, model.reference)
+    if name in PURCHASE_MODELS:
+        assert set(priors) <= set(reference().default_model_config)
+
+
+def test_every_model_has_its_own_label_and_the_default_is_registered():
+    labels = [model.label for model in MODELS.values()]
+    assert len(set(labels)) == len(labels)
+    assert DEFAULT_PURCHASE_MODEL in PURCHASE_MODELS
+
+
+@pytest.mark.parametrize("name", list(PURCHASE_MODELS))
+def test_purchase_quantities_have_the_shapes_the_predictions_read(name):
+    """Each posterior quantity the predictions, the backtest and the plots call, by the
+    calling convention they use, gives (draws, rows) arrays of probabilities or counts."""
+    model = PURCHASE_MODELS[name]
+    draws = posterior_around(model)
+    shape = (len(draws["r"] if "r" in draws else next(iter(draws.values()))), HIST["x"].size)
+    t = 90.0
+    p_alive = model.p_alive(**draws, **HIST)
+    assert p_alive.shape == shape and np.all((p_alive >= 0) & (p_alive <= 1))
+    expected = model.expected_purchases(**draws, **HIST, t=t)
+    assert expected.shape == shape and np.all(np.isfinite(expected) & (expected >= 0))
+    p_two = model.prob_n_purchases(**draws, **HIST, t=t, n=2)
+    assert p_two.shape == shape and np.all((p_two >= 0) & (p_two <= 1))
+    assert model.pmf_range(draws, **HIST, t=t, n_start=0, n_stop=5).shape == (5, *shape)
+    future = model.future_if_alive(**draws, x=HIST["x"], T=HIST["T"], t=t)
+    assert set(future) == {"expected", "p_none", "p_one"} and all(v.shape == shape for v in future.values())
+    by_position = model.expected_if_alive(*(draws[k] for k in model.parameters), x=HIST["x"], T=HIST["T"], t=t)
+    np.testing.assert_allclose(by_position, future["expected"], rtol=1e-12)
+    curve = model.p_none_if_alive(**draws, x=HIST["x"], T=HIST["T"])
+    assert isinstance(curve, NoOrderCurve)
+    np.testing.assert_allclose(curve(np.full((1, shape[1]), t)), future["p_none"], rtol=1e-10)
+    assert np.all(curve.slope(np.full((1, shape[1]), t)) < 0)
+
+
+@pytest.mark.parametrize("name", list(PURCHASE_MODELS))
+def test_future_if_alive_times_p_alive_gives_the_conditional_quantities(name):
+    """What the predictions compute once per (frequency, T) and mix with P(alive) equals
+    the model's conditional expectation and PMF (n = 0, 1) of each history."""
+    model = PURCHASE_MODELS[name]
+    draws = posterior_around(model)
+    for t in (7.0, 365.0):
+        future = model.future_if_alive(**draws, x=HIST["x"], T=HIST["T"], t=t)
+        p_alive = model.p_alive(**draws, **HIST)
+        np.testing.assert_allclose(p_alive * future["expected"], model.expected_purchases(**draws, **HIST, t=t), rtol=1e-12)
+        p0, p1 = (model.prob_n_purchases(**draws, **HIST, t=t, n=n) for n in (0, 1))
+        np.testing.assert_allclose(1 - p_alive * (1 - future["p_none"]), p0, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(p_alive * future["p_one"], p1, rtol=1e-8, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", list(PURCHASE_MODELS))
+def test_pmf_sums_to_one_and_its_mean_is_the_expectation(name):
+    model = PURCHASE_MODELS[name]
+    draws = posterior_around(model)
     t = 273.0
     ns = np.arange(0, 400)
-    pmf = np.stack([prob(**draws, **HIST, t=t, n=n) for n in ns])
+    pmf = np.stack([model.prob_n_purchases(**draws, **HIST, t=t, n=n) for n in ns])
     assert np.all(pmf >= -1e-15) and np.all(np.isfinite(pmf))
     np.testing.assert_allclose(pmf.sum(axis=0), 1.0, rtol=1e-7)
     mean = (ns[:, None, None] * pmf).sum(axis=0)
-    np.testing.assert_allclose(mean, expected(**draws, **HIST, t=t), rtol=1e-6)
+    np.testing.assert_allclose(mean, model.expected_purchases(**draws, **HIST, t=t), rtol=1e-6)
 
 
-def _simulate_future_if_alive(model: str, params: dict, x: float, T: float, t: float, n: int, rng) -> np.ndarray:
-    """Purchases in (T, T + t] of customers alive at T, simulated from the model's
-    individual-level story with the alive-branch posterior of (lambda, dropout)."""
-    lam = rng.gamma(params["r"] + x, 1.0 / (params["alpha"] + T), n)
-    if model == "pareto_nbd":  # exponential lifetime: purchases at rate lambda until then
-        lifetime = rng.exponential(1.0 / rng.gamma(params["s"], 1.0 / (params["beta"] + T), n))
-        return rng.poisson(lam * np.minimum(t, lifetime))
-    # BG/NBD (b' = b + x) and MBG/NBD (b' = b + x + 1): a coin after every purchase
-    p = rng.beta(params["a"], params["b"] + x + (1.0 if model == "mbgnbd" else 0.0), n)
-    counts = np.zeros(n, dtype=int)
-    clock = rng.exponential(1.0 / lam)
-    active = clock <= t
-    while active.any():
-        counts[active] += 1
-        dropped = rng.random(n) < p
-        clock = clock + rng.exponential(1.0 / lam)
-        active = active & ~dropped & (clock <= t)
-    return counts
-
-
-@pytest.mark.parametrize("model", ["bgnbd", "mbgnbd", "pareto_nbd"])
-def test_future_if_alive_matches_simulation(model):
-    """``future_if_alive`` and ``p_none_if_alive`` (what the predictions use per distinct
-    (frequency, T)) against 200,000 simulated alive customers per history."""
-    rng = np.random.default_rng(3)
-    draws = PNBD_DRAWS if model == "pareto_nbd" else MBG_DRAWS
-    math_ = PURCHASE_MODELS[model]
-    t = 180.0
-    for x, T in ((0.0, 100.0), (3.0, 120.0), (10.0, 250.0)):
-        params = {k: v[1] for k, v in draws.items()}
-        future = math_.future_if_alive(**params, x=x, T=T, t=t)
-        counts = _simulate_future_if_alive(model, params, x, T, t, 200_000, rng)
-        se = lambda p: 4 * np.sqrt(p * (1 - p) / counts.size) + 1e-4  # noqa: E731
-        assert abs(future["p_none"].item() - (counts == 0).mean()) < se((counts == 0).mean()), (model, x, T)
-        assert abs(future["p_one"].item() - (counts == 1).mean()) < se((counts == 1).mean()), (model, x, T)
-        assert abs(future["expected"].item() / counts.mean() - 1) < 0.02, (model, x, T)
-        p_none = math_.p_none_if_alive(**params, x=x, T=T)(np.array([[t]]))
-        np.testing.assert_allclose(p_none, future["p_none"], rtol=1e-10)
+@pytest.mark.parametrize("name", list(PURCHASE_MODELS))
+def test_pmf_range_is_prob_n_purchases_for_each_n(name):
+    """The block of n the backtest's intervals and the repeat-order plot read (a model's
+    ``prob_n_range``, sharing work between the n) against one ``prob_n_purchases`` call per
+    n, deep into the tail, at t = 0 and for one-time buyers."""
+    model = PURCHASE_MODELS[name]
+    rng = np.random.default_rng(4)
+    draws = posterior_around(model, n_draws=20, spread=0.2, seed=4)
+    n = 150
+    x = rng.integers(0, 30, n).astype(float)
+    T = rng.uniform(30, 1000, n)
+    hist = {"x": x, "t_x": np.where(x > 0, rng.uniform(0, 1, n) * T, 0.0), "T": T}
+    t = rng.choice([0.0, 30.0, 365.0, 2000.0], n)
+    for start, stop in ((0, 8), (1, 2), (3, 40), (50, 120)):
+        block = model.pmf_range(draws, **hist, t=t, n_start=start, n_stop=stop)
+        single = np.stack([model.prob_n_purchases(**draws, **hist, t=t, n=n) for n in range(start, stop)])
+        assert block.shape == single.shape and np.all(block >= 0)
+        # relative agreement wherever the probability is representable, down to 1e-250
+        np.testing.assert_allclose(block[single > 1e-250], single[single > 1e-250], rtol=1e-10)
+        np.testing.assert_array_equal(block[single == 0] == 0, True)
 
 
 def test_registry_imports_without_pymc():
@@ -81,30 +185,3 @@ def test_registry_imports_without_pymc():
     code = f"import sys, clv_assets.stats.registry; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
-
-
-def test_every_model_has_a_label_and_its_own_name():
-    assert [m.label for m in PURCHASE_MODELS.values()] == ["BG/NBD", "MBG/NBD", "Pareto/NBD"]
-    assert all(name == model.name for name, model in PURCHASE_MODELS.items())
-
-
-@pytest.mark.parametrize("name", ["bgnbd", "mbgnbd"])
-def test_beta_geo_pmf_range_is_prob_n_purchases_for_each_n(name):
-    """The block of n (NB term and beta ratios by recursion, the tail carried down from one
-    ``betainc``) against one ``prob_n_purchases`` call per n, deep into the tail, at t = 0
-    and for one-time buyers."""
-    model = PURCHASE_MODELS[name]
-    rng = np.random.default_rng(4)
-    draws = {"r": rng.gamma(20, 0.3 / 20, 50), "alpha": rng.gamma(20, 26 / 20, 50),
-             "a": rng.gamma(20, 0.9 / 20, 50), "b": rng.gamma(20, 4 / 20, 50)}
-    x = rng.integers(0, 30, 400).astype(float)
-    T = rng.uniform(30, 1000, 400)
-    hist = {"x": x, "t_x": np.where(x > 0, rng.uniform(0, 1, 400) * T, 0.0), "T": T}
-    t = rng.choice([0.0, 30.0, 365.0, 2000.0], 400)
-    for start, stop in ((0, 8), (1, 2), (3, 40), (50, 120)):
-        block = model.prob_n_range(**draws, **hist, t=t, n_start=start, n_stop=stop)
-        single = np.stack([model.prob_n_purchases(**draws, **hist, t=t, n=n) for n in range(start, stop)])
-        assert block.shape == single.shape and np.all(block >= 0)
-        # relative agreement wherever the probability is representable, down to 1e-250
-        np.testing.assert_allclose(block[single > 1e-250], single[single > 1e-250], rtol=1e-10)
-        np.testing.assert_array_equal(block[single == 0] == 0, True)

@@ -25,21 +25,13 @@ from clv_assets.lib.pooled_refresh import ensure_prior_columns, pooled_prior_ref
 from clv_assets.lib.warehouse import read_query, read_sql, run_sql, table_exists, transaction
 from clv_assets.stats.gamma_gamma import spend_scale
 from clv_assets.stats.pooled import account_summary, fit_population, population_interval
-from clv_assets.stats.registry import GAMMA_GAMMA, PURCHASE_MODELS
+from clv_assets.stats.registry import GAMMA_GAMMA, MODELS
 
 # The prior is relearnt only when POOLED_REFRESH_NEW_FITS accounts have new own-prior fits,
 # so the 36 h policy of the per-account assets does not apply: with accounts refitted daily
 # it is relearnt within days; a week without a refresh means the sensor is off or no
 # account is being fitted, which the UI should show.
 POOLED_PRIOR_MAX_AGE = timedelta(days=7)
-
-# the variables each model samples, pooled: its ``priors()`` keys (Gamma-Gamma's v as v_scaled)
-POOLED_VARIABLES = {
-    **{name: ("r", "alpha", "phi_dropout", "kappa_dropout") for name in ("bgnbd", "mbgnbd")},
-    "pareto_nbd": ("r", "alpha", "s", "beta"),
-    GAMMA_GAMMA.name: ("p", "q", "v_scaled"),
-}
-assert set(POOLED_VARIABLES) == {*PURCHASE_MODELS, GAMMA_GAMMA.name}
 
 
 def learn_population(conn) -> pd.DataFrame:
@@ -51,7 +43,7 @@ def learn_population(conn) -> pd.DataFrame:
         if model == GAMMA_GAMMA.name:
             rows = run_sql(conn, read_query(GAMMA_GAMMA.training_rows), {"account": account}).df()
             values["v_scaled"] = values["v"] / spend_scale(rows)
-        summary = account_summary(values, POOLED_VARIABLES[model])
+        summary = account_summary(values, MODELS[model].pooled_variables)
         frames.append(summary.assign(model=model, account=account, as_of=group["as_of"].max(), fitted_at=group["fitted_at"].max()))
     if not frames:
         return pd.DataFrame()

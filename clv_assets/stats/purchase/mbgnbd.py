@@ -8,8 +8,8 @@ customer without repeat purchases may have lapsed. Individual likelihood::
 
 The alive branch is proportional to Gamma(r + x, alpha + T) x Beta(a, b + x + 1), and a
 customer alive at T continues as a fresh BG/NBD process with those parameters: every
-BG/NBD "if alive" quantity (:mod:`clv_assets.stats.purchase.bgnbd`) applies with
-b + 1 in place of b. Shapes and units as there.
+"if alive" quantity of the family (:mod:`clv_assets.stats.purchase.bgnbd_family`) applies
+with b + 1 in place of b. Shapes and units as in :mod:`clv_assets.stats.purchase.bgnbd`.
 """
 
 from __future__ import annotations
@@ -19,17 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from clv_assets.stats.numerics import as_draws, as_rows, full, out_shape, shaped_if_alive
-from clv_assets.stats.purchase.bgnbd import (
-    beta_geo_model,
-    beta_geo_priors,
-    beta_geo_weighted_loglik,
-    bgnbd_future_if_alive,
-    bgnbd_likelihood_data,
-    expected_if_alive,
-    mix_with_dead,
-    mix_with_dead_range,
-    nbd_p_none_if_alive,
-)
+from clv_assets.stats.purchase import bgnbd_family as family
 from clv_assets.stats.specs import PurchaseModel
 
 if TYPE_CHECKING:  # pandas only annotates the builders' rows
@@ -85,7 +75,7 @@ def mbgnbd_prob_n_purchases(r, alpha, a, b, x, t_x, T, t, n) -> np.ndarray:
     if np.any(n < 0) or np.any(n != np.floor(n)):
         raise ValueError("n must be a non-negative integer")
     p_alive = np.exp(_log_p_alive_mbg(r, alpha, a, b, x, t_x, T))
-    out = mix_with_dead(p_alive, r + x, alpha + T, a, b + x + 1.0, t, n)
+    out = family.mix_with_dead(p_alive, r + x, alpha + T, a, b + x + 1.0, t, n)
     return full(out, out_shape((r, alpha, a, b), (x, t_x, T, t, n)))
 
 
@@ -95,19 +85,20 @@ def mbgnbd_prob_n_range(r, alpha, a, b, x, t_x, T, t, n_start: int, n_stop: int)
     x, t_x, T, t = map(as_rows, (x, t_x, T, t))
     p_alive = np.exp(_log_p_alive_mbg(r, alpha, a, b, x, t_x, T))
     shape = out_shape((r, alpha, a, b), (x, t_x, T, t))
-    pmfs = mix_with_dead_range(p_alive, r + x, alpha + T, a, b + x + 1.0, t, n_start, n_stop)
+    pmfs = family.mix_with_dead_range(p_alive, r + x, alpha + T, a, b + x + 1.0, t, n_start, n_stop)
     return np.stack([np.broadcast_to(p, shape) for p in pmfs])
 
 
 def mbgnbd_future_if_alive(r, alpha, a, b, x, T, t) -> dict[str, np.ndarray]:
-    """:func:`bgnbd_future_if_alive` of an MBG/NBD customer: alive at T, the future is a
-    fresh BG/NBD process with ``b + 1`` in place of ``b`` (see the module docstring)."""
-    return bgnbd_future_if_alive(r, alpha, a, np.asarray(b, dtype=float) + 1.0, x, T, t)
+    """The family's :func:`~clv_assets.stats.purchase.bgnbd_family.future_if_alive` of an
+    MBG/NBD customer: alive at T, the future is a fresh BG/NBD process with ``b + 1`` in
+    place of ``b`` (see the module docstring)."""
+    return family.future_if_alive(r, alpha, a, np.asarray(b, dtype=float) + 1.0, x, T, t)
 
 
 def _expected_if_alive(r, alpha, a, b, x, T, t) -> np.ndarray:
     """E[X(T, T + t)] of a customer alive at T: BG/NBD's with ``b + 1``."""
-    return expected_if_alive(r, alpha, a, b + 1.0, x, T, t)
+    return family.expected_if_alive(r, alpha, a, b + 1.0, x, T, t)
 
 
 # --------------------------------------------------------------------------- #
@@ -115,9 +106,7 @@ def _expected_if_alive(r, alpha, a, b, x, T, t) -> np.ndarray:
 # --------------------------------------------------------------------------- #
 def mbgnbd_priors() -> dict:
     """``ModifiedBetaGeoModel``'s default priors, ``alpha`` per day."""
-    from pymc_marketing.clv import ModifiedBetaGeoModel
-
-    return beta_geo_priors(ModifiedBetaGeoModel)
+    return family.beta_geo_priors(MBGNBD)
 
 
 def mbgnbd_model(rows: pd.DataFrame, priors: dict | None = None):
@@ -125,13 +114,13 @@ def mbgnbd_model(rows: pd.DataFrame, priors: dict | None = None):
     :func:`mbgnbd_weighted_loglik`, and ``ModifiedBetaGeoModel``'s priors, overridden by
     name by ``priors``) on distinct (frequency, recency, T) rows
     weighted by their count ``n``."""
-    return beta_geo_model(rows, mbgnbd_weighted_loglik, {**mbgnbd_priors(), **(priors or {})}, MBGNBD)
+    return family.beta_geo_model(rows, mbgnbd_weighted_loglik, {**mbgnbd_priors(), **(priors or {})}, MBGNBD)
 
 
 def mbgnbd_weighted_loglik(data: dict, r, alpha, a, b):
     """sum over rows of count x MBG/NBD log-likelihood, equal to the weighted sum of
     pymc-marketing's ``ModifiedBetaGeoNBD`` logp (``test_model_likelihood.py``)."""
-    return beta_geo_weighted_loglik(data, r, alpha, a, b, modified=True)
+    return family.beta_geo_weighted_loglik(data, r, alpha, a, b, modified=True)
 
 
 MBGNBD = PurchaseModel(
@@ -142,12 +131,15 @@ MBGNBD = PurchaseModel(
     latent=("phi_dropout", "kappa_dropout"),
     priors=mbgnbd_priors,
     build=mbgnbd_model,
-    likelihood_data=bgnbd_likelihood_data,
+    pooled_variables=family.POOLED_VARIABLES,
+    reference="ModifiedBetaGeoModel",
+    typical_parameters={"r": 0.572, "alpha": 45.8, "a": 0.874, "b": 1.54},
+    likelihood_data=family.beta_geo_likelihood_data,
     p_alive=mbgnbd_p_alive,
     expected_purchases=mbgnbd_expected_purchases,
     prob_n_purchases=mbgnbd_prob_n_purchases,
     prob_n_range=mbgnbd_prob_n_range,
     future_if_alive=mbgnbd_future_if_alive,
     expected_if_alive=shaped_if_alive(_expected_if_alive),
-    p_none_if_alive=lambda r, alpha, a, b, x, T: nbd_p_none_if_alive(r, alpha, x, T),
+    p_none_if_alive=lambda r, alpha, a, b, x, T: family.nbd_p_none_if_alive(r, alpha, x, T),
 )

@@ -290,7 +290,7 @@ def _no_order_slope(t, never, r1, a1, s, b1):
 
 def pareto_nbd_future_if_alive(r, alpha, s, beta, x, T, t) -> dict[str, np.ndarray]:
     r"""``expected``, ``p_none`` and ``p_one`` of the purchases in ``(T, T + t]`` of a
-    Pareto/NBD customer alive at T (as BG/NBD's ``bgnbd_future_if_alive``), in closed form.
+    Pareto/NBD customer alive at T (as the BG/NBD family's ``future_if_alive``), in closed form.
 
     ``p_none`` is :func:`_no_order_curve` at t. For ``p_one``: keeping each purchase with
     probability 1 - z turns the purchase rate's :math:`\Gamma(r_1, a_1)` into
@@ -355,16 +355,13 @@ def pareto_nbd_model(rows: pd.DataFrame, priors: dict | None = None):
     import pymc as pm
     from pymc_marketing.clv.distributions import ParetoNBD
 
-    from clv_assets.stats.fitting import data_variables, weighted_logp
+    from clv_assets.stats.fitting import data_variables, prior_variables, weighted_logp
 
     priors = {**pareto_nbd_priors(), **(priors or {})}
     with pm.Model() as model:
         data = data_variables(PARETO_NBD.data(rows))
-        r = priors["r"].create_variable("r")
-        alpha = priors["alpha"].create_variable("alpha")
-        s = priors["s"].create_variable("s")
-        beta = priors["beta"].create_variable("beta")
-        pm.Potential("likelihood", weighted_logp(data, ParetoNBD.dist(r=r, alpha=alpha, s=s, beta=beta, T=data["T"])))
+        variables = prior_variables(priors, PARETO_NBD.pooled_variables)
+        pm.Potential("likelihood", weighted_logp(data, ParetoNBD.dist(**variables, T=data["T"])))
     return model
 
 
@@ -375,6 +372,9 @@ PARETO_NBD = PurchaseModel(
     parameters=("r", "alpha", "s", "beta"),
     priors=pareto_nbd_priors,
     build=pareto_nbd_model,
+    pooled_variables={"r": "log", "alpha": "log", "s": "log", "beta": "log"},
+    reference="ParetoNBDModel",
+    typical_parameters={"r": 0.56, "alpha": 74.1, "s": 0.557, "beta": 71.8},
     # False: ``method: auto`` uses Laplace at any size (see CLVModel.nuts_by_default)
     nuts_by_default=False,
     p_alive=pareto_nbd_p_alive,
