@@ -1,6 +1,6 @@
 """The cut-offs of every band: defaults, run config, and per-account overrides.
 
-Defaults live here (documented in the README's "Bands" section). A run may change them
+Defaults live here (listed in docs/reference/config.md, generated from this class). A run may change them
 through the ``bands__thresholds`` op config, and an account may override any of them in
 its landing folder's ``_account.json`` under ``"bands"``, e.g.
 ``{"bands": {"relative_cutoffs": [0.4, 0.75, 1.33, 2.5]}}``. The effective cut-offs of
