@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
+import re
 from pathlib import Path
 
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
@@ -33,10 +33,12 @@ def ensure_dagster_home() -> Path:
     if url:
         os.environ["CLV_DAGSTER_POSTGRES_URL"] = dagster_postgres_url(url)
     config = home / "dagster.yaml"
-    wanted = instance_config(home)
-    # rewrite only a file this function wrote (the user's own edits stay)
-    if not config.exists() or config.read_text() in written_instance_configs(home):
-        if not config.exists() or config.read_text() != wanted:
+    written = config.read_text() if config.exists() else None
+    # rewrite only a file this module wrote (the user's own edits stay), keeping its run concurrency
+    max_concurrent_runs = usable_cores() if written is None else written_run_concurrency(written)
+    if max_concurrent_runs is not None:
+        wanted = instance_config(max_concurrent_runs)
+        if written != wanted:
             config.write_text(wanted)
     return home
 
@@ -94,22 +96,23 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def instance_config(home: Path) -> str:
+def instance_config(max_concurrent_runs: int) -> str:
     """The ``dagster.yaml`` written into a new instance folder: local SQLite storage with
     its connections kept open (``lib/instance_storage.py``; the folders of Dagster's own
     ``storage: sqlite``), or PostgreSQL with ``CLV_DAGSTER_POSTGRES_URL`` (runs, event logs
     and schedules in one database; the URL is read from the environment by Dagster, so no
-    password lands in the file). The SQLite folders are under ``home``, named by its absolute
-    path (Dagster also opens an instance by its folder, without ``DAGSTER_HOME``).
+    password lands in the file). The file names no path: the SQLite folders are under the
+    folder the instance is opened from, whichever that is (``DAGSTER_HOME``, or a folder
+    given to Dagster), so a copied or moved data folder is an instance of its own.
 
-    A backfill or a daily schedule queues one run per account; the instance runs as many
-    at a time as the machine has cores (each run's steps use a core or two while its SQL
-    and fits run; more runs only thrash), the rest queue. The warehouse lock serialises
-    their reads and writes. Raise it on a bigger machine by editing
-    ``concurrency.runs.max_concurrent_runs`` in ``$DAGSTER_HOME/dagster.yaml``.
+    A backfill or a daily schedule queues one run per account; the instance runs
+    ``max_concurrent_runs`` at a time (a new file: as many as the machine has cores; each
+    run's steps use a core or two while its SQL and fits run; more runs only thrash), the
+    rest queue. The warehouse lock serialises their reads and writes. Raise it on a bigger
+    machine by editing ``concurrency.runs.max_concurrent_runs`` in ``$DAGSTER_HOME/dagster.yaml``.
     """
-    storage = POSTGRES_STORAGE if os.environ.get("CLV_DAGSTER_POSTGRES_URL") else _local_storage(home)
-    return _run_queue_config(usable_cores()) + storage
+    storage = POSTGRES_STORAGE if os.environ.get("CLV_DAGSTER_POSTGRES_URL") else LOCAL_STORAGE
+    return _run_queue_config(max_concurrent_runs) + storage
 
 
 def _run_queue_config(cores: int) -> str:
@@ -121,20 +124,42 @@ concurrency:
 """
 
 
-def written_instance_configs(home: Path) -> set[str]:
-    """Every dagster.yaml this module writes into ``home`` on this machine, or wrote before
-    2026-12-04 (Dagster's default storage, the same folders), so it may rewrite them."""
-    return {_run_queue_config(usable_cores()) + storage for storage in ("", _local_storage(home), POSTGRES_STORAGE)}
+def written_run_concurrency(text: str) -> int | None:
+    """The ``max_concurrent_runs`` of a dagster.yaml this module writes or wrote, so that it
+    may rewrite it; None for any other file (the user's own, left as it is).
+
+    Written before: until 2026-12-04 with Dagster's default storage (the same folders),
+    until 2026-12-05 with the instance folder's absolute path (:data:`LEGACY_LOCAL_STORAGE`,
+    which a copied folder must not keep: its runs would go to the folder it was copied from).
+    """
+    match = re.search(r"^    max_concurrent_runs: (\d+)$", text, flags=re.MULTILINE)
+    if match is None:
+        return None
+    runs = int(match[1])
+    head = _run_queue_config(runs)
+    storage = text.removeprefix(head)
+    if text.startswith(head) and (storage in ("", LOCAL_STORAGE, POSTGRES_STORAGE) or LEGACY_LOCAL_STORAGE.fullmatch(storage)):
+        return runs
+    return None
 
 
-def _local_storage(home: Path) -> str:
-    return f"""storage:
+LOCAL_STORAGE = """instance_class:
+  module: clv_assets.lib.instance_storage
+  class: KeptOpenSqliteInstance
+"""
+
+# what instance_config wrote for local instances until 2026-12-05, with any folder
+LEGACY_LOCAL_STORAGE = re.compile(
+    re.escape(
+        """storage:
   custom:
     module: clv_assets.lib.instance_storage
     class: KeptOpenSqliteStorage
     config:
-      base_dir: {json.dumps(str(home))}
-"""
+      base_dir: """
+    )
+    + r'"(?:[^"\\]|\\.)*"\n'
+)
 
 
 POSTGRES_STORAGE = """storage:

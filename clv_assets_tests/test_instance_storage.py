@@ -1,15 +1,16 @@
 """The local instance's storage keeps its SQLite connections open and changes nothing
 else: what it writes, Dagster's own ``storage: sqlite`` reads back from the same folder
 (runs, every event, asset records, check results, dynamic partitions), also of runs
-whose files it has closed again; an instance file written before the change is
-rewritten, one the user edited is kept."""
+whose files it has closed again; an instance file written before (Dagster's default
+storage, or the instance folder's absolute path) is rewritten without any path, one the
+user edited is kept."""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from clv_assets import settings
-from clv_assets.lib.instance_storage import KeptOpenSqliteEventLogStorage
+from clv_assets.lib.instance_storage import KeptOpenSqliteEventLogStorage, KeptOpenSqliteInstance
 
 PARTITIONS = dg.DynamicPartitionsDefinition(name="shops")
 
@@ -59,6 +60,7 @@ def test_dagsters_own_sqlite_storage_reads_what_the_kept_open_storage_wrote(tmp_
     monkeypatch.delenv("CLV_DAGSTER_POSTGRES_URL", raising=False)
     settings.ensure_dagster_home()
     with dg.DagsterInstance.get() as instance:
+        assert isinstance(instance, KeptOpenSqliteInstance)
         assert isinstance(instance.event_log_storage, KeptOpenSqliteEventLogStorage)
         shops = [f"shop-{i}" for i in range(KeptOpenSqliteEventLogStorage.OPEN_SHARDS + 2)]
         _run_all(instance, shops)
@@ -83,7 +85,23 @@ def test_an_instance_file_written_before_is_rewritten_and_a_users_is_kept(tmp_pa
     before = settings._run_queue_config(settings.usable_cores())  # the file as written until 2026-12-04
     config.write_text(before)
     settings.ensure_dagster_home()
-    assert "KeptOpenSqliteStorage" in config.read_text() and str(home) in config.read_text()
+    current = config.read_text()
+    assert "class: KeptOpenSqliteInstance" in current and "/" not in current
+    # as written until 2026-12-05, in a folder copied from elsewhere (on a 7-core machine):
+    # the other folder's path goes, the run concurrency stays
+    copied = settings._run_queue_config(7) + f"""storage:
+  custom:
+    module: clv_assets.lib.instance_storage
+    class: KeptOpenSqliteStorage
+    config:
+      base_dir: "{tmp_path / 'elsewhere' / 'dagster_home'}"
+"""
+    config.write_text(copied)
+    settings.ensure_dagster_home()
+    assert config.read_text() == current.replace(f"max_concurrent_runs: {settings.usable_cores()}\n", "max_concurrent_runs: 7\n")
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_ref().storage_data.config_dict == {"base_dir": str(home)}
+    assert not (tmp_path / "elsewhere").exists()
     edited = before + "run_monitoring:\n  enabled: true\n"
     config.write_text(edited)
     settings.ensure_dagster_home()

@@ -3,6 +3,7 @@ partitions, the checks, the freshness policies and the fit plots over GraphQL.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -149,25 +151,19 @@ class Webserver:
         pytest.fail(f"webserver not ready within {STARTUP_SECONDS} s:\n{self.log.read_text()[-3000:]}")
 
 
-@pytest.fixture
-def webserver(workspace, tmp_path):
-    """`dagster-webserver` on 127.0.0.1 over the workspace's instance and warehouse."""
+@contextlib.contextmanager
+def ui_server(command: list[str], env: dict, log: Path, cwd: Path | None = None) -> Iterator[Webserver]:
+    """``command`` (``dagster-webserver``, ``dg dev``) serving on a free local port, from when
+    its code location has loaded until the block ends; its process group is stopped then."""
     port = _free_port()
-    log = tmp_path / "webserver.log"
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(workspace.dagster_home),
-        "CLV_WAREHOUSE": str(workspace.warehouse),
-        "CLV_LANDING_DIR": str(workspace.landing),
-    }
-    executable = Path(sys.executable).with_name("dagster-webserver")
     with log.open("w") as output:
         process = subprocess.Popen(
-            [str(executable), "-m", "clv_assets.definitions", "-h", "127.0.0.1", "-p", str(port)],
+            [*command, "-h", "127.0.0.1", "-p", str(port)],
+            cwd=cwd,
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: the code server goes with it
+            start_new_session=True,  # its own process group: the code server (and daemon) go with it
         )
     try:
         server = Webserver(port, log)
@@ -176,10 +172,24 @@ def webserver(workspace, tmp_path):
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
+
+
+@pytest.fixture
+def webserver(workspace, tmp_path):
+    """`dagster-webserver` on 127.0.0.1 over the workspace's instance and warehouse."""
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(workspace.dagster_home),
+        "CLV_WAREHOUSE": str(workspace.warehouse),
+        "CLV_LANDING_DIR": str(workspace.landing),
+    }
+    executable = Path(sys.executable).with_name("dagster-webserver")
+    with ui_server([str(executable), "-m", "clv_assets.definitions"], env, tmp_path / "webserver.log") as server:
+        yield server
 
 
 def test_webserver_serves_graph_partitions_checks_freshness_and_plots(webserver, workspace):

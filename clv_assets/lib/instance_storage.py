@@ -14,8 +14,12 @@ keeps its history when it switches), the same lock around every use of the event
 connections. Only the index and the latest few run files stay open. They build on the
 internals of Dagster's SQLite storage (the pinned 1.13); ``test_instance_storage.py``
 checks that Dagster's own storage reads back what they write.
-``settings.instance_config`` names :class:`KeptOpenSqliteStorage` in the ``dagster.yaml``
-it writes for local instances.
+
+``settings.instance_config`` names :class:`KeptOpenSqliteInstance` in the ``dagster.yaml``
+it writes for local instances: Dagster gives it the folder the instance is opened from
+(``DAGSTER_HOME``, or the folder passed to ``DagsterInstance.from_config``) and it puts
+the storage there, so the file holds no path and a copied or moved folder is an instance
+of its own (``test_portable_instance.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import contextlib
 from collections import OrderedDict
 from collections.abc import Iterator
 
+from dagster import DagsterInstance
+from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SQLITE_BUSY_TIMEOUT_SECONDS, SqliteEventLogStorage
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
@@ -35,7 +41,9 @@ from dagster._core.storage.sqlite_storage import (
     _runs_directory,
     _schedule_directory,
 )
+from dagster._serdes import ConfigurableClassData
 from sqlalchemy.pool import StaticPool
+import yaml
 
 
 class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
@@ -120,3 +128,22 @@ class KeptOpenSqliteStorage(DagsterSqliteStorage):
     def from_config_value(cls, inst_data, config_value):
         return cls.from_local(inst_data=inst_data, **config_value)  # Dagster's names its own class, not cls
 
+
+
+class KeptOpenSqliteInstance(DagsterInstance):
+    """A Dagster instance whose storage is :class:`KeptOpenSqliteStorage` in its own folder.
+
+    Named in ``dagster.yaml`` as ``instance_class`` (with no ``storage``): Dagster asks the
+    class for the defaults of the folder it opens (``config_defaults(base_dir)``), so the
+    storage's folder is decided when the instance is loaded, never written into the file.
+    Everything else is Dagster's own instance; a ``storage`` written into the file still wins.
+    """
+
+    @classmethod
+    def config_schema(cls) -> dict:
+        return {}  # no settings of its own
+
+    @staticmethod
+    def config_defaults(base_dir: str) -> dict:
+        storage = ConfigurableClassData(__name__, KeptOpenSqliteStorage.__name__, yaml.dump({"base_dir": base_dir}))
+        return {**InstanceRef.config_defaults(base_dir), "storage": storage}
