@@ -25,7 +25,8 @@ from clv_assets import cdnow
 from clv_assets.demo import write_demo_accounts
 from clv_assets.lib.resources import warehouse_resource
 from clv_assets.lib.warehouse import read_sql
-from clv_assets.stats import evaluation as ev
+from clv_assets.stats.evaluation.backtest import backtest_window
+from clv_assets.stats.evaluation.choice import CANDIDATES, choose_model
 from clv_assets.stats.purchase.bgnbd import bgnbd_expected_purchases
 from clv_assets.stats.registry import PURCHASE_MODELS
 
@@ -69,7 +70,7 @@ def _calibration_rfm() -> pd.DataFrame:
 
 def test_cdnow_scorecard_has_every_figure_per_candidate(cdnow_backtest):
     _, _, scores = cdnow_backtest
-    assert list(scores.index) == list(ev.CANDIDATES)
+    assert list(scores.index) == list(CANDIDATES)
     assert (scores.n_customers == 2357).all() and (scores.holdout_days == 273).all()
     assert (scores.actual_repeat_orders == cdnow.HOLDOUT_REPEAT_TRANSACTIONS).all()
     assert str(scores.cutoff.iloc[0].date()) == cdnow.CUTOFF and str(scores.holdout_end.iloc[0].date()) == cdnow.HOLDOUT_END
@@ -94,7 +95,7 @@ def test_cdnow_bgnbd_reproduces_the_published_forecast(cdnow_backtest):
     assert abs(bg.predicted_repeat_orders / from_published - 1) < 0.03, (bg.predicted_repeat_orders, from_published)
 
 
-@pytest.mark.parametrize("model", ev.CANDIDATES)
+@pytest.mark.parametrize("model", CANDIDATES)
 def test_cdnow_aggregate_forecast_matches_pymc_marketing(cdnow_backtest, model):
     """pymc-marketing's expected_purchases at the posterior mean, on a pandas RFM."""
     _, _, scores = cdnow_backtest
@@ -149,18 +150,18 @@ def test_choice_score_tie_break():
     scores = pd.DataFrame(
         {"model": ["bgnbd", "mbgnbd", "pareto_nbd"], "mae_orders": [0.500, 0.501, 0.60], "aggregate_error_pct": [-8.0, 2.0, 1.0]}
     )
-    choice = ev.choose_model(scores)
+    choice = choose_model(scores)
     assert choice["chosen_model"] == "mbgnbd" and "tied" in choice["reason"]
-    assert ev.choose_model(scores.assign(mae_orders=[0.4, 0.5, 0.6]))["chosen_model"] == "bgnbd"
-    assert ev.choose_model(scores.assign(mae_orders=[0.6, 0.5, 0.4]))["chosen_model"] == "pareto_nbd"
+    assert choose_model(scores.assign(mae_orders=[0.4, 0.5, 0.6]))["chosen_model"] == "bgnbd"
+    assert choose_model(scores.assign(mae_orders=[0.6, 0.5, 0.4]))["chosen_model"] == "pareto_nbd"
 
 
 def test_default_window_holds_out_the_last_third():
-    window = ev.backtest_window(dt.date(2024, 1, 1), dt.date(2024, 12, 31))
+    window = backtest_window(dt.date(2024, 1, 1), dt.date(2024, 12, 31))
     assert window.holdout_end == dt.date(2024, 12, 31) and window.total_days == 365
     assert window.holdout_days == 365 - 243 and window.cutoff == dt.date(2024, 8, 31)
     with pytest.raises(ValueError, match="not after the cutoff"):
-        ev.backtest_window(dt.date(2024, 1, 1), dt.date(2024, 12, 31), cutoff=dt.date(2025, 1, 1))
+        backtest_window(dt.date(2024, 1, 1), dt.date(2024, 12, 31), cutoff=dt.date(2025, 1, 1))
 
 
 def test_synthetic_bgnbd_account_backtest_agrees_with_the_truth(workspace, tmp_path):

@@ -59,7 +59,7 @@ def test_population_recovered_from_real_fits():
     from scipy.special import expit
 
     from clv_assets import demo
-    from clv_assets.stats.evaluation import distinct_histories
+    from clv_assets.stats.evaluation.backtest import distinct_histories
     from clv_assets.stats.fitting import fit
     from clv_assets.stats.registry import PURCHASE_MODELS
     from clv_assets.stats.specs import FitSettings

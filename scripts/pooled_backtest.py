@@ -104,7 +104,7 @@ def source_accounts(source: str, rng: np.random.Generator) -> tuple[list[pd.Data
 
 
 def fit_bgnbd(customers: pd.DataFrame, settings, priors=None) -> dict:
-    from clv_assets.stats.evaluation import distinct_histories
+    from clv_assets.stats.evaluation.backtest import distinct_histories
     from clv_assets.stats.fitting import fit
     from clv_assets.stats.registry import PURCHASE_MODELS
 
@@ -114,7 +114,8 @@ def fit_bgnbd(customers: pd.DataFrame, settings, priors=None) -> dict:
 
 
 def scored(draws: dict, customers: pd.DataFrame, holdout_days: float) -> dict:
-    from clv_assets.stats.evaluation import distinct_histories, predictive_summary, score
+    from clv_assets.stats.evaluation.backtest import distinct_histories, predictive_summary
+    from clv_assets.stats.evaluation.metrics import score
 
     rows, inverse = distinct_histories(customers)
     summary = predictive_summary("bgnbd", draws, rows, holdout_days).iloc[inverse].reset_index(drop=True)

@@ -10,7 +10,10 @@ needed). The quantities come from the models' own posterior quantities
   recency for the oldest customer age T (Fader, Hardie & Lee 2005, figure 5);
 * :func:`repeat_order_counts` / :func:`repeat_orders_png`: the number of customers with
   0, 1, 2, ... repeat orders in their observation period, actual vs expected by the
-  model (the calibration fit of Fader, Hardie & Lee 2005, figure 2).
+  model (the calibration fit of Fader, Hardie & Lee 2005, figure 2);
+* of a holdout backtest (:mod:`clv_assets.stats.evaluation`): :func:`tracking_plot`, the
+  cohort's cumulative repeat orders, actual and per model, and :func:`calibration_plot`,
+  predicted P(order) against the observed share by decile and model.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,6 +29,9 @@ from matplotlib.figure import Figure
 
 from clv_assets.stats.numerics import thin
 from clv_assets.stats.registry import DEFAULT_PURCHASE_MODEL, PURCHASE_MODELS
+
+if TYPE_CHECKING:  # the backtest window only annotates the tracking plot
+    from clv_assets.stats.evaluation.backtest import Window
 
 PLOT_DRAWS = 200  # posterior draws behind the P(alive) and repeat-order plots
 DPI = 80
@@ -133,6 +140,35 @@ def repeat_orders_png(counts: pd.DataFrame) -> bytes:
     ax.set_xlabel("repeat orders in the customer's observation period")
     ax.set_ylabel("customers")
     ax.set_title("Customers by number of repeat orders: actual vs model", fontsize=11)
+    ax.legend()
+    return figure_png(fig)
+
+
+def tracking_plot(track: pd.DataFrame, window: Window) -> bytes:
+    """Cumulative repeat orders by day, actual and per model, with the cutoff marked."""
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.subplots()
+    first = track[track.model == track.model.iloc[0]]
+    ax.plot(first["day_date"], first["actual_cumulative"], color="black", lw=2, label="actual")
+    for model, group in track.groupby("model", sort=False):
+        ax.plot(group["day_date"], group["predicted_cumulative"], ls="--", label=PURCHASE_MODELS[model].label)
+    ax.axvline(pd.Timestamp(window.cutoff), color="grey", ls=":", label="cutoff")
+    ax.set_ylabel("cumulative repeat orders")
+    ax.set_title("Tracking: calibration and holdout")
+    ax.legend()
+    return figure_png(fig)
+
+
+def calibration_plot(deciles: pd.DataFrame) -> bytes:
+    """Predicted P(order) vs observed share of customers who ordered, by decile and model."""
+    fig = Figure(figsize=(5, 5), layout="constrained")
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], color="grey", lw=1)
+    for model, group in deciles.groupby("model", sort=False):
+        ax.plot(group["predicted_p_order"], group["observed_share"], marker="o", label=PURCHASE_MODELS[model].label)
+    ax.set_xlabel("predicted P(at least one holdout order)")
+    ax.set_ylabel("observed share who ordered")
+    ax.set_title("Calibration by decile")
     ax.legend()
     return figure_png(fig)
 

@@ -20,7 +20,8 @@ from clv_assets.lib.prediction_config import HORIZONS, PredictionConfig
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.segments import SegmentDefinitionError, load_segments
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
-from clv_assets.stats import evaluation as ev
+from clv_assets.stats.evaluation import backtest, metrics
+from clv_assets.stats.evaluation.choice import CANDIDATES, CHOICE_SCORE, DEFAULT_MODEL, choose_model
 from clv_assets.stats.numerics import thin
 from clv_assets.stats.registry import GAMMA_GAMMA, PURCHASE_MODELS
 
@@ -38,7 +39,7 @@ class EvaluationConfig(SamplerConfig):
     holdout_end: str | None = None  # YYYY-MM-DD; default: the account's last transaction
     holdout_fraction: float = 1 / 3
     """Share of the observed window held out when no cutoff is given."""
-    candidates: list[str] = list(ev.CANDIDATES)
+    candidates: list[str] = list(CANDIDATES)
     """The purchase models compared."""
     draws: int = 500  # fewer than a served fit: every candidate is fitted
     tune: int = 500  # NUTS warm-up steps per chain
@@ -49,9 +50,9 @@ class EvaluationConfig(SamplerConfig):
     @field_validator("candidates")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
-        unknown = [c for c in value if c not in ev.CANDIDATES]
+        unknown = [c for c in value if c not in CANDIDATES]
         if unknown or not value:
-            raise ValueError(f"candidates must be a non-empty subset of {list(ev.CANDIDATES)}, got {value}")
+            raise ValueError(f"candidates must be a non-empty subset of {list(CANDIDATES)}, got {value}")
         return value
 
 
@@ -90,7 +91,7 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
         if not n_tx:
             raise dg.Failure(f"account {account!r} has no clean transactions to evaluate")
         try:
-            window = ev.backtest_window(first, last, iso_date(config.cutoff), iso_date(config.holdout_end), config.holdout_fraction)
+            window = backtest.backtest_window(first, last, iso_date(config.cutoff), iso_date(config.holdout_end), config.holdout_fraction)
         except ValueError as exc:
             raise dg.Failure(f"account {account!r}: {exc}") from None
         params |= {"cutoff": window.cutoff, "holdout_end": window.holdout_end, "start": window.start, "as_of": window.cutoff}
@@ -108,7 +109,7 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
     if reason:
         context.log.warning(f"{account}: not evaluated: {reason}")
         choice = {
-            "chosen_model": ev.DEFAULT_MODEL, "score_name": ev.CHOICE_SCORE, "score": None,
+            "chosen_model": DEFAULT_MODEL, "score_name": CHOICE_SCORE, "score": None,
             "reason": f"not evaluated ({reason}); default model kept", "candidates_compared": "",
         }
         with duckdb.get_connection() as conn, transaction(conn):
@@ -116,30 +117,30 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
         return dg.MaterializeResult(metadata={"status": "ineligible", "reason": reason, "cutoff": str(window.cutoff)})
 
     from clv_assets.stats.fitting import fit  # PyMC loads only when fitting
-    from clv_assets.stats.plots import markdown_image
+    from clv_assets.stats.plots import calibration_plot, markdown_image, tracking_plot
 
-    histories, index = ev.distinct_histories(customers)
+    histories, index = backtest.distinct_histories(customers)
     spend_rows = (
         customers[(customers.frequency > 0) & (customers.monetary_value > 0)]
         .groupby(["frequency", "monetary_value"]).size().rename("n").reset_index()
     )
     gg = fit(GAMMA_GAMMA, spend_rows, config.settings())
-    aov = ev.expected_order_value(thin(gg.draws, config.predictive_draws), customers)
+    aov = backtest.expected_order_value(thin(gg.draws, config.predictive_draws), customers)
     scores, deciles, tracks, candidate_draws = [], [], [], {}
     actual_cumulative = np.cumsum(daily["repeat_orders"].to_numpy())
     for model in config.candidates:
         posterior = fit(PURCHASE_MODELS[model], histories, config.settings())
         draws = thin(posterior.draws, config.predictive_draws)
         candidate_draws[model] = draws
-        summary = ev.predictive_summary(model, draws, histories, float(window.holdout_days))
-        figures, calibration = ev.score(summary.iloc[index].reset_index(drop=True), customers, aov)
-        predicted_cumulative = ev.tracking(model, draws, daily)
+        summary = backtest.predictive_summary(model, draws, histories, float(window.holdout_days))
+        figures, calibration = metrics.score(summary.iloc[index].reset_index(drop=True), customers, aov)
+        predicted_cumulative = backtest.tracking(model, draws, daily)
         scores.append(
             {
                 "model": model,
                 "method": posterior.method,
                 **figures,
-                "tracking_error_pct": ev.tracking_error_pct(actual_cumulative, predicted_cumulative),
+                "tracking_error_pct": metrics.tracking_error_pct(actual_cumulative, predicted_cumulative),
                 "parameters": json.dumps({k: round(float(np.mean(v)), 6) for k, v in posterior.draws.items() if k in PURCHASE_MODELS[model].parameters}),
                 "max_r_hat": _max_r_hat(posterior),
                 "n_draws": len(next(iter(draws.values()))),
@@ -160,7 +161,7 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
         context.log.info(f"{account}: {model} by {posterior.method}: " + ", ".join(f"{k}={v:.4g}" for k, v in figures.items()))
     scores = pd.DataFrame(scores)
     deciles, tracks = pd.concat(deciles, ignore_index=True), pd.concat(tracks, ignore_index=True)
-    choice = ev.choose_model(scores)
+    choice = choose_model(scores)
     lift_model = choice["chosen_model"] if choice["chosen_model"] in candidate_draws else config.candidates[0]
     try:
         segments = load_segments()
@@ -193,12 +194,12 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
             "chosen_model": choice["chosen_model"],
             "choice_reason": choice["reason"],
             "scorecard": dg.MetadataValue.md(shown.round(4).to_markdown()),
-            "tracking_plot": dg.MetadataValue.md(markdown_image(ev.tracking_plot(tracks, window), "tracking plot")),
+            "tracking_plot": dg.MetadataValue.md(markdown_image(tracking_plot(tracks, window), "tracking plot")),
             "segment_lift": dg.MetadataValue.md(
                 lift.set_index("segment")[["members", "comparison_customers", "order_rate_lift", "order_rate_lift_p05", "order_rate_lift_p95", "spend_lift"]]
                 .round(3).to_markdown()
             ),
-            "calibration_plot": dg.MetadataValue.md(markdown_image(ev.calibration_plot(deciles), "calibration plot")),
+            "calibration_plot": dg.MetadataValue.md(markdown_image(calibration_plot(deciles), "calibration plot")),
         }
     )
 
@@ -211,6 +212,6 @@ def _max_r_hat(posterior) -> float | None:
     return float(max(az.rhat(v) for v in posterior.draws.values()))
 
 
-def _write_choice(conn, account: str, choice: dict, window: ev.Window, evaluated_at: datetime) -> None:
+def _write_choice(conn, account: str, choice: dict, window: backtest.Window, evaluated_at: datetime) -> None:
     params = {**choice, "account": account, "cutoff": window.cutoff, "evaluated_at": evaluated_at}
     replace_account_rows(conn, "models.model_choice", account, read_sql("models.model_choice"), params)

@@ -16,9 +16,9 @@ import pandas as pd
 from clv_assets.lib.band_config import BandThresholds
 from clv_assets.lib.segments import Segment, lift_groups_query
 from clv_assets.lib.warehouse import read_sql, run_sql
-from clv_assets.stats import evaluation as ev
 from clv_assets.stats.band_confidence import with_probability_columns
 from clv_assets.stats.bands import LABELS
+from clv_assets.stats.evaluation.lift import segment_lift
 from clv_assets.stats.predict import PredictionSettings, predict_rows
 
 # predictions.customer_channels as marts.customer_profile reads it: no channel fit in a backtest
@@ -97,7 +97,7 @@ def segment_lift_at_cutoff(
         groups = run_sql(conn, sql, {**params, "account": account}).df()
     finally:
         conn.close()
-    lift = ev.segment_lift(groups, holdout)
+    lift = segment_lift(groups, holdout)
     described = {s.name: s for s in segments}
     lift.insert(1, "label", [described[name].label for name in lift.segment])
     lift.insert(
