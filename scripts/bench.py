@@ -1,27 +1,36 @@
-"""Benchmark: the whole of clv_account_job at 100k, 1M and 10M customers.
+"""Benchmark: the whole of clv_account_job at 100k, 1M and 10M customers, and the modes below.
 
-Prints figures; it is not a test. Per account size:
+Prints figures; it is not a test. ``--markdown PATH`` also writes them as a page headed by
+the command, commit, date and machine (scripts/report_page.py; the project's page is
+docs/measurements/performance.md). Per account size (the whole job):
 
-- end to end: ``clv-assets materialize`` as a new process, median of ``--repeat`` (3) runs
-  after one warm-up run (which registers the partition and warms the compile caches).
-  Peak memory two ways: GNU ``/usr/bin/time -v``'s "Maximum resident set size" (the
-  kernel's ru_maxrss of the command and the descendants it waited for; without GNU time,
-  os.wait4's ru_maxrss, the same figure), and the largest VmHWM (peak RSS) of any process
-  of the command's process tree, read from /proc every 0.1 s while it runs, which also
-  covers the multiprocess executor's step processes (children of a forkserver);
-- per asset: the seconds of the step that materialised it, from the run's own event log
-  (STEP_START to STEP_SUCCESS), and the largest RSS of that step's process sampled while
-  the step ran (``clv-assets materialize`` runs a job's steps in one process).
+- end to end: ``clv-assets materialize`` as a new process, the whole job on default
+  settings, as a user runs it: median of ``--repeat`` (3) runs after one warm-up run (which
+  registers the partition and warms the compile caches). Peak memory two ways: GNU
+  ``/usr/bin/time -v``'s "Maximum resident set size" (the kernel's ru_maxrss of the command
+  and the descendants it waited for; without GNU time, os.wait4's ru_maxrss, the same
+  figure), and the largest VmHWM (peak RSS) of any process of the command's process tree,
+  read from /proc every 0.1 s while it runs, which also covers the multiprocess executor's
+  step processes (children of a forkserver);
+- per step: its seconds from the run's own event log (STEP_START to STEP_SUCCESS), and the
+  largest RSS of the step's process sampled while the step ran (``clv-assets materialize``
+  runs a job's steps in one process).
 
 At 100k it also runs the naive pymc-marketing way (customer-level fits with default MCMC,
 then the ``expected_*`` methods over the full posterior) on the same features, and prints
-ratios against our fit and prediction steps.
+ratios against our fit and prediction steps (7 minutes and ~22 GB: ``--no-naive`` skips it).
+
+The other modes can be combined with each other and with ``--sizes`` in one command (one
+page); each runs in new processes, as a user's command or a new worker would:
 
     .venv/bin/python scripts/bench.py [--sizes 100000 1000000 10000000] [--no-naive] [--repeat N]
     .venv/bin/python scripts/bench.py --landing DIR [--naive-too]   # your own account folders
-    .venv/bin/python scripts/bench.py --many 20 --customers 5000 [--workers 2]   # many accounts
+    .venv/bin/python scripts/bench.py --many 20 --customers 5000 [--workers 2] [--modes workers]   # many accounts
     .venv/bin/python scripts/bench.py --prediction-models 20000   # predictions per purchase model
-    .venv/bin/python scripts/bench.py --backtest [--customers 5000] [--repeat 3]   # 3-candidate backtests
+    .venv/bin/python scripts/bench.py --backtest [--customers 5000]   # 3-candidate backtests, --repeat new processes
+    .venv/bin/python scripts/bench.py --fits   # first fit in a new process vs the next accounts', --repeat processes
+    .venv/bin/python scripts/bench.py --sizes 1000000 --no-naive --many 20 --modes workers \\
+        --prediction-models 20000 --backtest --fits --markdown docs/measurements/performance.md
 """
 
 from __future__ import annotations
@@ -29,16 +38,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report_page import Page, add_markdown_option, duration, fmt, median_and_runs, method_label  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF_OFFSET_DAYS = 30
+DEFAULT_SIZES = [100_000, 1_000_000, 10_000_000]
 # Every asset of clv_account_job, grouped for the printout in graph order
 # (test_bench.py checks that this covers the job, so no asset is left out of the figures).
 STAGES = {
@@ -54,6 +69,12 @@ STAGES = {
     ],
 }
 GNU_TIME = Path("/usr/bin/time")
+# The project's targets (seconds; MB of peak RSS), shown beside the figures they judge.
+WHOLE_JOB_TARGETS = {100_000: {"seconds": 25}, 1_000_000: {"seconds": 60, "peak_mb": 3000}}
+MANY_TARGETS = {(20, 5000): 90, (200, 1000): 600}  # the whole `materialize --workers N` command
+BACKTEST_TARGETS = {"cdnow": (1, 40), 5000: (2, 20)}  # case -> (round judged, seconds of the run)
+PREDICTION_RATIO_TARGET = 3.0  # every purchase model's predictions within 3x the default model's
+FIT_ACCOUNTS = 3  # simulated accounts fitted one after the other in each --fits process
 
 
 def _proc_tree_rss(root_pid: int) -> dict[int, tuple[float, float]]:
@@ -88,8 +109,6 @@ def measure_tree(argv: list[str], env: dict) -> dict:
     full = [str(GNU_TIME), "-v", "-o", str(report)] + argv if use_gnu else argv
     started = time.perf_counter()
     proc = subprocess.Popen(full, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    import threading
-
     output: list[str] = []
     reader = threading.Thread(target=lambda: output.append(proc.stdout.read()))
     reader.start()
@@ -118,22 +137,33 @@ def measure_tree(argv: list[str], env: dict) -> dict:
             "peaks": peaks, "samples": samples}
 
 
-def measure(argv: list[str], env: dict, check: bool = True) -> dict:
+def measure(argv: list[str], env: dict, check: bool = True, echo: bool = False) -> dict:
     """Run ``argv``; return wall seconds, peak RSS (MB) and the JSON it printed last, if any.
-    ``check``: a non-zero exit ends the benchmark (else the caller reports failures itself)."""
+    ``check``: a non-zero exit ends the benchmark (else the caller reports failures itself);
+    ``echo``: pass the command's non-JSON lines through (a child's progress)."""
     started = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    out = proc.stdout.read()
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if echo and not line.startswith("{"):
+            print(line, end="", flush=True)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     if check and os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"benchmark step failed: {' '.join(argv)}\n{out[-2000:]}")
+        raise SystemExit(f"benchmark step failed: {' '.join(argv)}\n{''.join(lines)[-2000:]}")
     reported = {}
-    for line in reversed(out.splitlines()):
+    for line in reversed(lines):
         if line.startswith("{"):
             reported = json.loads(line)
             break
     return {"wall": wall, "peak_mb": usage.ru_maxrss / 1024, **reported}
+
+
+def run_child(kind: str, *args) -> dict:
+    """This script's ``--child KIND ARGS`` in a new process: the JSON it printed last."""
+    argv = [sys.executable, str(Path(__file__).resolve()), "--child", kind, *map(str, args)]
+    return measure(argv, dict(os.environ), echo=True)
 
 
 def job_asset_keys() -> set[str]:
@@ -145,10 +175,11 @@ def job_asset_keys() -> set[str]:
     return {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
 
 
-def step_figures(dagster_home: str, run_id: str, samples: list[tuple[float, int, float]]) -> dict[str, dict]:
+def step_figures(dagster_home: str, run_id: str, samples: list[tuple[float, int, float]]) -> tuple[dict, dict]:
     """Per asset of the run: its step, the step's seconds (STEP_START -> STEP_SUCCESS in
     the run's event log) and the largest RSS of the step's process sampled while the step
-    ran (the CLI runs a job's steps in one process, so a process's VmHWM is not a step's)."""
+    ran (the CLI runs a job's steps in one process, so a process's VmHWM is not a step's);
+    and the same per step, every step of the run (asset checks' too), in the order they ran."""
     import dagster as dg
 
     instance = dg.DagsterInstance.from_config(dagster_home)
@@ -166,12 +197,16 @@ def step_figures(dagster_home: str, run_id: str, samples: list[tuple[float, int,
             step["seconds"] = entry.timestamp - step["start"]
         elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             assets[event.event_specific_data.materialization.asset_key.to_user_string()] = entry.step_key
+
     def peak(step: dict) -> float:
         during = [rss for t, pid, rss in samples
                   if pid == step.get("pid") and step.get("start", 0) <= t <= step.get("end", 0)]
         return max(during, default=float("nan"))
 
-    return {asset: {**steps[key], "peak_mb": peak(steps[key])} for asset, key in assets.items()}
+    for step in steps.values():
+        step["peak_mb"] = peak(step)
+    ordered = dict(sorted(steps.items(), key=lambda kv: kv[1].get("start", float("inf"))))
+    return {asset: steps[key] for asset, key in assets.items()}, ordered
 
 
 def latest_run_id(dagster_home: str) -> str:
@@ -215,245 +250,43 @@ def child_naive(warehouse: str, account: str, horizon: int) -> None:
     print(json.dumps({"seconds": time.perf_counter() - started, "fit_seconds": fitted - started}))
 
 
-def run_breakdown(dagster_home: str, since: float) -> dict:
-    """Medians over the runs created after ``since``: run seconds, fit seconds, SQL-step seconds."""
-    import dagster as dg
-
-    instance = dg.DagsterInstance.from_config(dagster_home)
-    from clv_assets.lib.keys import ACCOUNT_JOB
-
-    records = instance.get_run_records(
-        filters=dg.RunsFilter(job_name=ACCOUNT_JOB, created_after=datetime.fromtimestamp(since, UTC))
-    )
-    runs, fits, sql_steps, steps, failed = [], {"purchase_model": [], "gamma_gamma": []}, [], {}, []
-    for record in records:
-        if record.dagster_run.status != dg.DagsterRunStatus.SUCCESS:
-            failed.append(record.dagster_run.tags.get("dagster/partition"))
-            continue
-        runs.append(record.end_time - record.start_time)
-        started = {}
-        sql = 0.0
-        for entry in instance.all_logs(record.dagster_run.run_id):
-            event = entry.dagster_event
-            if event is None:
-                continue
-            if event.event_type == dg.DagsterEventType.STEP_START:
-                started[entry.step_key] = entry.timestamp
-            elif event.event_type == dg.DagsterEventType.STEP_SUCCESS:
-                seconds = entry.timestamp - started[entry.step_key]
-                steps.setdefault(entry.step_key, []).append(seconds)
-                if "fit" not in entry.step_key:
-                    sql += seconds
-            elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
-                materialization = event.event_specific_data.materialization
-                model = materialization.asset_key.path[-1]
-                if model in fits:
-                    fits[model].append(materialization.metadata["seconds"].value)
-        sql_steps.append(sql)
-    med = lambda xs: statistics.median(xs) if xs else float("nan")  # noqa: E731
-    return {"runs": len(runs), "run": med(runs), "sql": med(sql_steps), **{k: med(v) for k, v in fits.items()},
-            "steps": {key: med(v) for key, v in steps.items()}, "failed": sorted(failed)}
-
-
-def bench_many(n_accounts: int, n_customers: int, workers: int, as_of: str, modes: list[str]) -> None:
-    """Materialise many accounts two ways and print wall time and per-account overhead.
-
-    - one process per account (what a run per partition costs: process start, imports,
-      first model compilation, then the work), ``workers`` processes at a time;
-    - ``clv-assets materialize --workers N``: each worker process runs its share of the
-      accounts one after the other, paying imports and first compilations once.
-    """
-    from clv_assets.demo import write_demo_accounts
-
-    root = Path(tempfile.mkdtemp(prefix=f"clv-bench-many-{n_accounts}x{n_customers}-"))
+def _workspace(prefix: str) -> tuple[Path, dict]:
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     env = {
         **os.environ,
         "CLV_WAREHOUSE": str(root / "warehouse.duckdb"),
         "CLV_LANDING_DIR": str(root / "landing"),
         "DAGSTER_HOME": str(root / "dagster_home"),
     }
-    cli = [str(Path(sys.executable).with_name("clv-assets"))]
-    imports = [measure([sys.executable, "-c", "import clv_assets.definitions, clv_assets.stats.fitting"], env)["wall"]
-               for _ in range(3)]
-    truths = write_demo_accounts(root / "landing", n_accounts=n_accounts, n_customers=n_customers, seed=20)
-    accounts = [t["account"] for t in truths]
-    print(f"== {n_accounts} accounts x {n_customers:,} customers, {workers} processes at a time ({root})")
-    print(f"  process start + imports (definitions + PyMC): {statistics.median(imports):.1f} s (median of 3)")
-    # register the partitions and warm the on-disk compile caches, as a daemon would have
-    measure(cli + ["materialize", "--account", accounts[0], "--as-of", as_of], env)
-
-    results = {}
-    started_at, started = time.time(), time.perf_counter()
-    pending, running, per_process = (list(accounts) if "per-account" in modes else []), [], []
-    while pending or running:
-        while pending and len(running) < workers:
-            account = pending.pop(0)
-            argv = cli + ["materialize", "--account", account, "--as-of", as_of]
-            running.append((time.perf_counter(), subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)))
-        for item in list(running):
-            if item[1].poll() is not None:
-                running.remove(item)
-                per_process.append(time.perf_counter() - item[0])
-        time.sleep(0.2)
-    if per_process:
-        results["one process per account"] = (time.perf_counter() - started, statistics.median(per_process),
-                                              run_breakdown(env["DAGSTER_HOME"], started_at))
-    if "workers" in modes:
-        started_at, started = time.time(), time.perf_counter()
-        # an account that fails (say a fit's blocking diagnostics) is reported, not fatal
-        measure(cli + ["materialize", "--workers", str(workers), "--as-of", as_of], env, check=False)
-        results[f"{workers} worker processes"] = (time.perf_counter() - started, float("nan"),
-                                                  run_breakdown(env["DAGSTER_HOME"], started_at))
-    print(f"  {'mode':<26} {'total':>8} {'per account (median):':>22} {'process':>8} {'run':>6} "
-          f"{'purchase fit':>12} {'gg fit':>7} {'SQL steps':>9}")
-    for mode, (total, process, b) in results.items():
-        print(f"  {mode:<26} {total:7.0f}s {'':>22} {process:7.1f}s {b['run']:5.1f}s {b['purchase_model']:8.1f}s "
-              f"{b['gamma_gamma']:6.1f}s {b['sql']:8.1f}s   ({b['runs']} successful runs)")
-    for mode, (_, _, b) in results.items():
-        if b["failed"]:
-            print(f"  {mode}: {len(b['failed'])} account(s) failed: {', '.join(b['failed'])}")
-        print(f"  {mode}, seconds per step (median over runs): "
-              + ", ".join(f"{key} {seconds:.2f}" for key, seconds in sorted(b["steps"].items(), key=lambda kv: -kv[1])))
+    return root, env
 
 
-def bench_prediction_models(n_rows: int, repeat: int) -> None:
-    """Seconds of ``predict_rows`` (200 draws) per purchase model on ``n_rows`` distinct
-    histories drawn at random, with posteriors spread around CDNOW's posterior means (days)."""
-    import numpy as np
-    import pandas as pd
-
-    from clv_assets.stats.predict import PredictionSettings, predict_rows
-
-    rng = np.random.default_rng(0)
-    T = rng.uniform(30, 700, n_rows).round()
-    x = np.where(rng.random(n_rows) < 0.4, 0.0, rng.poisson(2, n_rows).astype(float))
-    rows = pd.DataFrame(
-        {
-            "frequency": x,
-            "recency": np.where(x > 0, np.floor(rng.random(n_rows) * T), 0.0),
-            "T": T,
-            "monetary_value": np.where(x > 0, rng.gamma(4, 10, n_rows), 0.0),
-            "n": 1,
-        }
-    )
-    draws = lambda means: {k: rng.normal(v, 0.03 * v, 200) for k, v in means.items()}  # noqa: E731
-    beta_geo = draws({"r": 0.245, "alpha": 31.5, "a": 0.78, "b": 2.41})
-    posteriors = {
-        "bgnbd": beta_geo,
-        "mbgnbd": draws({"r": 0.572, "alpha": 45.8, "a": 0.874, "b": 1.54}),
-        "pareto_nbd": draws({"r": 0.56, "alpha": 74.1, "s": 0.557, "beta": 71.8}),
-    }
-    spend = draws({"p": 6.3, "q": 3.8, "v": 16.0})
-    medians = {}
-    for model, purchase in posteriors.items():
-        seconds = []
-        for _ in range(repeat):
-            started = time.perf_counter()
-            predict_rows(rows, purchase, spend, PredictionSettings(model=model))
-            seconds.append(time.perf_counter() - started)
-        medians[model] = statistics.median(seconds)
-        print(f"  {model:<11} median {medians[model]:6.1f} s over {repeat}  "
-              f"({medians[model] / medians["bgnbd"]:.1f}x BG/NBD)  runs: {[round(v, 1) for v in seconds]}")
+def _done_with(root: Path, keep: bool) -> None:
+    if keep:
+        print(f"  kept {root}")
+    else:
+        shutil.rmtree(root, ignore_errors=True)
 
 
-def bench_backtest(customers: int, repeat: int) -> None:
-    """Seconds of the 3-candidate holdout backtest (models/evaluation after loading the
-    orders: a real in-process Dagster run, as ``scripts/cdnow_scorecard.py`` does) on the
-    CDNOW sample and on a demo account of ``customers`` customers, ``repeat`` rounds in one
-    process. The process's first fit of each model compiles it (nutpie / Laplace
-    functions); later runs reuse it, as a warm worker does."""
-    import dagster as dg
+# ---------------------------------------------------------------------------------------------
+# the whole job
+
+
+def bench_whole_job(cases: list, args, as_of: str) -> list[dict]:
+    """``clv-assets materialize`` of one account per case, as a new process: a warm-up run,
+    then ``--repeat`` timed runs (see the module docstring)."""
     import duckdb
 
-    from clv_assets.cdnow import cdnow_orders, evaluation_run_config, materialize_backtest
     from clv_assets.demo import write_demo_accounts
 
-    root = Path(tempfile.mkdtemp(prefix="clv-bench-backtest-"))
-    os.environ["DAGSTER_HOME"] = str(root / "dagster_home")
-    (root / "dagster_home").mkdir()
-    instance = dg.DagsterInstance.get()
-    landing, warehouse = root / "landing", root / "warehouse.duckdb"
-    (landing / "cdnow-sample").mkdir(parents=True)
-    cdnow_orders(ROOT / "clv_assets_tests" / "fixtures" / "cdnow" / "CDNOW_sample.txt").to_csv(
-        landing / "cdnow-sample" / "cdnow.csv", index=False
-    )
-    (truth,) = write_demo_accounts(landing, n_accounts=1, n_customers=customers)
-    cases = [("CDNOW sample", "cdnow-sample", evaluation_run_config()), (f"{customers:,}-customer account", truth["account"], {})]
-    for round_ in range(1, repeat + 1):
-        for label, account, run_config in cases:
-            started = time.perf_counter()
-            result = materialize_backtest(account, landing, warehouse, instance, run_config)
-            wall = time.perf_counter() - started
-            if not result.success:
-                raise SystemExit(f"backtest of {account} failed")
-            step = [e.timestamp for e in instance.all_logs(result.run_id) if e.dagster_event and e.step_key == "models__evaluation"
-                    and e.dagster_event.event_type in (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS)]
-            with duckdb.connect(str(warehouse), read_only=True) as conn:
-                fits = conn.execute(
-                    "SELECT model, method, fit_seconds, n_customers FROM models.evaluation WHERE account = $a ORDER BY model", {"a": account}
-                ).fetchall()
-            print(f"  round {round_}  {label:<24} {fits[0][3]:>6,} customers  run {wall:5.1f} s, "
-                  f"evaluation step {step[-1] - step[0]:5.1f} s; fits incl. compiling: "
-                  + ", ".join(f"{model} ({method}) {seconds:.1f} s" for model, method, seconds, _ in fits), flush=True)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
-    parser.add_argument("--no-naive", action="store_true")
-    parser.add_argument("--repeat", type=int, default=3, help="end-to-end repetitions (median reported)")
-    parser.add_argument("--landing", type=Path, help="benchmark these account folders instead of generated ones")
-    parser.add_argument("--naive-too", action="store_true", help="with --landing: also run the naive way")
-    parser.add_argument("--as-of", help="observation end, YYYY-MM-DD (default: 30 days ago)")
-    parser.add_argument("--many", type=int, help="materialise this many accounts (see bench_many)")
-    parser.add_argument("--customers", type=int, default=5000, help="with --many: customers per account")
-    parser.add_argument("--workers", type=int, default=2, help="with --many: processes at a time")
-    parser.add_argument("--modes", nargs="+", choices=["per-account", "workers"], default=["per-account", "workers"],
-                        help="with --many: one process per account, worker processes, or both")
-    parser.add_argument("--prediction-models", type=int, help="predictions per purchase model on N distinct histories")
-    parser.add_argument("--backtest", action="store_true",
-                        help="the 3-candidate backtest on the CDNOW sample and a --customers account, --repeat rounds in one process")
-    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        kind, *rest = args.child
-        child_naive(rest[0], rest[1], int(rest[2]))
-        return
-    if args.prediction_models:
-        bench_prediction_models(args.prediction_models, max(args.repeat, 3))
-        return
-    if args.backtest:
-        bench_backtest(args.customers, args.repeat)
-        return
-
-
-    from clv_assets.demo import write_demo_accounts
-
-    as_of = args.as_of or (datetime.now(UTC).date() - timedelta(days=AS_OF_OFFSET_DAYS)).isoformat()
-    if args.many:
-        bench_many(args.many, args.customers, args.workers, as_of, args.modes)
-        return
-    me = [sys.executable, str(Path(__file__).resolve())]
     cli = [str(Path(sys.executable).with_name("clv-assets"))]
-    baseline = measure([sys.executable, "-c", "import clv_assets.definitions"], dict(os.environ))
-    print(f"process start + imports: {baseline['wall']:.1f} s, {baseline['peak_mb']:.0f} MB\n")
     missing = job_asset_keys() - {key for keys in STAGES.values() for key in keys}
     if missing:
         print(f"warning: assets of the job without a stage: {sorted(missing)}")
     peak_label = "GNU time" if GNU_TIME.exists() else "wait4"
-    results = {}
-    if args.landing:
-        cases = [(folder.name, folder) for folder in sorted(args.landing.iterdir()) if folder.is_dir()]
-    else:
-        cases = [(size, None) for size in args.sizes]
+    results = []
     for size, source in cases:
-        root = Path(tempfile.mkdtemp(prefix=f"clv-bench-{size}-"))
-        env = {
-            **os.environ,
-            "CLV_WAREHOUSE": str(root / "warehouse.duckdb"),
-            "CLV_LANDING_DIR": str(root / "landing"),
-            "DAGSTER_HOME": str(root / "dagster_home"),
-        }
+        root, env = _workspace(f"clv-bench-{size}-")
         started = time.perf_counter()
         if source is None:
             (truth,) = write_demo_accounts(root / "landing", n_accounts=1, n_customers=size, seed=size % 997)
@@ -474,13 +307,15 @@ def main() -> None:
         runs = []
         for _ in range(args.repeat):
             run = measure_tree(command, env)
-            run["steps"] = step_figures(env["DAGSTER_HOME"], latest_run_id(env["DAGSTER_HOME"]), run["samples"])
+            run["steps"], run["all_steps"] = step_figures(
+                env["DAGSTER_HOME"], latest_run_id(env["DAGSTER_HOME"]), run["samples"])
+            del run["samples"]
             runs.append(run)
             print(f"  run {len(runs)}: {run['wall']:.1f} s, peak {run['kernel_peak_mb']:.0f} MB ({peak_label}), "
                   f"{run['tree_peak_mb']:.0f} MB (largest process of the tree)", flush=True)
         median_run = sorted(runs, key=lambda r: r["wall"])[len(runs) // 2]
         print(f"  {'asset':<32} {'step':<28} {'s':>7} {'peak MB':>8}   (run with the median wall time)")
-        for stage, keys in STAGES.items():
+        for keys in STAGES.values():
             for key in keys:
                 step = median_run["steps"].get(key, {})
                 print(f"  {key:<32} {step.get('step', '-'):<28} {step.get('seconds', float('nan')):7.1f} "
@@ -490,8 +325,6 @@ def main() -> None:
                "tree_peak_mb": max(r["tree_peak_mb"] for r in runs)}
         print(f"  {'end to end':<12} {e2e['wall']:7.1f} s   peak {e2e['peak_mb']:6.0f} MB ({peak_label}), "
               f"{e2e['tree_peak_mb']:.0f} MB largest process   (clv-assets materialize, median of {args.repeat})")
-        import duckdb
-
         with duckdb.connect(env["CLV_WAREHOUSE"], read_only=True) as conn:
             facts = conn.execute(
                 "SELECT model, any_value(method), any_value(n_distinct_rows), any_value(n_customers) "
@@ -500,18 +333,536 @@ def main() -> None:
         for model, method, distinct, customers in facts:
             print(f"  {model}: {method} on {distinct:,} distinct rows for {customers:,} customers")
         steps = median_run["steps"]
-        results[size] = {"steps": steps, "e2e": e2e}
-        if (size == 100_000 and not args.no_naive) or (source is not None and args.naive_too):
+        result = {"size": size if source is None else None, "label": label, "orders": truth["n_completed_orders"],
+                  "warm": warm["wall"], "runs": [r["wall"] for r in runs], "e2e": e2e, "median_run": median_run,
+                  "fits": {model: (method, distinct) for model, method, distinct, _ in facts}, "naive": None}
+        if (size == 100_000 and source is None and not args.no_naive) or (source is not None and args.naive_too):
+            me = [sys.executable, str(Path(__file__).resolve())]
             naive = measure(me + ["--child", "naive", env["CLV_WAREHOUSE"], account, "365"], env)
             ours = [steps[key] for key in STAGES["fits"] + STAGES["predictions"]]
             ours_seconds = sum(s["seconds"] for s in ours)
             ours_peak = max(s["peak_mb"] for s in ours)
+            result["naive"] = {"seconds": naive["seconds"], "fit_seconds": naive["fit_seconds"],
+                               "peak_mb": naive["peak_mb"], "ours_seconds": ours_seconds, "ours_peak_mb": ours_peak}
             print(f"  naive pymc-marketing: {naive['seconds']:.1f} s (fits {naive['fit_seconds']:.1f} s), "
                   f"peak {naive['peak_mb']:.0f} MB")
             print(f"  ours, fits + predictions: {ours_seconds:.1f} s, peak {ours_peak:.0f} MB")
             print(f"  ratio naive / ours: {naive['seconds'] / ours_seconds:.1f}x time, "
                   f"{naive['peak_mb'] / ours_peak:.1f}x peak memory")
+        results.append(result)
+        _done_with(root, args.keep)
         print()
+    return results
+
+
+def _verdict(ok: bool) -> str:
+    return "**met**" if ok else "**not met**"
+
+
+def _fit_cell(result: dict, model: str, asset: str) -> str:
+    from clv_assets.stats.registry import GAMMA_GAMMA, PURCHASE_MODELS
+
+    method, distinct = result["fits"].get(model, ("-", None))
+    seconds = result["median_run"]["steps"].get(asset, {}).get("seconds")
+    label = {**{name: m.label for name, m in PURCHASE_MODELS.items()}, GAMMA_GAMMA.name: GAMMA_GAMMA.label}.get(model, model)
+    return f"{label} by {method_label(method)}, {fmt(distinct, ',')} distinct rows: {fmt(seconds)} s"
+
+
+def page_whole_job(page: Page, results: list[dict], repeat: int, startup: dict) -> None:
+    from clv_assets.lib.keys import ACCOUNT_JOB
+    from clv_assets.stats.registry import GAMMA_GAMMA
+
+    page.section(f"Whole job: `clv-assets materialize` of one account ({ACCOUNT_JOB}, default settings, a new process)")
+    page.text(f"Median of {repeat} timed run(s) after a warm-up run; peak RSS is the largest over the timed runs. "
+              f"A new process's start and imports alone: {fmt(startup.get('definitions'))} s "
+              f"(`import clv_assets.definitions`, median of 3).")
+    peak_label = "GNU time" if GNU_TIME.exists() else "wait4"
+    rows = []
+    for r in results:
+        target = WHOLE_JOB_TARGETS.get(r["size"]) if r["size"] else None
+        if target:
+            ok = r["e2e"]["wall"] <= target["seconds"] and r["e2e"]["peak_mb"] <= target.get("peak_mb", float("inf"))
+            shown = f"{target['seconds']} s" + (f", {target['peak_mb']:,} MB" if "peak_mb" in target else "")
+            target_cell = f"{shown}: {_verdict(ok)}"
+        else:
+            target_cell = "-"
+        purchase = next((m for m in r["fits"] if m != GAMMA_GAMMA.name), None)
+        rows.append([
+            r["label"], fmt(r["orders"], ","), f"**{median_and_runs(r['runs'])}**", f"{r['warm']:.1f} s",
+            f"{r['e2e']['peak_mb']:,.0f} MB", f"{r['e2e']['tree_peak_mb']:,.0f} MB",
+            _fit_cell(r, purchase, "models/purchase_model") if purchase else "-",
+            _fit_cell(r, GAMMA_GAMMA.name, "models/gamma_gamma"), target_cell,
+        ])
+    page.table(["account", "completed orders", "end to end, median (runs)", "warm-up run", f"peak RSS ({peak_label})",
+                "largest process of the tree", "purchase fit (step)", "spend fit (step)", "target"], rows)
+
+    page.section("Steps of the median run (seconds, and the step's peak RSS in MB)")
+    order: list[str] = []
+    for r in results:
+        order += [s for s in r["median_run"]["all_steps"] if s not in order]
+    rows = []
+    for step in order:
+        cells = []
+        for r in results:
+            s = r["median_run"]["all_steps"].get(step)
+            cells.append(f"{s['seconds']:.1f} ({fmt(s['peak_mb'], ',.0f')} MB)" if s and "seconds" in s else "-")
+        rows.append([f"`{step}`", *cells])
+    rest = []
+    for r in results:
+        steps_total = sum(s.get("seconds", 0.0) for s in r["median_run"]["all_steps"].values())
+        rest.append(f"{steps_total:.1f} / {r['median_run']['wall'] - steps_total:.1f}")
+    rows.append(["steps / the rest of the command (start, imports, run creation, publish, freshness run)", *rest])
+    page.table(["step", *(r["label"] for r in results)], rows)
+
+    naive = [r for r in results if r["naive"]]
+    if naive:
+        page.section("The naive way: pymc-marketing's BetaGeoModel and GammaGammaModel, default MCMC, full posterior")
+        page.table(
+            ["account", "naive: seconds (fits)", "naive: peak RSS", "ours: fit + prediction steps", "ours: peak RSS",
+             "time ratio", "memory ratio"],
+            [[r["label"], f"{r['naive']['seconds']:.1f} s ({r['naive']['fit_seconds']:.1f} s)",
+              f"{r['naive']['peak_mb']:,.0f} MB", f"{r['naive']['ours_seconds']:.1f} s", f"{r['naive']['ours_peak_mb']:,.0f} MB",
+              f"**{r['naive']['seconds'] / r['naive']['ours_seconds']:.0f}x**",
+              f"**{r['naive']['peak_mb'] / r['naive']['ours_peak_mb']:.0f}x**"] for r in naive],
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# many accounts
+
+
+def run_breakdown(dagster_home: str, since: float, until: float | None = None) -> dict:
+    """Medians over the account runs created in [since, until]: run seconds, fit seconds,
+    SQL-step seconds, seconds per step; and the accounts whose run failed."""
+    import dagster as dg
+
+    from clv_assets.lib.keys import ACCOUNT_JOB
+    from clv_assets.stats.registry import GAMMA_GAMMA
+
+    instance = dg.DagsterInstance.from_config(dagster_home)
+    records = instance.get_run_records(filters=dg.RunsFilter(
+        job_name=ACCOUNT_JOB, created_after=datetime.fromtimestamp(since, UTC),
+        created_before=datetime.fromtimestamp(until, UTC) if until else None,
+    ))
+    fit_assets = {"purchase_model": "purchase", GAMMA_GAMMA.name: "spend"}
+    runs, fits, sql_steps, steps, failed = [], {"purchase": [], "spend": []}, [], {}, []
+    for record in records:
+        if record.dagster_run.status != dg.DagsterRunStatus.SUCCESS:
+            failed.append(record.dagster_run.tags.get("dagster/partition"))
+            continue
+        runs.append(record.end_time - record.start_time)
+        started = {}
+        sql = 0.0
+        for entry in instance.all_logs(record.dagster_run.run_id):
+            event = entry.dagster_event
+            if event is None:
+                continue
+            if event.event_type == dg.DagsterEventType.STEP_START:
+                started[entry.step_key] = entry.timestamp
+            elif event.event_type == dg.DagsterEventType.STEP_SUCCESS:
+                seconds = entry.timestamp - started[entry.step_key]
+                steps.setdefault(entry.step_key, []).append(seconds)
+                if "fit" not in entry.step_key:
+                    sql += seconds
+            elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+                materialization = event.event_specific_data.materialization
+                kind = fit_assets.get(materialization.asset_key.path[-1])
+                if kind:
+                    fits[kind].append(materialization.metadata["seconds"].value)
+        sql_steps.append(sql)
+    med = lambda xs: statistics.median(xs) if xs else float("nan")  # noqa: E731
+    return {"runs": len(runs), "run": med(runs), "sql": med(sql_steps), **{k: med(v) for k, v in fits.items()},
+            "steps": {key: med(v) for key, v in steps.items()}, "failed": sorted(set(failed))}
+
+
+def bench_many(n_accounts: int, n_customers: int, workers: int, as_of: str, modes: list[str], rounds: int,
+               keep: bool) -> dict:
+    """Materialise many accounts and return wall times and per-account medians, per mode:
+
+    - ``per-account``: one process per account (what a run per partition costs: process
+      start, imports, first model compilation, then the work), ``workers`` at a time;
+    - ``workers``: ``clv-assets materialize --workers N``: each worker process runs its share
+      of the accounts one after the other, paying imports and first compilations once;
+    - ``one-process``: ``clv-assets materialize``, every account in one process holding the
+      warehouse open.
+
+    Each mode runs ``rounds`` times over the same accounts; totals are medians over rounds,
+    per-account figures medians over every run of the mode.
+    """
+    from clv_assets.demo import write_demo_accounts
+
+    root, env = _workspace(f"clv-bench-many-{n_accounts}x{n_customers}-")
+    cli = [str(Path(sys.executable).with_name("clv-assets"))]
+    started = time.perf_counter()
+    truths = write_demo_accounts(root / "landing", n_accounts=n_accounts, n_customers=n_customers, seed=20)
+    accounts = [t["account"] for t in truths]
+    print(f"== {n_accounts} accounts x {n_customers:,} customers, {workers} processes at a time ({root}); "
+          f"generated in {time.perf_counter() - started:.0f} s", flush=True)
+    # register the partitions and warm the on-disk compile caches, as a daemon would have
+    measure(cli + ["materialize", "--account", accounts[0], "--as-of", as_of], env)
+
+    results = {}
+    for mode in modes:
+        totals, since = [], time.time()
+        for _ in range(rounds):
+            started = time.perf_counter()
+            if mode == "per-account":
+                pending, running = list(accounts), []
+                while pending or running:
+                    while pending and len(running) < workers:
+                        argv = cli + ["materialize", "--account", pending.pop(0), "--as-of", as_of]
+                        running.append(subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                    running = [p for p in running if p.poll() is None]
+                    time.sleep(0.2)
+            else:
+                # an account that fails (say a fit's blocking diagnostics) is reported, not fatal
+                extra = ["--workers", str(workers)] if mode == "workers" else []
+                measure(cli + ["materialize", *extra, "--as-of", as_of], env, check=False)
+            totals.append(time.perf_counter() - started)
+            print(f"  {mode}: round {len(totals)} {totals[-1]:.0f} s", flush=True)
+        label = {"per-account": f"one `clv-assets materialize --account A` process per account, {workers} at a time",
+                 "workers": f"`clv-assets materialize --workers {workers}`",
+                 "one-process": "`clv-assets materialize` (one process, warehouse held open)"}[mode]
+        results[mode] = {"label": label, "totals": totals, "breakdown": run_breakdown(env["DAGSTER_HOME"], since, time.time())}
+    print(f"  {'mode':<12} {'total (median)':>14} {'run':>6} {'purchase fit':>12} {'spend fit':>9} {'SQL steps':>9}")
+    for mode, r in results.items():
+        b = r["breakdown"]
+        print(f"  {mode:<12} {statistics.median(r['totals']):13.0f}s {b['run']:5.1f}s {b['purchase']:11.1f}s "
+              f"{b['spend']:8.1f}s {b['sql']:8.1f}s   ({b['runs']} successful runs)")
+        if b["failed"]:
+            print(f"  {mode}: {len(b['failed'])} account(s) failed: {', '.join(b['failed'])}")
+        print(f"  {mode}, seconds per step (median over runs): "
+              + ", ".join(f"{key} {seconds:.2f}" for key, seconds in sorted(b["steps"].items(), key=lambda kv: -kv[1])))
+    _done_with(root, keep)
+    return {"accounts": n_accounts, "customers": n_customers, "workers": workers, "rounds": rounds, "modes": results}
+
+
+def page_many(page: Page, many: dict) -> None:
+    n, customers = many["accounts"], many["customers"]
+    page.section(f"Many accounts: {n} accounts x {customers:,} customers")
+    page.text(f"Demo-generator accounts; a first account materialised beforehand registers the partitions and warms "
+              f"the compile caches. Totals: median over {many['rounds']} round(s) of the whole command; per account: "
+              f"medians over every run of the mode, from the runs' own records.")
+    target = MANY_TARGETS.get((n, customers))
+    rows = []
+    for mode, r in many["modes"].items():
+        b = r["breakdown"]
+        total = statistics.median(r["totals"])
+        verdict = f"{target} s: {_verdict(total <= target)}" if target and mode == "workers" else "-"
+        rows.append([r["label"], f"**{median_and_runs(r['totals'], '.0f')}**", f"{b['run']:.1f} s",
+                     f"{b['purchase']:.1f} s", f"{b['spend']:.1f} s", f"{b['sql']:.1f} s",
+                     f"{b['runs']}", ", ".join(b["failed"]) or "none", verdict])
+    page.table(["mode", f"{n} accounts, total", "per account: run", "purchase fit", "spend fit",
+                "other (SQL) steps", "successful runs", "failed accounts", "target"], rows)
+    steps = sorted({s for r in many["modes"].values() for s in r["breakdown"]["steps"]},
+                   key=lambda s: -max(r["breakdown"]["steps"].get(s, 0) for r in many["modes"].values()))
+    page.table(["step: seconds per run, median", *(mode for mode in many["modes"])],
+               [[f"`{s}`", *(fmt(r["breakdown"]["steps"].get(s), ".2f") for r in many["modes"].values())] for s in steps])
+
+
+# ---------------------------------------------------------------------------------------------
+# predictions per purchase model, backtests, fits: each in new processes
+
+
+def _cdnow_rows():
+    """CDNOW's distinct histories to 1998-06-30 (days) with counts, and its repeat buyers'
+    distinct (frequency, monetary_value) rows: the inputs of realistic posteriors."""
+    import pandas as pd
+
+    from clv_assets.cdnow import HOLDOUT_END, cdnow_orders
+
+    orders = cdnow_orders(ROOT / "clv_assets_tests" / "fixtures" / "cdnow" / "CDNOW_sample.txt")
+    orders["day"] = (pd.to_datetime(orders.ordered_at).dt.normalize() - pd.Timestamp("1997-01-01")).dt.days
+    daily = orders.groupby(["customer_id", "day"], as_index=False).amount.sum()
+    end = (pd.Timestamp(HOLDOUT_END) - pd.Timestamp("1997-01-01")).days
+    first = daily.groupby("customer_id").day.transform("min")
+    repeat = daily[daily.day > first]
+    customers = daily.groupby("customer_id").day.agg(["min", "max", "count"]).assign(
+        frequency=lambda d: d["count"] - 1.0, recency=lambda d: (d["max"] - d["min"]).astype(float),
+        T=lambda d: (end - d["min"]).astype(float),
+    )
+    customers["monetary_value"] = repeat.groupby("customer_id").amount.mean().reindex(customers.index).fillna(0.0)
+    purchase = customers.groupby(["frequency", "recency", "T"]).size().rename("n").reset_index()
+    spend = (customers[(customers.frequency > 0) & (customers.monetary_value > 0)]
+             .groupby(["frequency", "monetary_value"]).size().rename("n").reset_index())
+    return purchase, spend
+
+
+def child_prediction_models(n_rows: int, repeat: int) -> None:
+    """Seconds of ``predict_rows`` (200 draws) per purchase model of the registry on
+    ``n_rows`` distinct histories drawn at random; each model's draws are its Laplace
+    posterior on CDNOW (in days), the Gamma-Gamma's too (fitted first, not timed)."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import numpy as np
+    import pandas as pd
+
+    from clv_assets.stats.fitting import fit
+    from clv_assets.stats.predict import PredictionSettings, predict_rows
+    from clv_assets.stats.registry import DEFAULT_PURCHASE_MODEL, GAMMA_GAMMA, PURCHASE_MODELS
+    from clv_assets.stats.specs import FitSettings
+
+    posterior_draws = FitSettings(method="laplace", draws=100, chains=2)  # 200 draws, as the predictions thin to
+    purchase_rows, spend_rows = _cdnow_rows()
+    flat = lambda model, rows: {k: v.reshape(-1) for k, v in fit(model, rows, posterior_draws).draws.items()}  # noqa: E731
+    spend = flat(GAMMA_GAMMA, spend_rows)
+    posteriors = {name: flat(model, purchase_rows) for name, model in PURCHASE_MODELS.items()}
+
+    rng = np.random.default_rng(0)
+    T = rng.uniform(30, 700, n_rows).round()
+    x = np.where(rng.random(n_rows) < 0.4, 0.0, rng.poisson(2, n_rows).astype(float))
+    rows = pd.DataFrame({
+        "frequency": x,
+        "recency": np.where(x > 0, np.floor(rng.random(n_rows) * T), 0.0),
+        "T": T,
+        "monetary_value": np.where(x > 0, rng.gamma(4, 10, n_rows), 0.0),
+        "n": 1,
+    })
+    out = {"rows": n_rows, "draws": len(spend["p"]), "default": DEFAULT_PURCHASE_MODEL, "models": {}}
+    for name, purchase in posteriors.items():
+        seconds = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            predict_rows(rows, purchase, spend, PredictionSettings(model=name))
+            seconds.append(time.perf_counter() - started)
+        means = {k: float(np.mean(v)) for k, v in purchase.items() if k in PURCHASE_MODELS[name].parameters}
+        out["models"][name] = {"label": PURCHASE_MODELS[name].label, "seconds": seconds, "posterior_means": means}
+        print(f"  {name:<11} median {statistics.median(seconds):6.2f} s over {repeat}  runs: {[round(v, 2) for v in seconds]}",
+              flush=True)
+    print(json.dumps(out))
+
+
+def page_prediction_models(page: Page, result: dict) -> None:
+    default = result["default"]
+    base = statistics.median(result["models"][default]["seconds"])
+    page.section(f"Predictions per purchase model: {result['rows']:,} distinct histories x {result['draws']} draws")
+    page.text("`predict_rows` (everything `predictions.customers` computes) in a new process, after one Laplace fit "
+              "per model on CDNOW gave its posterior draws (not timed).")
+    rows = []
+    for name, r in result["models"].items():
+        ratio = statistics.median(r["seconds"]) / base
+        means = ", ".join(f"{k} {v:.3g}" for k, v in r["posterior_means"].items())
+        target = "-" if name == default else f"<= {PREDICTION_RATIO_TARGET:g}x: {_verdict(ratio <= PREDICTION_RATIO_TARGET)}"
+        rows.append([r["label"], f"**{median_and_runs(r['seconds'], '.2f')}**", f"{ratio:.1f}x", target, means])
+    page.table(["model", "seconds, median (runs)", f"x {result['models'][default]['label']}", "target",
+                "posterior means (days)"], rows)
+
+
+def child_backtest(customers: int, rounds: int) -> None:
+    """Seconds of the 3-candidate holdout backtest (models/evaluation after loading the
+    orders: a real in-process Dagster run, as ``scripts/cdnow_scorecard.py`` does) on the
+    CDNOW sample and on a demo account of ``customers`` customers, ``rounds`` rounds in this
+    new process. Its first fit of each model builds it (PyTensor's functions and nutpie's
+    callbacks load from the compile caches); later runs reuse it, as a warm worker does."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import dagster as dg
+    import duckdb
+
+    from clv_assets.cdnow import cdnow_orders, evaluation_run_config, materialize_backtest
+    from clv_assets.demo import write_demo_accounts
+
+    root = Path(tempfile.mkdtemp(prefix="clv-bench-backtest-"))
+    os.environ["DAGSTER_HOME"] = str(root / "dagster_home")
+    (root / "dagster_home").mkdir()
+    instance = dg.DagsterInstance.get()
+    landing, warehouse = root / "landing", root / "warehouse.duckdb"
+    (landing / "cdnow-sample").mkdir(parents=True)
+    cdnow_orders(ROOT / "clv_assets_tests" / "fixtures" / "cdnow" / "CDNOW_sample.txt").to_csv(
+        landing / "cdnow-sample" / "cdnow.csv", index=False
+    )
+    (truth,) = write_demo_accounts(landing, n_accounts=1, n_customers=customers)
+    cases = [("cdnow", "CDNOW sample", "cdnow-sample", evaluation_run_config()),
+             (customers, f"demo account, {customers:,} customers", truth["account"], {})]
+    out = []
+    for round_ in range(1, rounds + 1):
+        for case, label, account, run_config in cases:
+            started = time.perf_counter()
+            result = materialize_backtest(account, landing, warehouse, instance, run_config)
+            wall = time.perf_counter() - started
+            if not result.success:
+                raise SystemExit(f"backtest of {account} failed")
+            step = [e.timestamp for e in instance.all_logs(result.run_id) if e.dagster_event and e.step_key == "models__evaluation"
+                    and e.dagster_event.event_type in (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS)]
+            with duckdb.connect(str(warehouse), read_only=True) as conn:
+                fits = conn.execute(
+                    "SELECT model, method, fit_seconds, n_customers FROM models.evaluation WHERE account = $a ORDER BY model",
+                    {"a": account},
+                ).fetchall()
+            out.append({"round": round_, "case": case, "label": label, "customers": fits[0][3], "run": wall,
+                        "step": step[-1] - step[0], "fits": {m: [method, s] for m, method, s, _ in fits}})
+            print(f"  round {round_}  {label:<32} {fits[0][3]:>6,} customers  run {wall:5.1f} s, "
+                  f"evaluation step {step[-1] - step[0]:5.1f} s; fits incl. building: "
+                  + ", ".join(f"{model} ({method}) {seconds:.1f} s" for model, method, seconds, _ in fits), flush=True)
+    shutil.rmtree(root, ignore_errors=True)
+    print(json.dumps({"results": out}))
+
+
+def page_backtest(page: Page, processes: list[list[dict]]) -> None:
+    from clv_assets.stats.registry import PURCHASE_MODELS
+
+    page.section("Backtest: the 3-candidate holdout evaluation (`models/evaluation`), default settings")
+    page.text(f"Each of {len(processes)} new process(es) runs the backtest of both accounts twice (an in-process "
+              "Dagster run as `scripts/cdnow_scorecard.py` does: load the orders, then `models/evaluation`); round 1 "
+              "builds each model (from the compile caches), round 2 reuses them, as a warm worker does. Medians over "
+              "the processes; fits are round 1's, building included.")
+    rows = []
+    cases = list(dict.fromkeys(r["case"] for runs in processes for r in runs))
+    for case in cases:
+        by_round = {}
+        for runs in processes:
+            for r in runs:
+                if r["case"] == case:
+                    by_round.setdefault(r["round"], []).append(r)
+        first = by_round[1]
+        fits = []
+        for name, model in PURCHASE_MODELS.items():
+            seconds = [r["fits"][name][1] for r in first if name in r["fits"]]
+            if seconds:
+                fits.append(f"{model.label} by {method_label(first[0]['fits'][name][0])} {statistics.median(seconds):.1f} s")
+        judged = BACKTEST_TARGETS.get(case)
+        cells = []
+        for round_ in sorted(by_round):
+            runs = by_round[round_]
+            cell = f"{median_and_runs([r['run'] for r in runs])} / {statistics.median(r['step'] for r in runs):.1f} s"
+            cells.append(f"**{cell}**" if judged and judged[0] == round_ else cell)
+        if judged and judged[0] in by_round:
+            seconds = statistics.median(r["run"] for r in by_round[judged[0]])
+            target = f"round {judged[0]} <= {judged[1]} s: {_verdict(seconds <= judged[1])}"
+        else:
+            target = "-"
+        rows.append([first[0]["label"], f"{first[0]['customers']:,}", *cells, "; ".join(fits), target])
+    n_rounds = max(len({r["round"] for r in runs}) for runs in processes)
+    page.table(["account", "customers", *(f"round {i}: run / evaluation step" for i in range(1, n_rounds + 1)),
+                "round 1 fits, building included", "target"], rows)
+
+
+def child_fits(nuts_customers: int, laplace_customers: int) -> None:
+    """Seconds per fit of the default purchase model in this new process: NUTS on
+    ``FIT_ACCOUNTS`` simulated accounts of ``nuts_customers``, then Laplace on as many of
+    ``laplace_customers``; the first of each builds the model (from the compile caches),
+    the next swap the data."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    from clv_assets.demo import simulate_bgnbd_histories
+    from clv_assets.stats.fitting import fit
+    from clv_assets.stats.registry import DEFAULT_PURCHASE_MODEL, PURCHASE_MODELS
+    from clv_assets.stats.specs import FitSettings
+
+    model = PURCHASE_MODELS[DEFAULT_PURCHASE_MODEL]
+    out = []
+    for method, customers in (("mcmc", nuts_customers), ("laplace", laplace_customers)):
+        for seed in range(1, FIT_ACCOUNTS + 1):
+            rows = simulate_bgnbd_histories(customers, seed)
+            started = time.perf_counter()
+            fit(model, rows, FitSettings(method=method))
+            seconds = time.perf_counter() - started
+            out.append({"method": method, "customers": customers, "rows": len(rows), "account": seed, "seconds": seconds})
+            print(f"  {model.label} {method:8s} {customers:>8,} customers {len(rows):>8,} distinct rows  "
+                  f"account {seed}: {seconds:6.1f} s", flush=True)
+    print(json.dumps({"model": model.label, "fits": out}))
+
+
+def page_fits(page: Page, processes: list[dict]) -> None:
+    model = processes[0]["model"]
+    page.section(f"Fits: {model}, first in a new process vs the next accounts (default draws)")
+    page.text(f"{len(processes)} new process(es), each fitting {FIT_ACCOUNTS} simulated accounts by NUTS, then "
+              f"{FIT_ACCOUNTS} larger ones by Laplace: the first fit of a method builds the model (PyTensor's "
+              "functions and nutpie's callbacks load from the compile caches), the next swap the data. Medians over "
+              "the processes.")
+    rows = []
+    for method in dict.fromkeys(f["method"] for f in processes[0]["fits"]):
+        fits = [f for p in processes for f in p["fits"] if f["method"] == method]
+        first = [f["seconds"] for f in fits if f["account"] == 1]
+        later = [f["seconds"] for f in fits if f["account"] > 1]
+        distinct = statistics.median(f["rows"] for f in fits)
+        rows.append([method_label(method), f"{fits[0]['customers']:,}",
+                     f"~{distinct:,.0f}", f"**{median_and_runs(first)}**", median_and_runs(later)])
+    page.table(["method", "customers", "distinct rows", "first fit in the process, median (processes)",
+                "next accounts, median (fits)"], rows)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+",
+                        help=f"whole-job account sizes (default {' '.join(map(str, DEFAULT_SIZES))} when no other mode is given)")
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive pymc-marketing run at 100k")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="timed runs of the whole job, rounds of --many, new processes of --backtest and --fits, "
+                             "timings of --prediction-models (at least 3); medians reported")
+    parser.add_argument("--landing", type=Path, help="benchmark these account folders instead of generated ones")
+    parser.add_argument("--naive-too", action="store_true", help="with --landing: also run the naive way")
+    parser.add_argument("--as-of", help="observation end, YYYY-MM-DD (default: 30 days ago)")
+    parser.add_argument("--many", type=int, help="materialise this many accounts (see bench_many)")
+    parser.add_argument("--customers", type=int, default=5000, help="with --many and --backtest: customers per account")
+    parser.add_argument("--workers", type=int, default=2, help="with --many: processes at a time")
+    parser.add_argument("--modes", nargs="+", choices=["per-account", "workers", "one-process"],
+                        default=["per-account", "workers"],
+                        help="with --many: one process per account, worker processes, one held process")
+    parser.add_argument("--prediction-models", type=int, metavar="N",
+                        help="predictions per purchase model on N distinct histories")
+    parser.add_argument("--backtest", action="store_true",
+                        help="the 3-candidate backtest on the CDNOW sample and a --customers account, 2 rounds per new process")
+    parser.add_argument("--fits", action="store_true", help="first fit in a new process vs the next accounts'")
+    parser.add_argument("--fit-customers", type=int, nargs=2, default=[5_000, 200_000], metavar=("NUTS", "LAPLACE"),
+                        help="with --fits: customers per simulated account of the NUTS and the Laplace fits")
+    parser.add_argument("--keep", action="store_true", help="keep the generated workspaces (warehouse, landing, Dagster home)")
+    add_markdown_option(parser, "performance.md")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        if kind == "naive":
+            child_naive(rest[0], rest[1], int(rest[2]))
+        elif kind == "prediction-models":
+            child_prediction_models(int(rest[0]), int(rest[1]))
+        elif kind == "backtest":
+            child_backtest(int(rest[0]), int(rest[1]))
+        elif kind == "fits":
+            child_fits(int(rest[0]), int(rest[1]))
+        return
+
+    page = Page("Performance", "scripts/bench.py")
+    other_modes = args.many or args.prediction_models or args.backtest or args.fits
+    whole_job = args.landing or args.sizes or not other_modes
+    page.how_to_read(
+        "Every figure comes from a new process started the way a user starts it (the whole job is "
+        "`clv-assets materialize` on default settings); times are medians, the runs behind each median in "
+        "brackets. The machine above is shared: its speed moves by 10-20% through a day, every step in "
+        "proportion, so compare ratios and pages of the same machine and hour rather than single seconds. "
+        "Peak RSS is the largest over the runs. Targets are the project's; 'met' judges the median."
+    )
+    as_of = args.as_of or (datetime.now(UTC).date() - timedelta(days=AS_OF_OFFSET_DAYS)).isoformat()
+
+    if whole_job:
+        imports = [measure([sys.executable, "-c", "import clv_assets.definitions"], dict(os.environ))["wall"]
+                   for _ in range(3)]
+        startup = {"definitions": statistics.median(imports)}
+        print(f"process start + imports: {startup['definitions']:.1f} s (median of 3)\n")
+        if args.landing:
+            cases = [(folder.name, folder) for folder in sorted(args.landing.iterdir()) if folder.is_dir()]
+        else:
+            cases = [(size, None) for size in (args.sizes or DEFAULT_SIZES)]
+        page_whole_job(page, bench_whole_job(cases, args, as_of), args.repeat, startup)
+    if args.many:
+        page_many(page, bench_many(args.many, args.customers, args.workers, as_of, args.modes, args.repeat, args.keep))
+    if args.prediction_models:
+        print(f"== predictions per purchase model, {args.prediction_models:,} distinct histories", flush=True)
+        page_prediction_models(page, run_child("prediction-models", args.prediction_models, max(args.repeat, 3)))
+    if args.backtest:
+        print("== 3-candidate backtests", flush=True)
+        page_backtest(page, [run_child("backtest", args.customers, 2)["results"] for _ in range(args.repeat)])
+    if args.fits:
+        print("== fits, first in a new process vs the next accounts", flush=True)
+        page_fits(page, [run_child("fits", *args.fit_customers) for _ in range(args.repeat)])
+    page.write(args.markdown)
+    print(f"bench: {duration((datetime.now(UTC) - page.started).total_seconds())}")
 
 
 if __name__ == "__main__":

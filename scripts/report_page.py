@@ -236,6 +236,11 @@ def fmt(value, spec: str = ",.1f", missing: str = "-") -> str:
         return str(value)
 
 
+def method_label(method: str) -> str:
+    """A fit method as the pages name it (``mcmc`` is NUTS, by nutpie)."""
+    return {"mcmc": "NUTS", "laplace": "Laplace", "map": "MAP"}.get(method, str(method))
+
+
 def median_and_runs(values: Sequence[float], spec: str = ".1f", unit: str = " s") -> str:
     """``12.3 s (12.0, 12.3, 14.1)``: the median, then every run in order."""
     import statistics
