@@ -251,3 +251,30 @@ def test_every_row_rejected_fails_the_run_and_keeps_stored_rows(project):
     message = failure(load(project, "shop"))
     assert message == "account 'shop': every one of its 5 rows was rejected, 5 as currency_mismatch; stored rows left as they were"
     pd.testing.assert_frame_equal(orders(project, "shop"), before)
+
+
+def test_cli_runs_an_accounts_yaml_source_to_the_same_predictions_as_its_landing_files(project, monkeypatch):
+    """The demo account's own files, copied into a dlt-style DuckDB table, through `clv-assets materialize`."""
+    from clv_assets.cli import main
+    from clv_assets.demo import write_demo_accounts
+
+    monkeypatch.setenv("CLV_WAREHOUSE", str(project / "warehouse.duckdb"))
+    monkeypatch.setenv("CLV_LANDING_DIR", str(project / "landing"))
+    monkeypatch.setenv("DAGSTER_HOME", str(project / "dagster_home"))
+    files = project / "landing" / write_demo_accounts(project / "landing", n_accounts=1, n_customers=150, seed=5)[0]["account"]
+    with duckdb.connect(str(project / "elt.duckdb")) as conn:
+        conn.execute("CREATE TABLE orders AS SELECT * EXCLUDE (filename) FROM read_csv($p, all_varchar = true, "
+                     "filename = true, comment = '') UNION ALL BY NAME SELECT * FROM read_parquet($q)",
+                     {"p": str(next(files.glob("*.csv"))), "q": str(next(files.glob("*.parquet")))})
+        conn.execute("ALTER TABLE orders ADD COLUMN _dlt_id VARCHAR DEFAULT 'x'")
+    declare(project, {"elt-shop": {"source": {"kind": "table", "database": "elt.duckdb", "table": "orders"}}})
+    status = main(["materialize"])
+    columns = "customer_id, round(p_alive, 6), round(expected_orders, 6), round(expected_aov, 6)"
+    with warehouse_resource(project / "warehouse.duckdb").get_connection() as conn:
+        got, want = (
+            conn.execute(f"SELECT {columns} FROM predictions.customers WHERE account = $a ORDER BY 1", {"a": a}).fetchall()
+            for a in ("elt-shop", files.name)
+        )
+    assert got == want and len(got) > 100
+    assert orders(project, "elt-shop").sort_values("order_id").equals(orders(project, files.name).sort_values("order_id"))
+    assert status == 0

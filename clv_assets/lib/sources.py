@@ -153,10 +153,11 @@ def mapped_rows(mem: duckdb.DuckDBPyConnection, source: _Source, relation: str, 
         else f"CAST(NULL AS VARCHAR) AS {c}"
         for c in CONTRACT_COLUMNS
     )
-    order = ", ".join(quoted_identifier(source.column(c)) for c in ("order_id", "ordered_at"))
+    # source_row is the row's place in the table's scan order (for files, their order), as
+    # for landing files: the first valid row of a duplicated order_id is kept
     sql = (
         f"SELECT CAST($label AS VARCHAR) AS source_file, "
-        f"CAST(row_number() OVER (ORDER BY {order}) AS BIGINT) AS source_row, {selected} FROM {relation}"
+        f"CAST(row_number() OVER () AS BIGINT) AS source_row, {selected} FROM {relation}"
     )
     try:
         return mem.execute(sql, {"label": label, **params}).fetch_arrow_table()
