@@ -19,6 +19,9 @@ ACCOUNT_CHANNELS = dg.AssetKey(["predictions", "account_channels"])
 CUSTOMER_CHANNELS = dg.AssetKey(["predictions", "customer_channels"])
 CUSTOMER_BANDS = dg.AssetKey(["bands", "customers"])
 CUSTOMER_PROFILE = dg.AssetKey(["marts", "customer_profile"])
+CUSTOMER_SEGMENTS = dg.AssetKey(["marts", "customer_segments"])
+PREDICTION_SNAPSHOTS = dg.AssetKey(["models", "prediction_snapshots"])
+PREDICTION_AUDIT = dg.AssetKey(["marts", "prediction_audit"])
 
 # the per-account freshness checks (defs/freshness/): judged on a schedule of their own,
 # never inside an account run

@@ -1,0 +1,137 @@
+"""Snapshots, the audit and the drift check through real runs of the CLI as of four dates,
+against an independent recomputation from raw.orders."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from clv_assets.cli import main
+from clv_assets.demo import RECENT_FILE, write_demo_accounts
+from clv_assets.lib.resources import warehouse_resource
+
+STEADY, HALVED = "steady", "halved"
+
+
+def halve_after(folder, start):
+    """Drop every other completed order after ``start`` (at random): the purchase rate halves.
+    Orders after ``start`` are all in the recent Parquet file (the last 180 days)."""
+    table = pq.read_table(folder / RECENT_FILE)
+    day = pc.utf8_slice_codeunits(table["ordered_at"], 0, 10)
+    late = pc.greater(day, start.isoformat()).to_numpy(zero_copy_only=False)
+    drop = late & (np.random.default_rng(0).random(len(late)) < 0.5)
+    pq.write_table(table.filter(~drop), folder / RECENT_FILE)
+
+
+@pytest.fixture(scope="module")
+def audited(tmp_path_factory):
+    """Two demo accounts (the second's purchase rate halved after T) materialised as of T,
+    T+30, T+60, T+90; the warehouse connection factory and the dates."""
+    root = tmp_path_factory.mktemp("audit")
+    warehouse = root / "warehouse.duckdb"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CLV_WAREHOUSE", str(warehouse))
+        patch.setenv("CLV_LANDING_DIR", str(root / "landing"))
+        patch.setenv("DAGSTER_HOME", str(root / "dagster_home"))
+        truths = write_demo_accounts(root / "landing", n_accounts=2, n_customers=400, seed=21)
+        for truth, name in zip(truths, (STEADY, HALVED), strict=True):
+            (root / "landing" / truth["account"]).rename(root / "landing" / name)
+        start = datetime.now(UTC).date() - timedelta(days=91)
+        halve_after(root / "landing" / HALVED, start)
+        dates = [start + timedelta(days=d) for d in (0, 30, 60, 90)]
+        checks = []
+        for as_of in dates:
+            assert main(["materialize", "--as-of", as_of.isoformat(), "--method", "map"]) == 0
+            checks.append(_drift_results(root / "dagster_home"))
+        yield warehouse, dates, checks
+
+
+def _drift_results(dagster_home):
+    """The latest drift check result of each account."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        key = dg.AssetCheckKey(dg.AssetKey(["marts", "prediction_audit"]), "predictions_hold")
+        records = instance.event_log_storage.get_asset_check_execution_history(key, limit=20)
+        latest = {}
+        for record in records:
+            evaluation = record.event.dagster_event.event_specific_data
+            latest.setdefault(evaluation.partition, evaluation.passed)
+        return latest
+
+
+def query(warehouse, sql, params=None):
+    with warehouse_resource(warehouse).get_connection() as conn:
+        return conn.execute(sql, params or {}).df()
+
+
+def test_one_snapshot_per_as_of_with_its_predictions(audited):
+    warehouse, dates, _ = audited
+    kept = query(warehouse, "SELECT account, as_of, count(*) AS n, count(DISTINCT run_id) AS runs FROM models.prediction_snapshots GROUP BY ALL ORDER BY ALL")
+    assert sorted(set(kept["as_of"].dt.date)) == dates
+    assert (kept["runs"] == 1).all()
+    # the last snapshot holds the current predictions, customer by customer
+    diff = query(
+        warehouse,
+        "SELECT count(*) AS n FROM models.prediction_snapshots s JOIN marts.customer_profile p USING (account, customer_id, as_of) "
+        "WHERE abs(s.p_order - p.p_order) > 1e-6 OR abs(s.predicted_spend - p.predicted_spend) > 1e-3 * (1 + p.predicted_spend) "
+        "OR s.churn_band IS DISTINCT FROM p.churn_band OR s.frequency <> p.repeat_transactions",
+    )
+    assert diff.n[0] == 0
+
+
+def test_audit_totals_equal_a_recomputation_from_raw_orders(audited):
+    warehouse, dates, _ = audited
+    audit = query(warehouse, "SELECT * FROM marts.prediction_audit ORDER BY account, snapshot_as_of, horizon_days")
+    assert set(audit["snapshot_as_of"].dt.date) == set(dates[:-1])
+    # independently: completed orders of the snapshot's customers, one per customer and day
+    expected = query(
+        warehouse,
+        """
+        WITH days AS (
+            SELECT account, customer_id, CAST(ordered_at AS DATE) AS day, sum(amount) AS amount
+            FROM raw.orders WHERE status = 'completed' GROUP BY ALL
+        ), snap AS (SELECT DISTINCT account, as_of, customer_id FROM models.prediction_snapshots)
+        SELECT a.account, a.snapshot_as_of, a.horizon_days,
+               count(d.day) AS orders, count(DISTINCT d.customer_id) AS buyers, coalesce(sum(d.amount), 0) AS spend,
+               (SELECT count(*) FROM snap s2 WHERE s2.account = a.account AND s2.as_of = a.snapshot_as_of) AS customers
+        FROM marts.prediction_audit a
+        JOIN snap s ON s.account = a.account AND s.as_of = a.snapshot_as_of
+        LEFT JOIN days d ON d.account = s.account AND d.customer_id = s.customer_id
+             AND d.day > a.snapshot_as_of AND d.day <= a.snapshot_as_of + a.matured_days
+        GROUP BY ALL ORDER BY a.account, a.snapshot_as_of, a.horizon_days
+        """,
+    )
+    np.testing.assert_array_equal(audit["actual_orders"], expected["orders"])
+    np.testing.assert_array_equal(audit["actual_buyers"], expected["buyers"])
+    np.testing.assert_allclose(audit["actual_spend"], expected["spend"], rtol=1e-9)
+    np.testing.assert_array_equal(audit["customers"], expected["customers"])
+    elapsed = (audit["as_of"] - audit["snapshot_as_of"]).dt.days
+    np.testing.assert_array_equal(audit["matured_days"], np.minimum(elapsed, audit["horizon_days"]))
+    assert (audit["predicted_orders_p05"] <= audit["predicted_orders_p95"]).all()
+
+
+def test_band_rows_add_up_to_the_account(audited):
+    warehouse, _, _ = audited
+    sums = query(
+        warehouse,
+        "SELECT d.account, d.snapshot_as_of, d.horizon_days, d.group_name, sum(d.customers) AS customers, "
+        "sum(d.actual_orders) AS orders, sum(d.predicted_orders) AS predicted, any_value(a.customers) AS all_customers, "
+        "any_value(a.actual_orders) AS all_orders, any_value(a.predicted_orders) AS all_predicted "
+        "FROM marts.prediction_audit_detail d JOIN marts.prediction_audit a USING (account, snapshot_as_of, horizon_days) "
+        "WHERE d.group_kind = 'band' GROUP BY ALL",
+    )
+    np.testing.assert_array_equal(sums["customers"], sums["all_customers"])
+    np.testing.assert_array_equal(sums["orders"], sums["all_orders"])
+    np.testing.assert_allclose(sums["predicted"], sums["all_predicted"], rtol=1e-9)
+
+
+def test_drift_check_fails_on_the_halved_account_only(audited):
+    _, _, checks = audited
+    # T+60: two snapshots scored; both must show the halving; the steady account passes throughout
+    assert [c.get(HALVED) for c in checks[2:]] == [False, False]
+    assert all(c.get(STEADY) is not False for c in checks)

@@ -1,0 +1,43 @@
+-- models.prediction_snapshots: what this run predicted, per customer, kept (one snapshot
+-- per account and as_of date, a re-run replacing its own) so that later runs can score it
+-- against the orders that arrive (marts.prediction_audit). The history columns are what
+-- the sub-horizon predictions are recomputed from, with the draws in
+-- models.prediction_snapshot_draws. Compact types: a snapshot is kept for a year.
+WITH segments AS (
+    SELECT customer_id, list(DISTINCT segment ORDER BY segment) AS segments
+    FROM marts.customer_segments
+    WHERE account = $account
+    GROUP BY customer_id
+)
+SELECT
+    p.account,
+    p.as_of,
+    CAST($run_id AS VARCHAR) AS run_id,
+    CAST($purchase_model AS VARCHAR) AS purchase_model,
+    CAST(p.horizon_days AS SMALLINT) AS horizon_days,
+    CAST(p.purchase_horizon_days AS SMALLINT) AS purchase_horizon_days,
+    CAST(p.churn_horizon_days AS SMALLINT) AS churn_horizon_days,
+    p.customer_id,
+    CAST(r.frequency AS SMALLINT) AS frequency,
+    CAST(r.recency AS SMALLINT) AS recency,
+    CAST(r."T" AS SMALLINT) AS "T",
+    CAST(r.monetary_value AS FLOAT) AS monetary_value,
+    CAST(p.purchase_probability AS FLOAT) AS purchase_probability,
+    CAST(p.p_order AS FLOAT) AS p_order,
+    CAST(p.expected_orders AS FLOAT) AS expected_orders,
+    CAST(p.expected_orders_p05 AS FLOAT) AS expected_orders_p05,
+    CAST(p.expected_orders_p95 AS FLOAT) AS expected_orders_p95,
+    CAST(p.predicted_spend AS FLOAT) AS predicted_spend,
+    CAST(p.predicted_spend_p05 AS FLOAT) AS predicted_spend_p05,
+    CAST(p.predicted_spend_p95 AS FLOAT) AS predicted_spend_p95,
+    CAST(p.churn_probability AS FLOAT) AS churn_probability,
+    p.order_likelihood_band,
+    p.churn_band,
+    p.spend_tier,
+    p.purchase_probability_band,
+    coalesce(s.segments, []) AS segments
+FROM marts.customer_profile AS p
+JOIN features.rfm AS r ON r.account = p.account AND r.customer_id = p.customer_id
+LEFT JOIN segments AS s ON s.customer_id = p.customer_id
+WHERE p.account = $account
+  AND p.expected_orders IS NOT NULL
