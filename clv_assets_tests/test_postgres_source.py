@@ -6,7 +6,16 @@ import pandas as pd
 import pytest
 
 from clv_assets_tests.postgres_server import PostgresServer
-from clv_assets_tests.test_sources import declare, failure, landing_twin, load, orders, project  # noqa: F401
+from clv_assets_tests.test_sources import (  # noqa: F401
+    ORDER_COLUMNS,
+    declare,
+    failure,
+    landing_twin,
+    load,
+    orders,
+    project,
+    stored,
+)
 
 PASSWORD = "Sup3r-s3cret_pw"
 ORDERS_SQL = """
@@ -111,3 +120,45 @@ def test_unreachable_server_is_one_line(project, server, monkeypatch):  # noqa: 
     message = failure(load(project, "pg-shop"))
     assert message.startswith("postgres source (env SHOP_PG, shop.orders): cannot connect (")
     assert PASSWORD not in message and "\n" not in message
+
+
+def load_log(project, account: str) -> pd.DataFrame:  # noqa: F811
+    return stored(project, "raw.load_log", account).sort_values("loaded_at").reset_index(drop=True)
+
+
+def test_incremental_loads_read_only_changed_rows_and_equal_a_full_reload(project, server, monkeypatch):  # noqa: F811
+    server.psql(
+        "CREATE TABLE shop.orders_inc AS SELECT *, created AS changed FROM shop.orders; "
+        "GRANT SELECT ON shop.orders_inc TO reader;",
+        database="shopdb",
+    )
+    monkeypatch.setenv("SHOP_PG", conninfo(server))
+    declare(project, {"pg-inc": {"source": {"kind": "postgres", "env": "SHOP_PG", "table": "shop.orders_inc",
+                                            "columns": COLUMNS, "update_column": "changed"}}})
+    assert load(project, "pg-inc").success
+    server.psql(
+        "INSERT INTO shop.orders_inc (id, customer, created, total, cur, channel, status, changed) VALUES "
+        "('#1010', 'gil@example.com', '2025-04-01 10:00:00+00', 15.00, 'EUR', 'web', 'completed', now()), "
+        "('#1011', NULL, '2025-04-02 10:00:00+00', 15.00, 'EUR', 'web', 'completed', now()); "
+        "UPDATE shop.orders_inc SET total = 40.00, status = 'refunded', changed = now() WHERE id = '#1004'; "
+        "UPDATE shop.orders_inc SET customer = 'hal@example.com', changed = now() WHERE id = '#1009';",
+        database="shopdb",
+    )
+    assert load(project, "pg-inc").success
+    incremental = orders(project, "pg-inc")
+    rejected = stored(project, "raw.rejected_orders", "pg-inc")[ORDER_COLUMNS + ["reason"]].reset_index(drop=True)
+    assert load(project, "pg-inc", full_reload=True).success
+    log = load_log(project, "pg-inc")
+    assert list(log["mode"]) == ["full", "incremental", "full"]
+    assert list(log.rows_read) == [6, 4, 8]
+    assert list(log.rows_rejected) == [1, 1, 1]
+    assert log.read_since[1] == log.watermark[0] and log.watermark[1] == log.watermark[2] > log.watermark[0]
+    pd.testing.assert_frame_equal(incremental, orders(project, "pg-inc"))
+    after_full = stored(project, "raw.rejected_orders", "pg-inc")[ORDER_COLUMNS + ["reason"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(rejected, after_full)
+    assert incremental.set_index("order_id").loc["#1004", "status"] == "refunded"
+    assert "#1009" in set(incremental.order_id) and "#1011" in set(after_full.order_id)
+    # nothing changed: the next load reads nothing and keeps every row
+    assert load(project, "pg-inc").success
+    assert load_log(project, "pg-inc").rows_read.iloc[-1] == 0
+    pd.testing.assert_frame_equal(incremental, orders(project, "pg-inc"))

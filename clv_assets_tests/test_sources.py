@@ -90,7 +90,7 @@ def declare(project, accounts: dict) -> None:
     (project / "accounts.yaml").write_text(yaml.safe_dump({"accounts": accounts}))
 
 
-def load(project, account: str) -> dg.ExecuteInProcessResult:
+def load(project, account: str, full_reload: bool = False) -> dg.ExecuteInProcessResult:
     """raw_orders for ``account``, materialised by Dagster on a fresh instance."""
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("accounts", [account])
@@ -103,6 +103,7 @@ def load(project, account: str) -> dg.ExecuteInProcessResult:
             "landing": LandingZone(root=str(project / "landing")),
         },
         raise_on_error=False,
+        run_config={"ops": {"raw_orders": {"config": {"full_reload": full_reload}}}},
     )
 
 

@@ -202,20 +202,22 @@ def stage_files(conn: duckdb.DuckDBPyConnection, files: list[LandingFile]) -> No
             raise _unreadable(file, exc) from exc
 
 
-def stage_source(conn: duckdb.DuckDBPyConnection, source: BaseModel) -> list[str]:
-    """Read ``source`` (not ``landing``) into ``landing_rows``; the names of what was read."""
+def stage_source(conn: duckdb.DuckDBPyConnection, source: BaseModel, since=None) -> tuple[list[str], object]:
+    """Read ``source`` (not ``landing``) into ``landing_rows``, with ``since`` only the rows
+    its update column puts after it; what was read and the largest update value."""
     if isinstance(source, ShopifyExportSource):
         table, names = read_shopify_export(source)
     elif isinstance(source, TableSource):
-        table, names = read_table(source)
+        table, names = read_table(source, since)
     else:
-        table, names = read_postgres(source)
+        table, names = read_postgres(source, since)
     conn.register("source_rows", table)
     try:
-        conn.execute("INSERT INTO landing_rows SELECT * FROM source_rows")
+        conn.execute("INSERT INTO landing_rows SELECT * EXCLUDE (update_value) FROM source_rows")
+        (watermark,) = conn.execute("SELECT max(update_value) FROM source_rows").fetchone()
     finally:
         conn.unregister("source_rows")
-    return names
+    return names, watermark
 
 
 def _unreadable(file: LandingFile, exc: duckdb.Error) -> MalformedLandingFile:

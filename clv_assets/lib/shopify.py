@@ -111,7 +111,8 @@ def _read_file(mem: duckdb.DuckDBPyConnection, source: ShopifyExportSource, path
             WHEN lower({status}) IN {CANCELLED} THEN 'cancelled'
             WHEN lower({status}) IN {COMPLETED} THEN 'completed'
             ELSE {status}
-        END AS status
+        END AS status,
+        CAST(NULL AS TIMESTAMPTZ) AS update_value
     FROM firsts
     WHERE nth = 1
     ORDER BY line

@@ -55,11 +55,25 @@ class _Source(BaseModel):
         return self.model_copy(update=updates)
 
 
+class _Incremental(BaseModel):
+    update_column: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_$]*$",
+        description="A column that grows when a row is written (updated_at, or ordered_at when rows never "
+        "change): each load reads only rows after the last load's maximum minus lookback_hours, and "
+        "replaces stored orders by order_id; the newest version of a repeated order_id wins.",
+    )
+    lookback_hours: float = Field(
+        default=0, ge=0, description="Also re-read rows this many hours older than the watermark: set it to the "
+        "longest delay between a row's update value and its commit (late writes). Default 0."
+    )
+
+
 class LandingSource(_Source):
     kind: Literal["landing"] = "landing"
 
 
-class TableSource(_Source):
+class TableSource(_Incremental, _Source):
     kind: Literal["table"]
     database: str | None = Field(default=None, description="A DuckDB database file (opened read-only).")
     table: str | None = Field(default=None, pattern=IDENTIFIER, description="[schema.]table in `database`.")
@@ -77,7 +91,7 @@ class ShopifyExportSource(_Source):
     path: str = Field(default="*.csv", description="Export CSV files by glob, relative to the account folder.")
 
 
-class PostgresSource(_Source):
+class PostgresSource(_Incremental, _Source):
     kind: Literal["postgres"]
     env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
                             description="Name of an environment variable holding a libpq conninfo or URL.")
@@ -134,15 +148,18 @@ def scrubbed(message: str, secret: str) -> str:
     return re.sub(r"(://[^:/@\s\"]*):[^@\s\"]*@", r"\1:***@", message)
 
 
-def mapped_rows(mem: duckdb.DuckDBPyConnection, source: _Source, relation: str, label: str, params=None):
-    """The contract columns of ``relation`` as text (an Arrow table), or a SourceError naming the missing ones."""
+def mapped_rows(mem: duckdb.DuckDBPyConnection, source: _Source, relation: str, label: str, params=None, since=None):
+    """The contract columns of ``relation`` as text and ``update_value`` (an Arrow table), or a
+    SourceError naming the missing ones; with ``since``, only rows whose update column is after it."""
     params = params or {}
+    update = getattr(source, "update_column", None)
     try:
         present = [row[0] for row in mem.execute(f"DESCRIBE SELECT * FROM {relation}", params).fetchall()]
     except duckdb.Error as exc:
         raise SourceError(f"{label}: cannot be read ({_first_line(exc)})") from None
     missing = [f"{c} (as {source.column(c)!r})" for c in REQUIRED if source.column(c) not in present]
     unknown = [f"{c} (as {source.column(c)!r})" for c in source.columns if source.column(c) not in present]
+    unknown += [f"update_column {update!r}"] if update and update not in present else []
     if missing or unknown:
         raise SourceError(
             f"{label}: missing column(s) {', '.join(dict.fromkeys(missing + unknown))}; "
@@ -154,24 +171,29 @@ def mapped_rows(mem: duckdb.DuckDBPyConnection, source: _Source, relation: str, 
         for c in CONTRACT_COLUMNS
     )
     # source_row is the row's place in the table's scan order (for files, their order), as
-    # for landing files: the first valid row of a duplicated order_id is kept
+    # for landing files: the first valid row of a duplicated order_id is kept; with an update
+    # column the rows are ranked newest first, so the newest version of an order is kept
+    newest_first = f"ORDER BY {quoted_identifier(update)} DESC" if update else ""
+    value = f"CAST({quoted_identifier(update)} AS TIMESTAMPTZ)" if update else "CAST(NULL AS TIMESTAMPTZ)"
+    where = f"WHERE {value} > $since" if update and since is not None else ""
     sql = (
         f"SELECT CAST($label AS VARCHAR) AS source_file, "
-        f"CAST(row_number() OVER () AS BIGINT) AS source_row, {selected} FROM {relation}"
+        f"CAST(row_number() OVER ({newest_first}) AS BIGINT) AS source_row, {selected}, {value} AS update_value "
+        f"FROM {relation} {where}"
     )
     try:
-        return mem.execute(sql, {"label": label, **params}).fetch_arrow_table()
+        return mem.execute(sql, {"label": label, **params, **({"since": since} if where else {})}).fetch_arrow_table()
     except duckdb.Error as exc:
         raise SourceError(f"{label}: cannot be read ({_first_line(exc)})") from None
 
 
-def read_table(source: TableSource):
+def read_table(source: TableSource, since=None):
     mem = duckdb.connect()
     try:
         mem.execute("SET TimeZone = 'UTC'")
         if source.parquet is not None:
             label = f"table source {source.parquet}"
-            return mapped_rows(mem, source, "read_parquet($glob)", label, {"glob": source.parquet}), [label]
+            return mapped_rows(mem, source, "read_parquet($glob)", label, {"glob": source.parquet}, since), [label]
         label = f"table source {source.database}:{source.table}"
         if not Path(source.database).is_file():
             raise SourceError(f"{label}: database file {source.database} does not exist")
@@ -179,12 +201,12 @@ def read_table(source: TableSource):
             mem.execute(f"ATTACH {_literal(source.database)} AS src (READ_ONLY)")
         except duckdb.Error as exc:
             raise SourceError(f"{label}: cannot open ({_first_line(exc)})") from None
-        return mapped_rows(mem, source, f"src.{quoted_identifier(source.table)}", label), [label]
+        return mapped_rows(mem, source, f"src.{quoted_identifier(source.table)}", label, since=since), [label]
     finally:
         mem.close()
 
 
-def read_postgres(source: PostgresSource):
+def read_postgres(source: PostgresSource, since=None):
     from clv_assets.lib.lake import load_extensions
 
     conninfo = source.conninfo()
@@ -201,7 +223,7 @@ def read_postgres(source: PostgresSource):
                 relation, params = f"src.{quoted_identifier(source.table)}", {}
             else:
                 relation, params = "postgres_query('src', $query)", {"query": source.query}
-            return mapped_rows(mem, source, relation, source.label, params), [source.label]
+            return mapped_rows(mem, source, relation, source.label, params, since), [source.label]
         except SourceError as exc:
             raise SourceError(scrubbed(str(exc), conninfo)) from None
     finally:

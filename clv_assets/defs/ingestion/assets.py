@@ -5,9 +5,18 @@ from datetime import UTC, datetime
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
 from clv_assets.defs.ingestion.checks import raw_check_specs, raw_check_results
 from clv_assets.lib.accounts import accounts_partitions, validate_account
+from clv_assets.lib.incremental import (
+    log_load,
+    merge_account_rows,
+    read_since,
+    source_key,
+    stored_currency,
+    stored_watermark,
+)
 from clv_assets.lib.keys import RAW_ORDERS
 from clv_assets.lib.landing import (
     MalformedLandingFile,
@@ -24,6 +33,14 @@ from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, r
 REJECTED_ORDERS = dg.AssetKey(["raw", "rejected_orders"])
 LANDING_FILES = dg.AssetKey(["raw", "landing_files"])
 LANDING_FINGERPRINT = "landing_fingerprint"
+
+
+class RawOrdersConfig(dg.Config):
+    full_reload: bool = Field(
+        default=False,
+        description="Read every row of the account's source, replacing its raw rows, even when the "
+        "source has an update column and a watermark (clv-assets materialize --full-reload).",
+    )
 
 
 @dg.multi_asset(
@@ -57,9 +74,10 @@ LANDING_FINGERPRINT = "landing_fingerprint"
     group_name="ingestion",
 )
 def raw_orders(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, landing: LandingZone
+    context: dg.AssetExecutionContext, config: RawOrdersConfig, duckdb: DuckDBResource, landing: LandingZone
 ):
-    """Load and validate every order of one account's source, replacing its raw rows."""
+    """Load and validate the orders of one account's source, replacing its raw rows (a source
+    with an update column: the rows changed since the last load, replacing those order ids)."""
     account = validate_account(context.partition_key)
     account_dir = landing.account_dir(account)
     with _fails_without_retry(MalformedLandingFile, SourceError):
@@ -75,32 +93,54 @@ def raw_orders(
         "account": account,
         "loaded_at": datetime.now(UTC),
         "currency": settings.get("currency"),
+        "source": "landing" if source is None else getattr(source, "label", source.kind),
+        "source_key": source_key(source),
     }
     with duckdb.get_connection() as conn:
         conn.execute("SET TimeZone = 'UTC'")
+        incremental = getattr(source, "update_column", None) is not None
+        previous = stored_watermark(conn, account, params["source_key"]) if incremental else None
+        since = None if config.full_reload else read_since(previous, getattr(source, "lookback_hours", 0))
+        if since is not None and params["currency"] is None:
+            params["currency"] = stored_currency(conn, account)
         # Staging reads every file before anything stored is touched: a malformed file
         # fails the run here and the account's previous rows stay as they were.
         with _fails_without_retry(MalformedLandingFile, SourceError):
             if source is None or source.kind == "landing":
                 stage_files(conn, files)
+                read, watermark = [f.path.name for f in files], None
             else:
                 stage_files(conn, [])
-                stage_source(conn, source)
+                read, watermark = stage_source(conn, source, since)
+        params |= {
+            "mode": "full" if since is None else "incremental",
+            "read_since": since,
+            "watermark": max((w for w in (watermark, previous if since else None) if w is not None), default=None),
+            "files": read,
+        }
         run_sql(
             conn,
             "CREATE OR REPLACE TEMP TABLE validated_landing_rows AS "
             + read_query("validated_landing_rows"),
             params,
         )
-        _fail_if_every_row_rejected(conn, account)
+        if since is None:
+            _fail_if_every_row_rejected(conn, account)
         with transaction(conn):
-            for key in (RAW_ORDERS, REJECTED_ORDERS, LANDING_FILES):
-                table = ".".join(key.path)
-                replace_account_rows(conn, table, account, read_sql(table), params)
+            if since is None:
+                for key in (RAW_ORDERS, REJECTED_ORDERS, LANDING_FILES):
+                    table = ".".join(key.path)
+                    replace_account_rows(conn, table, account, read_sql(table), params)
+            else:
+                merge_account_rows(conn, account, params)
+            log_load(conn, account, params)
+        (rows_read,) = conn.execute("SELECT count(*) FROM validated_landing_rows").fetchone()
+        context.log.info(f"{params['mode']} load of {params['source']}: {rows_read:,} rows read (since {since})")
         for key in (RAW_ORDERS, REJECTED_ORDERS, LANDING_FILES):
             metadata = partition_metadata(conn, ".".join(key.path), account)
             # the landing sensor compares it with the folder: loaded files are not re-run
             metadata[LANDING_FINGERPRINT] = dg.MetadataValue.text(files_fingerprint)
+            metadata |= {"load_mode": params["mode"], "rows_read": rows_read}
             yield dg.MaterializeResult(asset_key=key, metadata=metadata)
         yield from raw_check_results(conn, account, RAW_ORDERS)
 
