@@ -75,6 +75,7 @@ MANY_TARGETS = {(20, 5000): 90, (200, 1000): 600}  # the whole `materialize --wo
 BACKTEST_TARGETS = {"cdnow": (1, 40), 5000: (2, 20)}  # case -> (round judged, seconds of the run)
 PREDICTION_RATIO_TARGET = 3.0  # every purchase model's predictions within 3x the default model's
 FIT_ACCOUNTS = 3  # simulated accounts fitted one after the other in each --fits process
+PREDICTION_DRAWS = 200  # posterior draws of --prediction-models, as predictions.customers thins to
 
 
 def _proc_tree_rss(root_pid: int) -> dict[int, tuple[float, float]]:
@@ -564,50 +565,19 @@ def page_many(page: Page, many: dict) -> None:
 # predictions per purchase model, backtests, fits: each in new processes
 
 
-def _cdnow_rows():
-    """CDNOW's distinct histories to 1998-06-30 (days) with counts, and its repeat buyers'
-    distinct (frequency, monetary_value) rows: the inputs of realistic posteriors."""
-    import pandas as pd
-
-    from clv_assets.cdnow import HOLDOUT_END, cdnow_orders
-
-    orders = cdnow_orders(ROOT / "clv_assets_tests" / "fixtures" / "cdnow" / "CDNOW_sample.txt")
-    orders["day"] = (pd.to_datetime(orders.ordered_at).dt.normalize() - pd.Timestamp("1997-01-01")).dt.days
-    daily = orders.groupby(["customer_id", "day"], as_index=False).amount.sum()
-    end = (pd.Timestamp(HOLDOUT_END) - pd.Timestamp("1997-01-01")).days
-    first = daily.groupby("customer_id").day.transform("min")
-    repeat = daily[daily.day > first]
-    customers = daily.groupby("customer_id").day.agg(["min", "max", "count"]).assign(
-        frequency=lambda d: d["count"] - 1.0, recency=lambda d: (d["max"] - d["min"]).astype(float),
-        T=lambda d: (end - d["min"]).astype(float),
-    )
-    customers["monetary_value"] = repeat.groupby("customer_id").amount.mean().reindex(customers.index).fillna(0.0)
-    purchase = customers.groupby(["frequency", "recency", "T"]).size().rename("n").reset_index()
-    spend = (customers[(customers.frequency > 0) & (customers.monetary_value > 0)]
-             .groupby(["frequency", "monetary_value"]).size().rename("n").reset_index())
-    return purchase, spend
-
-
 def child_prediction_models(n_rows: int, repeat: int) -> None:
     """Seconds of ``predict_rows`` (200 draws) per purchase model of the registry on
-    ``n_rows`` distinct histories drawn at random; each model's draws are its Laplace
-    posterior on CDNOW (in days), the Gamma-Gamma's too (fitted first, not timed)."""
+    ``n_rows`` distinct histories drawn at random; each model's draws (and the
+    Gamma-Gamma's) are spread by 3% around its ``typical_parameters`` (CDNOW's posterior
+    means, in days)."""
     import warnings
 
     warnings.filterwarnings("ignore")
     import numpy as np
     import pandas as pd
 
-    from clv_assets.stats.fitting import fit
     from clv_assets.stats.predict import PredictionSettings, predict_rows
     from clv_assets.stats.registry import DEFAULT_PURCHASE_MODEL, GAMMA_GAMMA, PURCHASE_MODELS
-    from clv_assets.stats.specs import FitSettings
-
-    posterior_draws = FitSettings(method="laplace", draws=100, chains=2)  # 200 draws, as the predictions thin to
-    purchase_rows, spend_rows = _cdnow_rows()
-    flat = lambda model, rows: {k: v.reshape(-1) for k, v in fit(model, rows, posterior_draws).draws.items()}  # noqa: E731
-    spend = flat(GAMMA_GAMMA, spend_rows)
-    posteriors = {name: flat(model, purchase_rows) for name, model in PURCHASE_MODELS.items()}
 
     rng = np.random.default_rng(0)
     T = rng.uniform(30, 700, n_rows).round()
@@ -619,15 +589,18 @@ def child_prediction_models(n_rows: int, repeat: int) -> None:
         "monetary_value": np.where(x > 0, rng.gamma(4, 10, n_rows), 0.0),
         "n": 1,
     })
-    out = {"rows": n_rows, "draws": len(spend["p"]), "default": DEFAULT_PURCHASE_MODEL, "models": {}}
+    draws = lambda model: {k: rng.normal(v, 0.03 * v, PREDICTION_DRAWS) for k, v in model.typical_parameters.items()}  # noqa: E731
+    posteriors = {name: draws(model) for name, model in PURCHASE_MODELS.items()}
+    spend = draws(GAMMA_GAMMA)
+    out = {"rows": n_rows, "draws": PREDICTION_DRAWS, "default": DEFAULT_PURCHASE_MODEL, "models": {}}
     for name, purchase in posteriors.items():
         seconds = []
         for _ in range(repeat):
             started = time.perf_counter()
             predict_rows(rows, purchase, spend, PredictionSettings(model=name))
             seconds.append(time.perf_counter() - started)
-        means = {k: float(np.mean(v)) for k, v in purchase.items() if k in PURCHASE_MODELS[name].parameters}
-        out["models"][name] = {"label": PURCHASE_MODELS[name].label, "seconds": seconds, "posterior_means": means}
+        out["models"][name] = {"label": PURCHASE_MODELS[name].label, "seconds": seconds,
+                               "parameters": dict(PURCHASE_MODELS[name].typical_parameters)}
         print(f"  {name:<11} median {statistics.median(seconds):6.2f} s over {repeat}  runs: {[round(v, 2) for v in seconds]}",
               flush=True)
     print(json.dumps(out))
@@ -637,16 +610,16 @@ def page_prediction_models(page: Page, result: dict) -> None:
     default = result["default"]
     base = statistics.median(result["models"][default]["seconds"])
     page.section(f"Predictions per purchase model: {result['rows']:,} distinct histories x {result['draws']} draws")
-    page.text("`predict_rows` (everything `predictions.customers` computes) in a new process, after one Laplace fit "
-              "per model on CDNOW gave its posterior draws (not timed).")
+    page.text("`predict_rows` (everything `predictions.customers` computes) in a new process; each model's draws are "
+              "spread by 3% around its typical parameters (the registry's, near CDNOW's posterior means).")
     rows = []
     for name, r in result["models"].items():
         ratio = statistics.median(r["seconds"]) / base
-        means = ", ".join(f"{k} {v:.3g}" for k, v in r["posterior_means"].items())
+        means = ", ".join(f"{k} {v:g}" for k, v in r["parameters"].items())
         target = "-" if name == default else f"<= {PREDICTION_RATIO_TARGET:g}x: {_verdict(ratio <= PREDICTION_RATIO_TARGET)}"
         rows.append([r["label"], f"**{median_and_runs(r['seconds'], '.2f')}**", f"{ratio:.1f}x", target, means])
     page.table(["model", "seconds, median (runs)", f"x {result['models'][default]['label']}", "target",
-                "posterior means (days)"], rows)
+                "draws around (days)"], rows)
 
 
 def child_backtest(customers: int, rounds: int) -> None:
