@@ -13,7 +13,7 @@ import pytest
 from clv_assets.definitions import build_defs
 from clv_assets.lib.keys import ACCOUNT_JOB, POOLED_PRIOR
 from clv_assets.lib.run_config import account_run_config
-from clv_assets.stats.pooled import account_summary, fit_population, from_pooled_scale, pooled_priors
+from clv_assets.stats.pooled import account_summary, fit_population, from_pooled_scale, pooled_priors, population_interval
 
 SMALL = "small-shop"
 SMALL_CUSTOMERS = 40
@@ -88,6 +88,21 @@ def test_population_recovered_from_real_fits():
         assert abs(row.mu - mu) < 3 * np.sqrt((tau**2 + row.within_sd**2) / n_accounts), (name, row.mu, mu)
         for true in truths:
             assert abs(true[name] - row.mu) < 2.576 * row.sigma, (name, true[name], row.mu, row.sigma)
+
+
+@pytest.mark.fast
+def test_population_interval_is_the_priors_central_interval_on_the_natural_scale():
+    """Each variable's 90% interval by its own scale: scipy's lognormal quantiles for a log
+    variable, the normal quantiles through the logistic function for a logit one."""
+    from scipy.special import expit
+    from scipy.stats import lognorm, norm
+
+    population = pd.DataFrame(
+        {"parameter": ["alpha", "phi_dropout"], "transform": ["log", "logit"], "mu": [np.log(40.0), -1.0], "sigma": [0.5, 0.2]}
+    )
+    interval = population_interval(population).set_index("parameter")
+    np.testing.assert_allclose(interval.loc["alpha", ["low", "median", "high"]], lognorm.ppf([0.05, 0.5, 0.95], 0.5, scale=40.0))
+    np.testing.assert_allclose(interval.loc["phi_dropout", ["low", "median", "high"]], expit(norm.ppf([0.05, 0.5, 0.95], -1.0, 0.2)))
 
 
 def test_pooled_priors_are_lognormal_and_logitnormal():

@@ -122,7 +122,7 @@ def population_interval(population: pd.DataFrame, probability: float = 0.9) -> p
 
     z = norm.ppf(0.5 + probability / 2)
     out = population[["parameter", "mu", "sigma"]].copy()
-    out["median"] = [float(from_pooled_scale(f, m)) for f, m in zip(population.transform, out.mu, strict=True)]
-    out["low"] = [float(from_pooled_scale(f, m - z * s)) for f, m, s in zip(population.transform, out.mu, out.sigma, strict=True)]
-    out["high"] = [float(from_pooled_scale(f, m + z * s)) for f, m, s in zip(population.transform, out.mu, out.sigma, strict=True)]
+    out["median"] = [float(from_pooled_scale(f, m)) for f, m in zip(population["transform"], out.mu, strict=True)]
+    out["low"] = [float(from_pooled_scale(f, m - z * s)) for f, m, s in zip(population["transform"], out.mu, out.sigma, strict=True)]
+    out["high"] = [float(from_pooled_scale(f, m + z * s)) for f, m, s in zip(population["transform"], out.mu, out.sigma, strict=True)]
     return out

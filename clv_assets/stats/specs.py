@@ -44,8 +44,8 @@ class CLVModel:
     # likelihood equals the class's (test_model_likelihood.py); a purchase model also has its
     # default priors (time scales per day)
     reference: str
-    # values of ``parameters`` typical of a real account, in days (near the posterior means
-    # on CDNOW): benchmarks and the registry's tests draw posteriors around them
+    # values of ``parameters`` typical of a real account (time scales in days; near the
+    # posterior means on CDNOW): benchmarks and the registry's tests draw posteriors around them
     typical_parameters: Mapping[str, float]
     latent: tuple[str, ...] = ()  # sampled reparametrisations kept with the draws
     # False: ``method: auto`` uses Laplace at any size. NUTS through Pareto/NBD's
