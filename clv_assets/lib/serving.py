@@ -35,7 +35,7 @@ from filelock import FileLock
 
 from clv_assets.lib.accounts import validate_account
 from clv_assets.lib.resources import WarehouseResource
-from clv_assets.lib.warehouse import apply_descriptions, read_sql, replace_account_rows, transaction
+from clv_assets.lib.warehouse import apply_descriptions, read_sql, replace_account_rows, replace_table, transaction
 
 SERVING_CATALOG = "clv_serving"
 OLD_SERVING_CATALOG = "clv_serving_before"
@@ -76,6 +76,10 @@ def publish_accounts(
                 _restore_other_accounts(conn, tables, serving, accounts, run_id)
             else:
                 _copy_accounts(conn, source, tables, accounts, run_id)
+            # BI tools read the comments here: every table described, whichever way it came
+            # (a byte copy, CREATE TABLE AS, a warehouse from before a description changed)
+            for table, _ in _tables(conn, SERVING_CATALOG):
+                apply_descriptions(conn, table)
             conn.execute(f"CHECKPOINT {SERVING_CATALOG}")
         finally:
             conn.execute(f'USE "{source}"')
@@ -136,7 +140,6 @@ def _restore_other_accounts(conn, tables, serving: Path, accounts: Sequence[str]
                     f"INSERT INTO {table} BY NAME SELECT * FROM {OLD_SERVING_CATALOG}.{table} WHERE {others}",
                     {"accounts": list(accounts)},
                 )
-            apply_descriptions(conn, table)
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS {PUBLISHED_ACCOUNTS.split(".")[0]}')
         if PUBLISHED_ACCOUNTS in old:
             conn.execute(
@@ -171,13 +174,11 @@ def _copy_accounts(conn, source: str, tables, accounts: Sequence[str], run_id: s
     with transaction(conn):
         for table, per_account in tables:
             if not per_account:  # not partitioned by account: copied whole
-                conn.execute(f'CREATE SCHEMA IF NOT EXISTS {table.split(".")[0]}')
-                conn.execute(f'CREATE OR REPLACE TABLE {table} AS SELECT * FROM "{source}".{table}')
+                replace_table(conn, table, f'SELECT * FROM "{source}".{table}')
                 continue
             select = f'SELECT * FROM "{source}".{table} WHERE account = $account'
             for account in accounts:
                 replace_account_rows(conn, table, account, select, {"account": account})
-            apply_descriptions(conn, table)  # BI tools read the column comments here
         _record_publication(conn, accounts, run_id, published_at)
         # views (BI marts) are bound by name, so the same definition reads the copy's tables
         for (sql,) in views:

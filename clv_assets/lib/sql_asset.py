@@ -8,7 +8,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from clv_assets.lib.accounts import validate_account
-from clv_assets.lib.warehouse import apply_descriptions, partition_metadata, read_sql, replace_account_rows, transaction
+from clv_assets.lib.warehouse import partition_metadata, read_sql, replace_account_rows, transaction
 
 
 def materialize_sql_table(
@@ -16,12 +16,11 @@ def materialize_sql_table(
     duckdb: DuckDBResource,
     table: str,
     params: dict[str, Any] | None = None,
-    describe: bool = False,
     inputs: dict[str, Any] | None = None,
 ) -> dg.MaterializeResult:
-    """Replace the partition's rows of ``table`` with ``sql/<schema>/<table>.sql``'s result.
+    """Replace the partition's rows of ``table`` with ``sql/<schema>/<table>.sql``'s result
+    (described by its ``.columns.yaml``, as is every table :func:`replace_account_rows` writes).
 
-    ``describe``: also store ``sql/<schema>/<table>.columns.yaml`` as the table's comments.
     ``inputs``: data frames the SQL reads, registered under their names.
     """
     account = validate_account(context.partition_key)
@@ -31,6 +30,4 @@ def materialize_sql_table(
             conn.register(name, frame)
         with transaction(conn):
             replace_account_rows(conn, table, account, read_sql(table), params)
-            if describe:
-                apply_descriptions(conn, table)
         return dg.MaterializeResult(metadata=partition_metadata(conn, table, account))

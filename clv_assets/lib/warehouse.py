@@ -3,6 +3,10 @@
 Every table has an ``account`` column. A partition is replaced in one transaction
 (delete the account's rows, insert the new ones), so a re-run never duplicates rows and
 a run that fails halfway leaves the previously stored rows in place.
+
+Every table is described in ``sql/<schema>/<table>.columns.yaml``; the writers here store
+those descriptions as the table's and columns' comments (DuckDB's catalog, read by BI
+tools) whenever the stored ones differ, so no writer can leave a table undescribed.
 """
 
 from __future__ import annotations
@@ -10,9 +14,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
+from functools import cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
-from typing import Any
+from typing import Any, NamedTuple
 
 import dagster as dg
 import duckdb
@@ -22,6 +27,10 @@ from clv_assets.lib.lake import lake_catalog_of, lake_write_lock, lock_timeout_s
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*")
 _PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
+# the table's schema in the connection's current database, or a temp table for "main"
+_CURRENT_SCHEMA = (
+    "(schema_name = $schema OR (temporary AND $schema = 'main')) AND (temporary OR database_name = current_database())"
+)
 
 
 _QUERIES = "queries"
@@ -88,17 +97,21 @@ def replace_account_rows(
     ``scope`` narrows the replaced rows further (e.g. ``{"model": "gamma_gamma"}`` when
     several assets share a table; a collection value matches any of its members). Call inside :func:`transaction`. The table is created from the query's columns on
     first use; columns the query adds later are added to the table (never dropped or
-    renamed), so a new column is not a migration.
+    renamed), so a new column is not a migration. The table's descriptions are stored
+    where they differ from the comments (:func:`apply_descriptions`): on creation, for a
+    new column, or after the yaml changed; otherwise that costs nothing.
     """
     table = _checked_identifier(table)
     schema = table.split(".")[0]
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    if not table_exists(conn, table):
+    stored = _stored_comments(conn, table)
+    if stored is None:
         # Create with the rows: DuckDB 2.0.0 loses them from filtered GROUP BY queries
         # when an empty table is created, deleted from and inserted into in one
         # transaction. The pinned 1.5.5 does not (checked 2026-11-29); kept so that an
         # upgrade to 2.0 stays safe (test_warehouse.py guards the case).
         run_sql(conn, f"CREATE TABLE {table} AS {select_sql}", params)
+        apply_descriptions(conn, table)
         (rows,) = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
         return rows
     # The rows go straight into the table, never through an intermediate copy, which at
@@ -109,11 +122,12 @@ def replace_account_rows(
     if set_aside:
         run_sql(conn, f"CREATE OR REPLACE TEMP TABLE _incoming AS {select_sql}", params)
         source, source_params = "SELECT * FROM _incoming", None
-    existing = set(column_types(conn, table))
     # the query's columns from its plan (nothing runs)
     for name, dtype in column_types(conn, source, source_params).items():
-        if name not in existing:
+        if name not in stored.columns:
             conn.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {dtype}')
+            stored.columns[name] = None
+    _describe(conn, table, stored)
     where = {"account": account, **(scope or {})}
     for column in where:
         _checked_name(column)
@@ -127,6 +141,16 @@ def replace_account_rows(
     if set_aside:
         conn.execute("DROP TABLE _incoming")
     return rows
+
+
+def replace_table(
+    conn: duckdb.DuckDBPyConnection, table: str, select_sql: str, params: Mapping[str, Any] | None = None
+) -> None:
+    """Replace the whole of ``table`` (one not split by account) with ``select_sql``'s rows, described."""
+    table = _checked_identifier(table)
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
+    run_sql(conn, f"CREATE OR REPLACE TABLE {table} AS {select_sql}", params)
+    apply_descriptions(conn, table)
 
 
 # string literals ('' escapes a quote), line comments, block comments; scanned left to right,
@@ -145,22 +169,65 @@ def apply_descriptions(conn: duckdb.DuckDBPyConnection, table: str) -> None:
     """Store ``sql/<schema>/<table>.columns.yaml``'s descriptions (if any) as table and column comments.
 
     BI tools read them from DuckDB's catalog (``duckdb_tables()``, ``duckdb_columns()``).
+    Only the comments that differ from the yaml are written: on a described table this is
+    one catalog query.
+    """
+    stored = _stored_comments(conn, _checked_identifier(table))
+    if stored is not None:
+        _describe(conn, table, stored)
+
+
+class _Comments(NamedTuple):
+    table: str | None
+    columns: dict[str, str | None]  # every column of the table, in order, with its comment
+
+
+def _stored_comments(conn: duckdb.DuckDBPyConnection, table: str) -> _Comments | None:
+    """The table's comment and its columns' comments, or None if it does not exist (the
+    table as :func:`table_exists` finds it). Two catalog queries, which cost what that
+    check and a DESCRIBE cost (a join of the two catalog functions costs twice as much)."""
+    schema, name = table.split(".")
+    found = conn.execute(
+        f"SELECT comment, database_oid, table_oid FROM duckdb_tables() WHERE table_name = $name AND {_CURRENT_SCHEMA}",
+        {"name": name, "schema": schema},
+    ).fetchall()
+    if not found:
+        return None
+    comment, database_oid, table_oid = found[0]
+    columns = conn.execute(
+        "SELECT column_name, comment FROM duckdb_columns() WHERE database_oid = $d AND table_oid = $t ORDER BY column_index",
+        {"d": database_oid, "t": table_oid},
+    ).fetchall()
+    return _Comments(comment, dict(columns))
+
+
+def _describe(conn: duckdb.DuckDBPyConnection, table: str, stored: _Comments) -> None:
+    """COMMENT ON the table and each of its ``stored.columns`` whose comment is not the yaml's.
+
     COMMENT ON takes no parameters; the texts come from the repository, quoted here.
     """
-    docs = table_descriptions(table)
-    if docs["table"] is None:
-        return
-    conn.execute(f"COMMENT ON TABLE {table} IS {_sql_string(docs['table'])}")
-    for column in column_types(conn, table):
-        if column in docs["columns"]:
-            conn.execute(f'COMMENT ON COLUMN {table}."{column}" IS {_sql_string(docs["columns"][column])}')
+    docs = _descriptions(table)
+    if docs["table"] is not None and stored.table != docs["table"]:
+        conn.execute(f"COMMENT ON TABLE {table} IS {_sql_string(docs['table'])}")
+    for column, comment in stored.columns.items():
+        text = docs["columns"].get(column)
+        if text is not None and comment != text:
+            conn.execute(f'COMMENT ON COLUMN {table}."{column}" IS {_sql_string(text)}')
 
 
 def table_descriptions(table: str) -> dict:
     """``sql/<schema>/<table>.columns.yaml`` ({"table": ..., "columns": {...}}), or empty."""
-    schema, name = _checked_identifier(table).split(".")
+    docs = _descriptions(_checked_identifier(table))
+    return {"table": docs["table"], "columns": dict(docs["columns"])}
+
+
+@cache
+def _descriptions(table: str) -> dict:
+    """The yaml read once per process: it ships with the code, and every write consults it."""
+    schema, name = table.split(".")
     path = sql_file(schema, f"{name}.columns.yaml")
-    return yaml.safe_load(path.read_text()) if path.is_file() else {"table": None, "columns": {}}
+    docs = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    return {"table": docs.get("table"), "columns": {str(k): str(v) for k, v in (docs.get("columns") or {}).items()}}
 
 
 def _sql_string(text: str) -> str:
@@ -170,11 +237,7 @@ def _sql_string(text: str) -> str:
 def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
     """Whether ``table`` exists in the connection's current database (or as a temp table)."""
     schema, name = table.split(".") if "." in table else ("main", table)
-    query = (
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = $name "
-        "AND (schema_name = $schema OR (temporary AND $schema = 'main')) "
-        "AND (temporary OR database_name = current_database())"
-    )
+    query = f"SELECT count(*) FROM duckdb_tables() WHERE table_name = $name AND {_CURRENT_SCHEMA}"
     # fetchall, not fetchone: DuckDB 2 refuses conn.register() while a result is unfinished
     return conn.execute(query, {"name": name, "schema": schema}).fetchall()[0][0] > 0
 
@@ -188,28 +251,36 @@ def column_types(
 
 
 def partition_metadata(
-    conn: duckdb.DuckDBPyConnection, table: str, account: str, preview_rows: int = 5
+    conn: duckdb.DuckDBPyConnection, table: str, account: str | None, preview_rows: int = 5
 ) -> dict[str, Any]:
-    """Row count, column schema and a small preview of ``account``'s rows of ``table``."""
+    """Row count, column schema (:func:`column_schema_metadata`) and a small preview of
+    ``account``'s rows of ``table``; with ``account`` None, of the whole table (an asset
+    not partitioned by account)."""
     table = _checked_identifier(table)
-    where = "WHERE account = $account"
-    (rows,) = conn.execute(f"SELECT count(*) FROM {table} {where}", {"account": account}).fetchone()
-    preview = conn.execute(
-        f"SELECT * FROM {table} {where} LIMIT {int(preview_rows)}", {"account": account}
-    ).df()
-    described = table_descriptions(table)["columns"]
+    where, params = ("WHERE account = $account", {"account": account}) if account is not None else ("", {})
+    (rows,) = conn.execute(f"SELECT count(*) FROM {table} {where}", params).fetchone()
+    preview = conn.execute(f"SELECT * FROM {table} {where} LIMIT {int(preview_rows)}", params).df()
+    return {
+        "dagster/row_count": dg.MetadataValue.int(int(rows)),
+        **column_schema_metadata(conn, table),
+        "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
+    }
+
+
+def column_schema_metadata(conn: duckdb.DuckDBPyConnection, table: str) -> dict[str, Any]:
+    """The Dagster UI's column schema of ``table``, each column with its yaml description,
+    and the table's name; empty while the table does not exist."""
+    table = _checked_identifier(table)
+    if not table_exists(conn, table):
+        return {}
+    described = _descriptions(table)["columns"]
     schema = dg.TableSchema(
         columns=[
             dg.TableColumn(name, dtype, description=described.get(name))
             for name, dtype in column_types(conn, table).items()
         ]
     )
-    return {
-        "dagster/row_count": dg.MetadataValue.int(int(rows)),
-        "dagster/column_schema": schema,
-        "dagster/table_name": dg.MetadataValue.text(table),
-        "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
-    }
+    return {"dagster/column_schema": schema, "dagster/table_name": dg.MetadataValue.text(table)}
 
 
 def _checked_name(name: str) -> str:

@@ -19,7 +19,7 @@ from clv_assets.lib.keys import CUSTOMER_TRANSACTIONS, EVALUATION
 from clv_assets.lib.prediction_config import HORIZONS, PredictionConfig
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.segments import SegmentDefinitionError, load_segments
-from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
+from clv_assets.lib.warehouse import column_schema_metadata, partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
 from clv_assets.stats.evaluation import backtest, metrics
 from clv_assets.stats.evaluation.choice import CANDIDATES, CHOICE_SCORE, DEFAULT_MODEL, choose_model
 from clv_assets.stats.numerics import thin
@@ -114,7 +114,8 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
         }
         with duckdb.get_connection() as conn, transaction(conn):
             _write_choice(conn, account, choice, window, evaluated_at)
-        return dg.MaterializeResult(metadata={"status": "ineligible", "reason": reason, "cutoff": str(window.cutoff)})
+            schema = column_schema_metadata(conn, "models.evaluation")  # the UI's columns, as after a backtest
+        return dg.MaterializeResult(metadata={**schema, "status": "ineligible", "reason": reason, "cutoff": str(window.cutoff)})
 
     from clv_assets.stats.fitting import fit  # PyMC loads only when fitting
     from clv_assets.stats.plots import calibration_plot, markdown_image, tracking_plot

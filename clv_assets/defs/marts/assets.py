@@ -32,7 +32,7 @@ def customer_profile(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
     """The table a marketer filters: one row per customer with history, 12-month
     predictions and their 90% intervals, every band with its confidence, and the best
     channel. Every column is described in DuckDB's catalog (COMMENT ON)."""
-    return materialize_sql_table(context, duckdb, "marts.customer_profile", describe=True)
+    return materialize_sql_table(context, duckdb, "marts.customer_profile")
 
 
 def _shipped_segments() -> str:
@@ -114,5 +114,5 @@ def account_summary(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
             )
         )
     return materialize_sql_table(
-        context, duckdb, "marts.account_summary", describe=True, inputs={"model_choice_of_account": choice}
+        context, duckdb, "marts.account_summary", inputs={"model_choice_of_account": choice}
     )

@@ -17,7 +17,7 @@ from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.eligibility import ineligibility_reason, too_small_to_pool
 from clv_assets.lib.keys import EVALUATION, GAMMA_GAMMA_FIT, PURCHASE_MODEL_FIT, RFM
 from clv_assets.lib.resources import LandingZone
-from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, table_exists, transaction
+from clv_assets.lib.warehouse import column_schema_metadata, partition_metadata, read_query, read_sql, replace_account_rows, run_sql, table_exists, transaction
 from clv_assets.stats.registry import DEFAULT_PURCHASE_MODEL, GAMMA_GAMMA, PURCHASE_MODELS
 from clv_assets.stats.specs import CLVModel, Posterior
 
@@ -144,12 +144,13 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
                     conn, "models.fit_status", account, read_sql("models.fit_status"),
                     {**status, "status": "ineligible", "reason": reason}, scope=scope,
                 )
+                schema = column_schema_metadata(conn, "models.fits")  # the UI's columns, as after a fit
             # Materialised all the same, so the account's marts still show its history and
             # why nothing is predicted; the checks fail as warnings (nothing was checked)
             # and do not block the predictions, which are cleared for the account.
             yield dg.MaterializeResult(
                 asset_key=key,
-                metadata={"status": "ineligible", "reason": reason, "model": model_spec.name, "prior": pooling},
+                metadata={**schema, "status": "ineligible", "reason": reason, "model": model_spec.name, "prior": pooling},
             )
             for spec_ in fit_check_specs(key, with_independence):
                 yield dg.AssetCheckResult(

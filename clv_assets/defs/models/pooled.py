@@ -22,7 +22,7 @@ from dagster_duckdb import DuckDBResource
 
 from clv_assets.lib.keys import GAMMA_GAMMA_FIT, POOLED_PRIOR, PURCHASE_MODEL_FIT
 from clv_assets.lib.pooled_refresh import ensure_prior_columns, pooled_prior_refresh_due
-from clv_assets.lib.warehouse import read_query, read_sql, run_sql, table_exists, transaction
+from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_table, run_sql, table_exists, transaction
 from clv_assets.stats.gamma_gamma import spend_scale
 from clv_assets.stats.pooled import account_summary, fit_population, population_interval
 from clv_assets.stats.registry import GAMMA_GAMMA, MODELS
@@ -88,9 +88,9 @@ def pooled_prior(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> d
         fitted_at = datetime.now(UTC)
         conn.register("population", population)
         with transaction(conn):
-            conn.execute("CREATE SCHEMA IF NOT EXISTS models")
-            run_sql(conn, f"CREATE OR REPLACE TABLE models.pooled_prior AS {read_sql('models.pooled_prior')}", {"fitted_at": fitted_at})
+            replace_table(conn, "models.pooled_prior", read_sql("models.pooled_prior"), {"fitted_at": fitted_at})
         conn.unregister("population")
+        metadata = partition_metadata(conn, "models.pooled_prior", None)
     shown = pd.concat(
         [population_interval(g).assign(model=m, n_accounts=g["n_accounts"].iloc[0]) for m, g in population.groupby("model")],
         ignore_index=True,
@@ -98,6 +98,7 @@ def pooled_prior(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> d
     context.log.info(f"pooled prior of {population['model'].nunique()} model(s) learnt")
     return dg.MaterializeResult(
         metadata={
+            **metadata,
             "accounts": dg.MetadataValue.json({m: g["accounts"].iloc[0].split(",") for m, g in population.groupby("model")}),
             "n_accounts": int(population["n_accounts"].max()),
             "inputs_as_of": str(population["inputs_as_of"].max()),
