@@ -64,9 +64,10 @@ STAGES = {
     "channels": ["predictions/account_channels", "predictions/customer_channels"],
     "bands": ["bands/thresholds", "bands/customers"],
     "marts": [
-        "marts/customer_profile", "marts/customer_segments", "marts/segment_sizes",
-        "marts/band_distribution", "marts/account_summary",
+        "marts/customer_profile", "marts/customer_segments", "marts/segment_members", "marts/segment_sizes",
+        "marts/segment_changes", "marts/band_distribution", "marts/account_summary",
     ],
+    "audit": ["models/prediction_snapshots", "marts/prediction_audit"],
 }
 GNU_TIME = Path("/usr/bin/time")
 # The project's targets (seconds; MB of peak RSS), shown beside the figures they judge.
