@@ -135,3 +135,16 @@ def test_drift_check_fails_on_the_halved_account_only(audited):
     # T+60: two snapshots scored; both must show the halving; the steady account passes throughout
     assert [c.get(HALVED) for c in checks[2:]] == [False, False]
     assert all(c.get(STEADY) is not False for c in checks)
+
+
+def test_bi_guide_audit_queries_answer_from_the_serving_copy(audited):
+    """The BI guide's audit examples, run by a separate read-only client on the serving copy."""
+    from clv_assets.settings import serving_path
+    from clv_assets_tests.test_bi_guide import _guide_queries, _run_in_separate_client
+
+    warehouse, _, _ = audited
+    queries = [q for q in _guide_queries() if "prediction_audit" in q]
+    assert len(queries) == 2
+    for query_text, result in zip(queries, _run_in_separate_client(serving_path(warehouse), queries), strict=True):
+        assert not result.empty, query_text
+        assert set(result.account) == {STEADY, HALVED}

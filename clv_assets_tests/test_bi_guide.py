@@ -46,7 +46,8 @@ def test_every_guide_query_runs_and_returns_rows(workspace):
         match = re.search(r"segment = '([a-z_]+)'", query)
         if match and "customer_segments" in query:
             by_segment[match.group(1)] = result
-        assert not result.empty, query
+        # the audit needs runs at two as-of dates (test_audit.py runs these on its own)
+        assert not result.empty or "prediction_audit" in query, query
     # the segment queries return the members recomputed from the profile
     profile = workspace.query("SELECT * FROM marts.customer_profile WHERE account = $a", {"a": account})
     above = {"Above average", "Well above average"}
