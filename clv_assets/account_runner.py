@@ -43,9 +43,10 @@ class RunOptions:
     as_of: date | None = None  # observation end; None: today (UTC)
     method: str | None = None  # fit method of both models; None: their config
     model: str | None = None  # purchase model; None: the account's settings, else bgnbd
+    full_reload: bool = False  # read every row of each source (no incremental load)
 
     def run_config(self) -> dict:
-        return {**account_run_config(self.as_of, self.method, self.model), **QUIET}
+        return {**account_run_config(self.as_of, self.method, self.model, self.full_reload), **QUIET}
 
     def worker_argv(self, accounts: list[str]) -> list[str]:
         """The command of a worker process running ``accounts`` with these options."""
@@ -53,6 +54,7 @@ class RunOptions:
         argv += ["--as-of", self.as_of.isoformat()] if self.as_of else []
         argv += ["--method", self.method] if self.method else []
         argv += ["--model", self.model] if self.model else []
+        argv += ["--full-reload"] if self.full_reload else []
         return argv + [arg for account in accounts for arg in ("--account", account)]
 
 

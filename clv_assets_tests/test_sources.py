@@ -90,10 +90,11 @@ def declare(project, accounts: dict) -> None:
     (project / "accounts.yaml").write_text(yaml.safe_dump({"accounts": accounts}))
 
 
-def load(project, account: str, full_reload: bool = False) -> dg.ExecuteInProcessResult:
-    """raw_orders for ``account``, materialised by Dagster on a fresh instance."""
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("accounts", [account])
+def load(project, account: str, full_reload: bool = False, instance=None) -> dg.ExecuteInProcessResult:
+    """raw_orders for ``account``, materialised by Dagster (on a fresh instance unless given one)."""
+    instance = instance or dg.DagsterInstance.ephemeral()
+    if account not in instance.get_dynamic_partitions("accounts"):
+        instance.add_dynamic_partitions("accounts", [account])
     return dg.materialize(
         [raw_orders],
         partition_key=account,

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from clv_assets.lib.account_settings import AccountSettings, InvalidAccountSettings
 from clv_assets.lib.accounts import is_valid_account
 from clv_assets.lib.shopify import read_shopify_export
-from clv_assets.lib.sources import ShopifyExportSource, TableSource, read_postgres, read_table
+from clv_assets.lib.sources import ShopifyExportSource, poll_update_value, read_source, watermark_text
 
 REQUIRED_COLUMNS = ("order_id", "customer_id", "ordered_at", "amount", "currency")
 OPTIONAL_COLUMNS = ("channel", "status")
@@ -202,15 +202,29 @@ def stage_files(conn: duckdb.DuckDBPyConnection, files: list[LandingFile]) -> No
             raise _unreadable(file, exc) from exc
 
 
+def loaded_state(files_fingerprint: str, source, watermark) -> str:
+    """What a load read, as the sensor compares it: the files' and settings' fingerprint, and
+    for a source with an update column its largest update value."""
+    if getattr(source, "update_column", None) is None:
+        return files_fingerprint
+    return f"{files_fingerprint}@{watermark_text(watermark)}"
+
+
+def source_state(account_dir: Path) -> str:
+    """The account's :func:`loaded_state` now: one ``max`` query polls a source with an
+    update column (raises :class:`SourceError` when the source cannot be reached)."""
+    source = account_settings(account_dir).get("source")
+    polled = poll_update_value(source) if getattr(source, "update_column", None) else None
+    return loaded_state(source_fingerprint(account_dir), source, polled)
+
+
 def stage_source(conn: duckdb.DuckDBPyConnection, source: BaseModel, since=None) -> tuple[list[str], object]:
     """Read ``source`` (not ``landing``) into ``landing_rows``, with ``since`` only the rows
     its update column puts after it; what was read and the largest update value."""
     if isinstance(source, ShopifyExportSource):
         table, names = read_shopify_export(source)
-    elif isinstance(source, TableSource):
-        table, names = read_table(source, since)
     else:
-        table, names = read_postgres(source, since)
+        table, names = read_source(source, since)
     conn.register("source_rows", table)
     try:
         conn.execute("INSERT INTO landing_rows SELECT * EXCLUDE (update_value) FROM source_rows")

@@ -13,9 +13,15 @@ FIT_OPS = ("purchase_model_fit", "gamma_gamma_fit")
 
 
 def account_run_config(
-    as_of: date | None = None, fit_method: Method | None = None, purchase_model: str | None = None
+    as_of: date | None = None,
+    fit_method: Method | None = None,
+    purchase_model: str | None = None,
+    full_reload: bool = False,
 ) -> dict:
     """Run config of the account job; ``as_of`` None means today (UTC).
+
+    ``full_reload`` reads every row of the account's source even where an incremental
+    load (a watermark) would read only the changed ones.
 
     ``fit_method`` (one of :data:`FIT_METHODS`) sets both fits' method and ``purchase_model``
     (a name of ``PURCHASE_MODELS``, or auto) the purchase model; None keeps their default.
@@ -29,4 +35,6 @@ def account_run_config(
     if purchase_model:
         fit_config["purchase_model_fit"]["model"] = purchase_model
     ops.update({op: {"config": config} for op, config in fit_config.items() if config})
+    if full_reload:
+        ops["raw_orders"] = {"config": {"full_reload": True}}
     return {"ops": ops}

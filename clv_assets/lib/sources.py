@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -187,44 +190,67 @@ def mapped_rows(mem: duckdb.DuckDBPyConnection, source: _Source, relation: str, 
         raise SourceError(f"{label}: cannot be read ({_first_line(exc)})") from None
 
 
-def read_table(source: TableSource, since=None):
+@contextmanager
+def _opened(source: TableSource | PostgresSource) -> Iterator[tuple[duckdb.DuckDBPyConnection, str, str, dict]]:
+    """An in-memory DuckDB with the source attached as ``src``: (connection, label, relation,
+    its parameters). Any error is a SourceError naming the source, without a password."""
+    secret = source.conninfo() if isinstance(source, PostgresSource) else ""
     mem = duckdb.connect()
     try:
         mem.execute("SET TimeZone = 'UTC'")
-        if source.parquet is not None:
-            label = f"table source {source.parquet}"
-            return mapped_rows(mem, source, "read_parquet($glob)", label, {"glob": source.parquet}, since), [label]
-        label = f"table source {source.database}:{source.table}"
-        if not Path(source.database).is_file():
-            raise SourceError(f"{label}: database file {source.database} does not exist")
-        try:
-            mem.execute(f"ATTACH {_literal(source.database)} AS src (READ_ONLY)")
-        except duckdb.Error as exc:
-            raise SourceError(f"{label}: cannot open ({_first_line(exc)})") from None
-        return mapped_rows(mem, source, f"src.{quoted_identifier(source.table)}", label, since=since), [label]
-    finally:
-        mem.close()
+        if isinstance(source, PostgresSource):
+            from clv_assets.lib.lake import load_extensions
 
-
-def read_postgres(source: PostgresSource, since=None):
-    from clv_assets.lib.lake import load_extensions
-
-    conninfo = source.conninfo()
-    mem = duckdb.connect()
-    try:
-        mem.execute("SET TimeZone = 'UTC'")
-        load_extensions(mem)
-        try:
-            mem.execute(f"ATTACH {_literal(conninfo)} AS src (TYPE postgres, READ_ONLY)")
-        except duckdb.Error as exc:
-            raise SourceError(f"{source.label}: cannot connect ({scrubbed(_first_line(exc), conninfo)})") from None
-        try:
+            load_extensions(mem)
+            try:
+                mem.execute(f"ATTACH {_literal(secret)} AS src (TYPE postgres, READ_ONLY)")
+            except duckdb.Error as exc:
+                raise SourceError(f"{source.label}: cannot connect ({scrubbed(_first_line(exc), secret)})") from None
             if source.table is not None:
-                relation, params = f"src.{quoted_identifier(source.table)}", {}
+                opened = (mem, source.label, f"src.{quoted_identifier(source.table)}", {})
             else:
-                relation, params = "postgres_query('src', $query)", {"query": source.query}
-            return mapped_rows(mem, source, relation, source.label, params, since), [source.label]
+                opened = (mem, source.label, "postgres_query('src', $query)", {"query": source.query})
+        elif source.parquet is not None:
+            opened = (mem, f"table source {source.parquet}", "read_parquet($glob)", {"glob": source.parquet})
+        else:
+            label = f"table source {source.database}:{source.table}"
+            if not Path(source.database).is_file():
+                raise SourceError(f"{label}: database file {source.database} does not exist")
+            try:
+                mem.execute(f"ATTACH {_literal(source.database)} AS src (READ_ONLY)")
+            except duckdb.Error as exc:
+                raise SourceError(f"{label}: cannot open ({_first_line(exc)})") from None
+            opened = (mem, label, f"src.{quoted_identifier(source.table)}", {})
+        try:
+            yield opened
         except SourceError as exc:
-            raise SourceError(scrubbed(str(exc), conninfo)) from None
+            raise SourceError(scrubbed(str(exc), secret)) from None
+        except duckdb.Error as exc:
+            raise SourceError(f"{opened[1]}: cannot be read ({scrubbed(_first_line(exc), secret)})") from None
     finally:
         mem.close()
+
+
+def read_source(source: TableSource | PostgresSource, since=None):
+    """The source's rows (all, or with ``since`` those changed after it) as contract text, and its label."""
+    with _opened(source) as (mem, label, relation, params):
+        return mapped_rows(mem, source, relation, label, params, since), [label]
+
+
+def watermark_text(value) -> str:
+    """A watermark as the sensor and the load's metadata compare it (UTC ISO-8601; '' for none)."""
+    if value is None:
+        return ""
+    return value.astimezone(UTC).isoformat() if value.tzinfo else value.replace(tzinfo=UTC).isoformat()
+
+
+def poll_update_value(source: TableSource | PostgresSource):
+    """The source's largest update value, by one query (``max`` of the update column; a
+    PostgreSQL table or query answers it on the server, where an index on the column helps)."""
+    update = quoted_identifier(source.update_column)
+    with _opened(source) as (mem, _label, relation, params):
+        if isinstance(source, PostgresSource):
+            inner = quoted_identifier(source.table) if source.table else f"({source.query}) AS q"
+            relation, params = "postgres_query('src', $poll)", {"poll": f"SELECT max({update}) AS m FROM {inner}"}
+            update = "m"
+        return mem.execute(f"SELECT max({update}) FROM {relation}", params).fetchone()[0]

@@ -22,6 +22,7 @@ from clv_assets.lib.landing import (
     MalformedLandingFile,
     account_settings,
     landing_files,
+    loaded_state,
     source_fingerprint,
     stage_files,
     stage_source,
@@ -139,7 +140,9 @@ def raw_orders(
         for key in (RAW_ORDERS, REJECTED_ORDERS, LANDING_FILES):
             metadata = partition_metadata(conn, ".".join(key.path), account)
             # the landing sensor compares it with the folder: loaded files are not re-run
-            metadata[LANDING_FINGERPRINT] = dg.MetadataValue.text(files_fingerprint)
+            metadata[LANDING_FINGERPRINT] = dg.MetadataValue.text(
+                loaded_state(files_fingerprint, source, params["watermark"])
+            )
             metadata |= {"load_mode": params["mode"], "rows_read": rows_read}
             yield dg.MaterializeResult(asset_key=key, metadata=metadata)
         yield from raw_check_results(conn, account, RAW_ORDERS)

@@ -8,7 +8,8 @@ import dagster as dg
 from clv_assets.defs.ingestion.assets import LANDING_FINGERPRINT
 from clv_assets.lib.accounts import accounts_partitions
 from clv_assets.lib.keys import ACCOUNT_JOB, RAW_ORDERS
-from clv_assets.lib.landing import MalformedLandingFile, discover_accounts, source_fingerprint
+from clv_assets.lib.landing import MalformedLandingFile, discover_accounts, source_state
+from clv_assets.lib.sources import SourceError
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.run_config import account_run_config
 
@@ -16,7 +17,8 @@ from clv_assets.lib.run_config import account_run_config
 @dg.sensor(job_name=ACCOUNT_JOB, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZone):
     """Add a partition for every new account (a landing folder or an entry of
-    ``accounts.yaml``); request a run when its files or source settings change.
+    ``accounts.yaml``); request a run when its files or source settings change, or when a
+    source with an update column has rows newer than its last load (one ``max`` query).
 
     The cursor maps each account to a fingerprint of its files (names, sizes, mtimes), so
     a tick with no change requests nothing; an account missing from the cursor is compared
@@ -34,15 +36,17 @@ def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZone):
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     known = set(context.instance.get_dynamic_partitions(accounts_partitions.name))
     new_accounts = [a for a in valid if a not in known]
-    current = {}
+    current, unknown = {}, set()
     for account in valid:
         try:
-            current[account] = source_fingerprint(root / account)
-        except MalformedLandingFile as exc:
-            # its run would fail on the same line: say it here, run it when the file changes
+            current[account] = source_state(root / account)
+        except (MalformedLandingFile, SourceError) as exc:
+            # its run would fail on the same line: say it here, look again next tick
             context.log.warning(str(exc))
-            current[account] = "invalid settings"
-    valid = [a for a in valid if current[a] != "invalid settings"]
+            unknown.add(account)
+            if account in seen:
+                current[account] = seen[account]
+    valid = [a for a in valid if a not in unknown]
     # the event log is read only for accounts the cursor does not know yet
     changed = [
         a
