@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=_positive_int, default=1,
         help="processes materialising accounts side by side (default 1)",
     )
+    mat.add_argument(
+        "--full-reload", action="store_true",
+        help="read every row of each account's source (no incremental load from its watermark)",
+    )
     mat.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # no publish, no summary
     pub = commands.add_parser("publish", help="copy accounts to the serving file BI tools read")
     pub.add_argument("--account", action="append", default=[], help="repeatable; default: all")
@@ -104,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
             return account_runner.publish(args.account)
         if args.command == "export":
             return _export(args)
-        options = account_runner.RunOptions(as_of=args.as_of, method=args.method, model=args.model)
+        options = account_runner.RunOptions(
+            as_of=args.as_of, method=args.method, model=args.model, full_reload=args.full_reload
+        )
         return account_runner.materialize(args.account, options, workers=args.workers, worker=args.worker)
     except (InputError, InvalidAccountError, AudienceError, settings.InvalidSettingError) as exc:
         print(f"clv-assets: error: {exc}", file=sys.stderr)

@@ -12,6 +12,7 @@ import yaml
 
 from clv_assets.defs.ingestion.assets import raw_orders
 from clv_assets.lib.resources import LandingZone, warehouse_resource
+from clv_assets.lib.run_config import account_run_config
 
 ORDER_COLUMNS = ["order_id", "customer_id", "ordered_at", "amount", "currency", "channel", "status"]
 
@@ -104,7 +105,7 @@ def load(project, account: str, full_reload: bool = False, instance=None) -> dg.
             "landing": LandingZone(root=str(project / "landing")),
         },
         raise_on_error=False,
-        run_config={"ops": {"raw_orders": {"config": {"full_reload": full_reload}}}},
+        run_config={"ops": {"raw_orders": account_run_config(full_reload=True)["ops"]["raw_orders"]}} if full_reload else None,
     )
 
 
@@ -280,3 +281,14 @@ def test_cli_runs_an_accounts_yaml_source_to_the_same_predictions_as_its_landing
     assert got == want and len(got) > 100
     assert orders(project, "elt-shop").sort_values("order_id").equals(orders(project, files.name).sort_values("order_id"))
     assert status == 0
+
+
+def test_full_reload_flag_reaches_the_run_config():
+    from clv_assets.account_runner import RunOptions
+    from clv_assets.cli import build_parser
+
+    args = build_parser().parse_args(["materialize", "--full-reload"])
+    options = RunOptions(full_reload=args.full_reload)
+    assert options.run_config()["ops"]["raw_orders"] == {"config": {"full_reload": True}}
+    assert "--full-reload" in options.worker_argv(["a"])
+    assert "raw_orders" not in RunOptions().run_config()["ops"]

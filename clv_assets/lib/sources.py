@@ -177,8 +177,10 @@ def mapped_rows(mem: duckdb.DuckDBPyConnection, source: _Source, relation: str, 
     # for landing files: the first valid row of a duplicated order_id is kept; with an update
     # column the rows are ranked newest first, so the newest version of an order is kept
     newest_first = f"ORDER BY {quoted_identifier(update)} DESC" if update else ""
-    value = f"CAST({quoted_identifier(update)} AS TIMESTAMPTZ)" if update else "CAST(NULL AS TIMESTAMPTZ)"
-    where = f"WHERE {value} > $since" if update and since is not None else ""
+    value = f"TRY_CAST({quoted_identifier(update)} AS TIMESTAMPTZ)" if update else "CAST(NULL AS TIMESTAMPTZ)"
+    # a row without a readable update value is read by every load (and rejected if its
+    # timestamp is bad): an incremental load never drops it silently
+    where = f"WHERE {value} > $since OR {value} IS NULL" if update and since is not None else ""
     sql = (
         f"SELECT CAST($label AS VARCHAR) AS source_file, "
         f"CAST(row_number() OVER ({newest_first}) AS BIGINT) AS source_row, {selected}, {value} AS update_value "
