@@ -8,7 +8,7 @@ export CLV_WAREHOUSE ?= $(CURDIR)/data/warehouse.duckdb
 export CLV_LANDING_DIR ?= $(CURDIR)/data/landing
 # PyTensor's and numba's compile caches: .venv/pytensor_cache and .venv/numba_cache (clv_assets/__init__.py)
 
-.PHONY: setup demo ui test test-fast bench docs lock clean postgres
+.PHONY: setup demo ui test test-fast bench docs lock clean postgres dashboard dashboard-serve dashboard-setup
 
 setup: $(VENV)/.installed
 
@@ -36,8 +36,22 @@ postgres:
 	scripts/ensure_postgres.sh
 
 # one worker per core; a test file stays on one worker, so its module fixtures are built once
-test: setup postgres
+test: setup postgres dashboard-setup
 	$(BIN)/python -m pytest -n auto --dist loadfile
+
+# the marketers' dashboard (dashboard/): a static site built from the serving copy alone
+# (CLV_SERVING, else the .serving.duckdb beside the warehouse), never the warehouse
+dashboard: setup
+	$(BIN)/python dashboard/build.py --out dashboard/build
+
+dashboard-serve: dashboard
+	@echo "dashboard on http://127.0.0.1:$${DASHBOARD_PORT:-8080}/ (Ctrl-C to stop)"
+	$(BIN)/python -m http.server "$${DASHBOARD_PORT:-8080}" --bind 127.0.0.1 --directory dashboard/build
+
+# the dashboard's browser test: Debian's chromium (apt-get) and the pinned Playwright driver
+dashboard-setup: setup
+	scripts/ensure_chromium.sh
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r dashboard/requirements.txt
 
 # the inner loop: maths, CLI arguments, warehouse, SQL, layers and the definitions snapshot
 test-fast: setup
