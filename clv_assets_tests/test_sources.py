@@ -292,3 +292,32 @@ def test_full_reload_flag_reaches_the_run_config():
     assert options.run_config()["ops"]["raw_orders"] == {"config": {"full_reload": True}}
     assert "--full-reload" in options.worker_argv(["a"])
     assert "raw_orders" not in RunOptions().run_config()["ops"]
+
+
+def test_landing_folder_rereads_only_new_or_changed_files_and_equals_a_full_reload(project):
+    import os
+
+    folder = project / "landing" / "shop"
+    folder.mkdir()
+    lines = LANDING_CSV.splitlines()
+    header = lines[0]
+    (folder / "a.csv").write_text("\n".join([header, *lines[1:3]]) + "\n")
+    (folder / "b.csv").write_text("\n".join([header, *lines[3:5]]) + "\n")
+    assert load(project, "shop").success
+    # a new file repeating an order of an unchanged file (rejected as a duplicate), and b.csv rewritten
+    (folder / "c.csv").write_text("\n".join([header, lines[1].replace("30.00", "31.00"), lines[5]]) + "\n")
+    (folder / "b.csv").write_text("\n".join([header, *lines[3:5]]) + "\n")
+    os.utime(folder / "b.csv", ns=(1, 1))
+    assert load(project, "shop").success
+    incremental = orders(project, "shop"), stored(project, "raw.rejected_orders", "shop")[ORDER_COLUMNS + ["reason"]]
+    log = stored(project, "raw.load_log", "shop").sort_values("loaded_at").reset_index(drop=True)
+    assert list(log["mode"]) == ["full", "incremental"]
+    assert [sorted(f) for f in log.files_read] == [["a.csv", "b.csv"], ["b.csv", "c.csv"]]
+    assert list(log.rows_read) == [4, 4]
+    assert load(project, "shop", full_reload=True).success
+    pd.testing.assert_frame_equal(incremental[0], orders(project, "shop"))
+    pd.testing.assert_frame_equal(
+        incremental[1], stored(project, "raw.rejected_orders", "shop")[ORDER_COLUMNS + ["reason"]]
+    )
+    assert list(incremental[1].reason) == ["duplicate_order_id"]
+    assert stored(project, "raw.landing_files", "shop").rows_landed.sum() == 6

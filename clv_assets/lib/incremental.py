@@ -8,6 +8,7 @@ orders equal a full reload's (rows deleted at the source stay until the next ful
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime, timedelta
 
 import duckdb
@@ -31,6 +32,44 @@ def stored_watermark(conn: duckdb.DuckDBPyConnection, account: str, key: str) ->
         {"account": account},
     ).fetchone()
     return row[0] if row and row[1] == key else None
+
+
+def files_present(files) -> str:
+    """The landing files of a load as raw.load_log.files_present stores them."""
+    return json.dumps([[f.path.name, f.size, f.modified_ns] for f in files])
+
+
+def unchanged_files(conn: duckdb.DuckDBPyConnection, account: str, files) -> list[str]:
+    """Names of ``files`` present, with the same size and modification time, at the
+    account's last load of its landing folder (their stored rows need no re-reading)."""
+    if not table_exists(conn, LOAD_LOG):
+        return []
+    row = conn.execute(
+        f"SELECT files_present FROM {LOAD_LOG} WHERE account = $account ORDER BY loaded_at DESC LIMIT 1",
+        {"account": account},
+    ).fetchone()
+    if not row or row[0] is None:
+        return []
+    before = {tuple(entry) for entry in json.loads(row[0])}
+    return [f.path.name for f in files if (f.path.name, f.size, f.modified_ns) in before]
+
+
+def carry_over(conn: duckdb.DuckDBPyConnection, account: str, names: list[str]) -> None:
+    """Put the stored rows of the files ``names`` back into ``landing_rows`` as text, so they are
+    validated again with the new files (duplicates across files, the account currency)
+    exactly as a full reload would."""
+    conn.execute(
+        """
+        INSERT INTO landing_rows
+        SELECT source_file, source_row, order_id, customer_id, CAST(ordered_at AS VARCHAR),
+               CAST(amount AS VARCHAR), currency, channel, status
+        FROM raw.orders WHERE account = $account AND list_contains($names, source_file)
+        UNION ALL
+        SELECT source_file, source_row, order_id, customer_id, ordered_at, amount, currency, channel, status
+        FROM raw.rejected_orders WHERE account = $account AND list_contains($names, source_file)
+        """,
+        {"account": account, "names": names},
+    )
 
 
 def read_since(watermark: datetime | None, lookback_hours: float) -> datetime | None:

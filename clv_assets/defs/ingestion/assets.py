@@ -10,12 +10,15 @@ from pydantic import Field
 from clv_assets.defs.ingestion.checks import raw_check_specs, raw_check_results
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.incremental import (
+    carry_over,
+    files_present,
     log_load,
     merge_account_rows,
     read_since,
     source_key,
     stored_currency,
     stored_watermark,
+    unchanged_files,
 )
 from clv_assets.lib.keys import RAW_ORDERS
 from clv_assets.lib.landing import (
@@ -90,7 +93,9 @@ def raw_orders(
                 raise MalformedLandingFile(f"landing folder {account_dir} for account {account!r} does not exist")
             files = landing_files(account_dir)
         files_fingerprint = source_fingerprint(account_dir)
+    kept: list[str] = []
     params = {
+        "files_present": None,
         "account": account,
         "loaded_at": datetime.now(UTC),
         "currency": settings.get("currency"),
@@ -108,13 +113,18 @@ def raw_orders(
         # fails the run here and the account's previous rows stay as they were.
         with _fails_without_retry(MalformedLandingFile, SourceError):
             if source is None or source.kind == "landing":
-                stage_files(conn, files)
-                read, watermark = [f.path.name for f in files], None
+                kept = [] if config.full_reload else unchanged_files(conn, account, files)
+                stage_files(conn, [f for f in files if f.path.name not in kept])
+                if kept:
+                    carry_over(conn, account, kept)
+                read, watermark = [f.path.name for f in files if f.path.name not in kept], None
+                since = None  # the stored rows of unchanged files are validated again: a full replace
+                params["files_present"] = files_present(files)
             else:
                 stage_files(conn, [])
                 read, watermark = stage_source(conn, source, since)
         params |= {
-            "mode": "full" if since is None else "incremental",
+            "mode": "incremental" if since is not None or kept else "full",
             "read_since": since,
             "watermark": max((w for w in (watermark, previous if since else None) if w is not None), default=None),
             "files": read,
@@ -135,7 +145,9 @@ def raw_orders(
             else:
                 merge_account_rows(conn, account, params)
             log_load(conn, account, params)
-        (rows_read,) = conn.execute("SELECT count(*) FROM validated_landing_rows").fetchone()
+        (rows_read,) = conn.execute(
+            "SELECT count(*) FROM landing_rows WHERE list_contains($files, source_file)", {"files": params["files"]}
+        ).fetchone()
         context.log.info(f"{params['mode']} load of {params['source']}: {rows_read:,} rows read (since {since})")
         for key in (RAW_ORDERS, REJECTED_ORDERS, LANDING_FILES):
             metadata = partition_metadata(conn, ".".join(key.path), account)
