@@ -238,7 +238,11 @@
         '</td><td class="r" data-col="confidence">' + (conf === undefined ? '(observed)' : pct(conf)) + '</td></tr>';
     });
     h += '</tbody></table>';
-    h += '<h2>Segments</h2>' + (c.segments.length ? '<ul data-testid="customer-segments">' + c.segments.map(function (s) { return '<li>' + esc(s) + '</li>'; }).join('') + '</ul>' : '<p data-testid="customer-segments">None.</p>');
+    h += '<h2>Segments</h2>' + (c.segments.length ? '<ul data-testid="customer-segments">' + c.segments.map(function (s) {
+      var cut = s.indexOf(' ('), name = cut < 0 ? s : s.slice(0, cut), cell = cut < 0 ? '' : s.slice(cut);
+      var label = name === 'purchase_churn_grid' ? 'Purchase × churn grid' : segmentLabel(d, name);
+      return '<li>' + esc(label) + ' <code>' + esc(name) + '</code>' + esc(cell) + '</li>';
+    }).join('') + '</ul>' : '<p data-testid="customer-segments">None.</p>');
     h += '<h2>Order history</h2><table class="orders" data-testid="order-history"><thead><tr><th>day</th><th class="r">amount</th><th class="r">orders</th></tr></thead><tbody>';
     c.orders.forEach(function (o) { h += '<tr><td>' + esc(o[0]) + '</td><td class="r">' + num(o[1]) + '</td><td class="r">' + num(o[2], 0) + '</td></tr>'; });
     return h + '</tbody></table>';
