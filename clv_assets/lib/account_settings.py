@@ -105,6 +105,9 @@ def _first_error(exc: ValidationError) -> str:
         message = f"unknown key; allowed: {list(AccountSettings.model_fields)}"
     elif error["type"] == "string_pattern_mismatch" and key == "currency":
         message = "must be a three-letter upper-case ISO 4217 code such as 'EUR'"
+    elif error["type"] == "string_pattern_mismatch":
+        # source names (tables, columns, environment variables) are written into SQL quoted
+        message = "must be a plain name: letters, digits and '_' (a table may be schema.table)"
     shown = repr(error.get("input"))
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
     return f"key {key!r}: {message} (got {shown})" if "input" in error and error["type"] != "extra_forbidden" else f"key {key!r}: {message}"
