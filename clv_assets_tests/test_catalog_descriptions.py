@@ -26,6 +26,7 @@ SQL = Path(__file__).resolve().parents[1] / "sql"
 TABLE_SCHEMAS = sorted(p.name for p in SQL.iterdir() if p.is_dir() and p.name not in ("queries", "__pycache__"))
 # temp tables the writers fill from Python, whose columns a SELECT takes with `*`
 PYTHON_COLUMNS = {"history_predictions": "clv_assets.stats.predict:PREDICTION_COLUMNS"}
+TINY = "tiny-shop"  # too small to fit, even with the pooled prior, or to backtest
 # written only by the pooled prior and the evaluation job, which the account job leaves out
 EXTRA_RUN_TABLES = {
     "models.pooled_prior", "models.evaluation", "models.evaluation_calibration",
@@ -156,36 +157,51 @@ def _comments(conn, table_name: str) -> dict:
 
 @pytest.fixture(scope="module")
 def described(workspace, tmp_path_factory):
-    """A copy of the session's warehouse (3 demo accounts, the whole account job) with the
-    pooled prior and one account's holdout backtest added by real Dagster runs (on an
-    instance of their own, so the session's instance sees no extra materialisations), and
-    its serving copy."""
+    """A copy of the session's warehouse (3 demo accounts, the whole account job) with what
+    the session's runs leave out, added by real Dagster runs on an instance of their own
+    (the session's instance sees no extra materialisations): the pooled prior, one
+    account's holdout backtest, and a 10-customer account too small to fit, pool or
+    backtest (the ineligible paths); then the serving copy of all of them."""
     from clv_assets.definitions import build_defs
+    from clv_assets.demo import write_demo_accounts
     from clv_assets.lib.accounts import accounts_partitions
-    from clv_assets.lib.keys import EVALUATION, POOLED_PRIOR
+    from clv_assets.lib.keys import ACCOUNT_JOB, EVALUATION, POOLED_PRIOR
+    from clv_assets.lib.run_config import account_run_config
     from clv_assets.lib.serving import publish_accounts
 
     root = tmp_path_factory.mktemp("described")
     with warehouse_resource(workspace.warehouse).get_connection() as conn:
         conn.execute("CHECKPOINT")
         shutil.copyfile(workspace.warehouse, root / "warehouse.duckdb")
-    warehouse = root / "warehouse.duckdb"
-    defs = build_defs(warehouse=warehouse, landing_dir=workspace.landing)
+    warehouse, landing = root / "warehouse.duckdb", root / "landing"
+    shutil.copytree(workspace.landing, landing)
+    tiny = write_demo_accounts(root / "tiny", n_accounts=1, n_customers=10, seed=3, end=workspace.as_of)[0]
+    shutil.copytree(root / "tiny" / tiny["account"], landing / TINY)
+    defs = build_defs(warehouse=warehouse, landing_dir=landing)
     account = workspace.truths[0]["account"]
-    backtest = {"method": "laplace", "predictive_draws": 100, "candidates": ["bgnbd"]}
+    backtest = {"ops": {EVALUATION.to_python_identifier(): {"config": {"method": "laplace", "predictive_draws": 100, "candidates": ["bgnbd"]}}}}
     with dg.DagsterInstance.ephemeral() as instance:
-        instance.add_dynamic_partitions(accounts_partitions.name, [account])
-        runs = [
-            dg.materialize(defs.assets, selection=[POOLED_PRIOR], resources=defs.resources, instance=instance),
+        instance.add_dynamic_partitions(accounts_partitions.name, [account, TINY])
+        runs = [dg.materialize(defs.assets, selection=[POOLED_PRIOR], resources=defs.resources, instance=instance)]
+        runs += [
+            defs.resolve_job_def(ACCOUNT_JOB).execute_in_process(
+                instance=instance, partition_key=TINY, run_config=account_run_config(workspace.as_of), raise_on_error=False
+            )
+        ]
+        runs += [
             dg.materialize(
-                defs.assets, selection=[EVALUATION], partition_key=account, resources=defs.resources, instance=instance,
-                run_config={"ops": {EVALUATION.to_python_identifier(): {"config": backtest}}},
-            ),
+                defs.assets, selection=[EVALUATION], partition_key=a, resources=defs.resources, instance=instance, run_config=backtest
+            )
+            for a in (account, TINY)
         ]
     assert all(run.success for run in runs)
+    with warehouse_resource(warehouse).get_connection() as conn:
+        statuses = conn.execute("SELECT DISTINCT status FROM models.fit_status WHERE account = $a", {"a": TINY}).fetchall()
+        choice = conn.execute("SELECT reason FROM models.model_choice WHERE account = $a", {"a": TINY}).fetchall()
+    assert statuses == [("ineligible",)] and choice[0][0].startswith("not evaluated"), (statuses, choice)
     serving = root / "serving.duckdb"
-    publish_accounts(warehouse_resource(warehouse), serving, [t["account"] for t in workspace.truths])
-    extra = {event.asset_key: event.materialization for run in runs for event in run.get_asset_materialization_events()}
+    publish_accounts(warehouse_resource(warehouse), serving, [t["account"] for t in workspace.truths] + [TINY])
+    extra = [event for run in runs for event in run.get_asset_materialization_events()]
     return warehouse, serving, extra
 
 
@@ -208,33 +224,50 @@ def test_the_serving_copy_keeps_every_description(described):
 
 
 def test_every_materialisation_has_a_described_column_schema(workspace, described):
-    """The Dagster UI's column schema of every asset's latest materialisation (the account
-    job's on the session instance, the pooled prior's and the backtest's) names the
-    table's columns, each with its description."""
+    """The Dagster UI's column schema of every asset's latest materialisation on the
+    session's instance (the account job's), and of every materialisation of the added runs
+    (the pooled prior, the backtests, the ineligible account's fits and backtest), names
+    the table's columns, each with its description. An asset whose table does not exist
+    yet, having had nothing to store, has no columns to show."""
     from clv_assets.definitions import build_defs
+    from clv_assets.lib.keys import EVALUATION, GAMMA_GAMMA_FIT, POOLED_PRIOR, PURCHASE_MODEL_FIT
 
     warehouse, _, extra = described
     keys = build_defs(warehouse=warehouse).resolve_asset_graph().get_all_asset_keys()
+    added = {event.asset_key for event in extra}
+    with dg.DagsterInstance.get() as instance:
+        events = [(key, None, instance.get_latest_materialization_event(key)) for key in keys]
+    materializations = [
+        (key, partition, event.asset_materialization if event else None) for key, partition, event in events
+    ] + [(event.asset_key, event.partition, event.materialization) for event in extra]
+    # an asset's table: as any of its materialisations names it, else its key (schema/table)
+    table_of = {key: ".".join(key.path) for key in keys}
+    table_of |= {key: m.metadata["dagster/table_name"].value for key, _, m in materializations if m and "dagster/table_name" in m.metadata}
     problems = []
-    with dg.DagsterInstance.get() as instance, warehouse_resource(warehouse).get_connection() as conn:
-        for key in sorted(keys, key=lambda k: k.to_user_string()):
-            event = instance.get_latest_materialization_event(key)
-            materialization = extra.get(key) or (event.asset_materialization if event else None)
+    with warehouse_resource(warehouse).get_connection() as conn:
+        for key, partition, materialization in materializations:
+            name = f"{key.to_user_string()}[{partition or 'latest'}]"
             if materialization is None:
-                problems.append(f"{key.to_user_string()}: never materialised")
+                if key not in added:
+                    problems.append(f"{name}: never materialised")
                 continue
             metadata = materialization.metadata
             schema = metadata.get("dagster/column_schema")
             if schema is None:
-                problems.append(f"{key.to_user_string()}: no dagster/column_schema")
+                if _comments_of(conn, table_of[key]):
+                    problems.append(f"{name}: no dagster/column_schema")
                 continue
             table = metadata["dagster/table_name"].value
             columns = {c.name: c.description for c in schema.value.columns}
             stored = _comments_of(conn, table)
             if list(columns) != list(stored):
-                problems.append(f"{key.to_user_string()}: schema columns {list(columns)} are not {table}'s {list(stored)}")
-            problems += [f"{key.to_user_string()}.{c}: {d!r}" for c, d in columns.items() if not d or d != stored.get(c)]
+                problems.append(f"{name}: schema columns {list(columns)} are not {table}'s {list(stored)}")
+            problems += [f"{name}.{c}: {d!r}" for c, d in columns.items() if not d or d != stored.get(c)]
     assert len(keys) >= 20
+    # the ineligible paths were taken and are among those checked
+    ineligible = {e.asset_key for e in extra if e.partition == TINY and e.materialization.metadata.get("status")}
+    assert ineligible >= {PURCHASE_MODEL_FIT, GAMMA_GAMMA_FIT, EVALUATION}, ineligible
+    assert POOLED_PRIOR in {e.asset_key for e in extra}
     assert not problems, "\n".join(problems)
 
 

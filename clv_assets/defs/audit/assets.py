@@ -17,7 +17,7 @@ from dagster_duckdb import DuckDBResource
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.draws import load_draws
 from clv_assets.lib.keys import CUSTOMER_SEGMENTS, CUSTOMER_TRANSACTIONS, PREDICTION_AUDIT, PREDICTION_SNAPSHOTS
-from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, table_exists, transaction
+from clv_assets.lib.warehouse import column_schema_metadata, partition_metadata, read_query, read_sql, replace_account_rows, run_sql, table_exists, transaction
 from clv_assets.stats.audit import (
     TOTALS, AuditSettings, audit_png, calibration_bins, interval, simulated_totals, sub_horizon_means,
 )
@@ -58,7 +58,7 @@ def prediction_snapshots(context: dg.AssetExecutionContext, config: SnapshotConf
         ).fetchone()
         if model is None:
             context.log.warning(f"{account}: no predictions, no snapshot")
-            return dg.MaterializeResult(metadata={"status": "no predictions"})
+            return dg.MaterializeResult(metadata={**column_schema_metadata(conn, "models.prediction_snapshots"), "status": "no predictions"})
         bg, _ = load_draws(conn, account, model, config.draws)
         gg, _ = load_draws(conn, account, GAMMA_GAMMA.name, config.draws)
         bg, gg = aligned_draws(bg, gg, model)
@@ -149,7 +149,8 @@ def prediction_audit(context: dg.AssetExecutionContext, config: AuditConfig, duc
                 for table in AUDIT_TABLES:
                     if table_exists(conn, table):
                         run_sql(conn, f"DELETE FROM {table} WHERE account = $account", {"account": account})
-                return dg.MaterializeResult(metadata={"as_of": str(as_of), "snapshots_scored": 0})
+                schema = column_schema_metadata(conn, "marts.prediction_audit")
+                return dg.MaterializeResult(metadata={**schema, "as_of": str(as_of), "snapshots_scored": 0})
             audit_rows = pd.concat(rows, ignore_index=True).assign(audited_at=audited_at)
             conn.register("audit_rows", audit_rows)
             conn.register("calibration_rows", pd.concat(calibration, ignore_index=True))
