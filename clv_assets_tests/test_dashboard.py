@@ -6,6 +6,7 @@ error, screenshots under the test's tmp dir. Not `fast`: `make test` runs it, af
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import shutil
@@ -66,22 +67,30 @@ def site(workspace, tmp_path_factory):
     build_seconds = time.monotonic() - started
     assert not (tmp / "no-warehouse-here.duckdb").exists()
     conn = duckdb.connect(str(serving), read_only=True)
-    yield {"root": tmp / "site", "conn": conn, "shots": tmp / "screenshots", "build_seconds": build_seconds}
+    yield {"root": tmp / "site", "conn": conn, "serving": serving, "shots": tmp / "screenshots", "build_seconds": build_seconds}
     conn.close()
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def serve(directory: Path):
+    """The built site over HTTP on a free local port, as `make dashboard-serve` serves it."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(directory)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
 
 
 @pytest.fixture(scope="module")
 def server(site):
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    handler = functools.partial(Quiet, directory=str(site["root"]))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with serve(site["root"]) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -279,4 +288,44 @@ def test_customer_lookup_unknown_customer_and_picker_carry_over(site, server, br
     page.click('nav a[href^="heatmap.html"]')
     page.wait_for_selector(f'body[data-ready="{accounts[1]}"]')
     assert page.locator("#account").input_value() == accounts[1]
+    assert errors == [], errors
+
+
+def test_lift_and_prediction_audit_pages_when_their_tables_exist(site, browser_page, tmp_path):
+    """The demo's serving copy has neither models.evaluation_segments (the evaluation job)
+    nor, yet, marts.prediction_audit: a copy with both, filled with known figures, shows them."""
+    page, errors = browser_page
+    serving = tmp_path / "with-lift-and-audit.duckdb"
+    shutil.copy2(site["serving"], serving)
+    conn = duckdb.connect(str(serving))
+    conn.execute("CREATE SCHEMA IF NOT EXISTS models")
+    conn.execute("DROP TABLE IF EXISTS marts.prediction_audit")
+    conn.execute("""CREATE OR REPLACE TABLE models.evaluation_segments AS
+        SELECT account, segment, label, 'rest of the account' AS comparison_group, DATE '2026-01-31' AS cutoff,
+               90 AS holdout_days, customers AS members,
+               1 + customers / 100.0 AS order_rate_lift, 1.0 AS order_rate_lift_p05, 3.0 AS order_rate_lift_p95,
+               1.5 AS spend_lift, 1.1 AS spend_lift_p05, 2.2 AS spend_lift_p95, now() AS evaluated_at
+        FROM marts.segment_sizes WHERE cell IS NULL""")
+    conn.execute("""CREATE TABLE marts.prediction_audit AS
+        SELECT account, as_of, CAST(as_of - INTERVAL (k * 30) DAY AS DATE) AS snapshot_as_of, 'bgnbd' AS purchase_model,
+               h AS horizon_days, least(k * 30, h) AS matured_days, k * 30 >= h AS fully_matured, customers,
+               10.0 * k AS predicted_orders, 8.0 * k AS predicted_orders_p05, 12.0 * k AS predicted_orders_p95,
+               9 * k AS actual_orders, 5.0 * k AS predicted_buyers, 4.0 * k AS predicted_buyers_p05,
+               6.0 * k AS predicted_buyers_p95, 7 * k AS actual_buyers, 100.25 * k AS predicted_spend,
+               80.0 * k AS predicted_spend_p05, 120.0 * k AS predicted_spend_p95, 1234.5 * k AS actual_spend,
+               true AS orders_within_interval, false AS buyers_within_interval, false AS spend_within_interval
+        FROM marts.account_summary, range(1, 4) AS t(k), (VALUES (30), (365)) AS hz(h)""")
+    conn.close()
+    out = tmp_path / "site"
+    subprocess.run([sys.executable, str(ROOT / "dashboard" / "build.py"), "--serving", str(serving), "--out", str(out)],
+                   check=True, capture_output=True, timeout=300)
+    conn = duckdb.connect(str(serving), read_only=True)
+    account = conn.execute("SELECT min(account) FROM marts.account_summary").fetchone()[0]
+    with serve(out) as url:
+        for name in ("segments", "audit"):
+            open_page(page, url, name, account, via_picker=False)
+            CHECKS[name](page, conn, account)
+            page.screenshot(path=str(site["shots"] / f"with-tables-{name}.png"), full_page=True)
+    assert page.locator("section[data-horizon] tr[data-snapshot]").count() == 6
+    conn.close()
     assert errors == [], errors

@@ -150,7 +150,8 @@ def _has_table(conn, schema: str, table: str) -> bool:
 def account_data(conn, account: str, *, has_lift: bool, has_audit: bool) -> dict:
     summary = _rows(conn, SUMMARY, account)
     customers = _rows(conn, CUSTOMERS, account)
-    history = {r["customer_id"]: r["orders"] for r in _rows(conn, HISTORY, account)}
+    history = ({r["customer_id"]: r["orders"] for r in _rows(conn, HISTORY, account)}
+               if _has_table(conn, "staging", "customer_transactions") else {})
     for c in customers:
         c["orders"] = [[d, float(a), int(n)] for d, a, n in history.get(c["customer_id"], [])]
     return {
@@ -161,7 +162,8 @@ def account_data(conn, account: str, *, has_lift: bool, has_audit: bool) -> dict
         "lift": _rows(conn, LIFT, account) if has_lift else None,
         "grid": _rows(conn, GRID, account),
         "channels": _rows(conn, CHANNELS, account),
-        "account_channels": _rows(conn, ACCOUNT_CHANNELS, account),
+        "account_channels": (_rows(conn, ACCOUNT_CHANNELS, account)
+                             if _has_table(conn, "predictions", "account_channels") else []),
         "customers": customers,
         "audit": _rows(conn, AUDIT, account) if has_audit else None,
     }

@@ -118,6 +118,8 @@
     var h = '<p class="lede">Ready-made target lists (a customer can be in several). Lift: how the segment\'s members did in the latest holdout backtest against their comparison group (order rate and spend, with 90% bootstrap intervals).</p>';
     if (d.lift === null) h += '<p class="note" data-testid="lift-missing">No holdout backtest in this serving copy (models.evaluation_segments): lift is shown once the evaluation job has run.</p>';
     else if (!d.lift.length) h += '<p class="note" data-testid="lift-missing">This account has not been backtested yet: no lift.</p>';
+    else h += '<p class="note" data-testid="lift-from">Lift from the backtest with segments built as of ' + esc(d.lift[0].cutoff) +
+      ' and scored over the next ' + esc(d.lift[0].holdout_days) + ' days (purchase model fitted up to that day).</p>';
     h += '<table class="segments"><thead><tr><th>segment</th><th class="r">customers</th><th class="r">share</th><th class="r">avg predicted spend</th>' +
       '<th class="r">order-rate lift</th><th class="r">spend lift</th><th>what it means</th></tr></thead><tbody>';
     d.segments.forEach(function (r) {
