@@ -296,7 +296,11 @@ def _failure_message(result) -> str:
             # first error of ours: its message names the file or setting, its causes don't
             while error.cause is not None and error.cls_name in DAGSTER_WRAPPERS:
                 error = error.cause
-            return f"{event.step_key}: {error.message.strip().splitlines()[0]}"
+            message = error.message.strip().splitlines()[0]
+            # a dg.Failure's message is ours; Dagster prefixes it with the class's path
+            if error.cls_name == "Failure":
+                message = message.removeprefix("dagster._core.definitions.events.Failure: ")
+            return f"{event.step_key}: {message}"
     return "run failed (see the Dagster UI for its logs)"
 
 
