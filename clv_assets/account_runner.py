@@ -251,11 +251,10 @@ def _evaluate_freshness(instance, defs) -> None:
 def _publish_and_print(accounts: list[str]) -> None:
     """Copy ``accounts`` to the serving file BI tools read (``clv_assets.lib.serving``)."""
     from clv_assets.lib.resources import warehouse_resource
-    from clv_assets.lib.serving import publish_accounts
+    from clv_assets.lib.serving import publish
 
     if accounts:
-        serving = settings.serving_path()
-        publish_accounts(warehouse_resource(settings.warehouse_path()), serving, accounts)
+        _, serving = publish(warehouse_resource(settings.warehouse_path()), accounts)
         print(f"published {len(accounts)} account(s) to {serving}")
 
 
@@ -336,7 +335,7 @@ def _print_summary(accounts: list[str], refresh: PooledRefresh) -> None:
                 print(f"    {account}: {status}")
         if refresh.waiting and not refresh.rerun:
             print(f"  waiting for it (too small to fit alone): {', '.join(refresh.waiting)}")
-    serving = settings.serving_path()
+    serving = settings.served_file(accounts[0]) if accounts else settings.serving_path()
     print(
         f"\nBI tools read the serving copy {serving} (never the warehouse, which runs lock).\n"
         "example query (any DuckDB client; here the project's Python):\n"

@@ -15,7 +15,7 @@ from datetime import date
 
 from clv_assets import account_runner, settings
 from clv_assets.account_runner import InputError
-from clv_assets.lib.accounts import InvalidAccountError
+from clv_assets.lib.accounts import InvalidAccountError, validate_account
 from clv_assets.lib.audiences import FORMATS, AudienceError, export_audience
 from clv_assets.lib.run_config import FIT_METHODS
 from clv_assets.stats.registry import PURCHASE_MODELS
@@ -129,7 +129,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    serving = settings.serving_path()
+    serving = settings.served_file(validate_account(args.account))
     rows = export_audience(serving, args.account, args.segment, args.output, args.format, args.changes_since)
     what = f"changes since {args.changes_since}" if args.changes_since else "members"
     print(f"wrote {args.output}: {rows:,} {what} of {args.segment} in {args.account} (from {serving})")

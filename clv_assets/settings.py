@@ -179,3 +179,34 @@ def serving_path(warehouse: Path | None = None) -> Path:
         return Path(os.environ["CLV_SERVING"]).absolute()
     warehouse = warehouse or warehouse_path()
     return warehouse.with_name(f"{warehouse.stem}.serving{warehouse.suffix or '.duckdb'}")
+
+
+SERVING_LAYOUTS = ("single", "per-account")
+
+
+def serving_layout() -> str:
+    """How the serving copy is laid out (``CLV_SERVING_LAYOUT``): ``single`` (default), one
+    file holding every account; ``per-account``, one file per account in :func:`serving_dir`
+    holding only that account's rows, so a merchant's BI connection opens its own file and
+    nothing else."""
+    layout = os.environ.get("CLV_SERVING_LAYOUT", "single")
+    if layout not in SERVING_LAYOUTS:
+        raise InvalidSettingError(f"CLV_SERVING_LAYOUT must be one of {list(SERVING_LAYOUTS)}, got {layout!r}")
+    return layout
+
+
+def serving_dir(warehouse: Path | None = None) -> Path:
+    """Folder of the per-account serving files (``CLV_SERVING_DIR``; default
+    ``<warehouse>.serving/`` beside the warehouse): ``<folder>/<account>.duckdb``."""
+    if os.environ.get("CLV_SERVING_DIR"):
+        return Path(os.environ["CLV_SERVING_DIR"]).absolute()
+    warehouse = warehouse or warehouse_path()
+    return warehouse.with_name(f"{warehouse.stem}.serving")
+
+
+def served_file(account: str, warehouse: Path | None = None) -> Path:
+    """The file a BI tool or an export reads ``account`` from, in the configured layout."""
+    if serving_layout() == "per-account":
+        return serving_dir(warehouse) / f"{account}.duckdb"
+    return serving_path(warehouse)
+

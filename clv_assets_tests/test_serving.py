@@ -65,3 +65,65 @@ def test_each_publish_serves_exactly_the_published_accounts_rows(tmp_path):
     publish_accounts(resource, serving, [big], run_id="run-4")
     assert set(_served(serving)["facts"]) == {big, small}
     assert not list(tmp_path.glob(".*.tmp*"))
+
+
+def _facts(path) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return conn.execute("SELECT account, v, count(*) FROM features.facts GROUP BY ALL ORDER BY ALL").fetchall()
+
+
+def test_per_account_files_hold_only_their_account(tmp_path):
+    from clv_assets.lib.serving import publish_account_files
+
+    warehouse, folder = tmp_path / "warehouse.duckdb", tmp_path / "served"
+    _write(warehouse, "shop-a", 50, "v1")
+    _write(warehouse, "shop-b", 20, "v1")
+    resource = warehouse_resource(warehouse)
+    assert publish_account_files(resource, folder, ["shop-a", "shop-b"], run_id="run-1") == ["shop-a", "shop-b"]
+    assert sorted(p.name for p in folder.iterdir()) == ["shop-a.duckdb", "shop-b.duckdb"]
+    for account, rows in (("shop-a", 50), ("shop-b", 20)):
+        path = folder / f"{account}.duckdb"
+        assert _facts(path) == [(account, "v1", rows)]
+        with duckdb.connect(str(path), read_only=True) as conn:
+            # every table split by account holds this account alone; others are left out
+            tables = conn.execute("SELECT schema_name || '.' || table_name FROM duckdb_tables()").fetchall()
+            assert ("features.currencies",) not in tables
+            for (table,) in tables:
+                assert conn.execute(f"SELECT DISTINCT account FROM {table}").fetchall() == [(account,)]
+            assert conn.execute("SELECT * FROM features.facts_per_account").fetchall() == [(account, rows)]
+
+
+def test_a_reader_of_an_account_file_sees_the_whole_old_or_the_whole_new_account(tmp_path):
+    from clv_assets.lib.serving import publish_account_files
+
+    warehouse, folder = tmp_path / "warehouse.duckdb", tmp_path / "served"
+    _write(warehouse, "shop-a", 500, "v1")
+    resource = warehouse_resource(warehouse)
+    publish_account_files(resource, folder, ["shop-a"])
+    reader = duckdb.connect(str(folder / "shop-a.duckdb"), read_only=True)
+    try:
+        _write(warehouse, "shop-a", 300, "v2")
+        publish_account_files(resource, folder, ["shop-a"])
+        # the open connection still reads the file it opened: the whole old account
+        assert reader.execute("SELECT v, count(*) FROM features.facts GROUP BY ALL").fetchall() == [("v1", 500)]
+    finally:
+        reader.close()
+    assert _facts(folder / "shop-a.duckdb") == [("shop-a", "v2", 300)]
+    assert not list(folder.glob(".*.tmp*"))
+
+
+def test_the_layout_setting_chooses_the_files(tmp_path, monkeypatch):
+    from clv_assets import settings
+    from clv_assets.lib.serving import publish
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    _write(warehouse, "shop-a", 5, "v1")
+    monkeypatch.delenv("CLV_SERVING", raising=False)
+    monkeypatch.delenv("CLV_SERVING_DIR", raising=False)
+    monkeypatch.setenv("CLV_SERVING_LAYOUT", "per-account")
+    assert publish(warehouse_resource(warehouse), ["shop-a"])[1] == tmp_path / "warehouse.serving"
+    assert settings.served_file("shop-a", warehouse) == tmp_path / "warehouse.serving" / "shop-a.duckdb"
+    assert _facts(settings.served_file("shop-a", warehouse)) == [("shop-a", "v1", 5)]
+    monkeypatch.setenv("CLV_SERVING_LAYOUT", "one-per-shop")
+    with pytest.raises(settings.InvalidSettingError, match="CLV_SERVING_LAYOUT"):
+        settings.serving_layout()

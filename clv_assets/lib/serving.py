@@ -33,6 +33,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from clv_assets import settings
 from clv_assets.lib.accounts import validate_account
 from clv_assets.lib.resources import WarehouseResource
 from clv_assets.lib.warehouse import apply_descriptions, read_sql, replace_account_rows, replace_table, transaction
@@ -40,6 +41,60 @@ from clv_assets.lib.warehouse import apply_descriptions, read_sql, replace_accou
 SERVING_CATALOG = "clv_serving"
 OLD_SERVING_CATALOG = "clv_serving_before"
 PUBLISHED_ACCOUNTS = "serving.published_accounts"
+
+
+def publish(warehouse: WarehouseResource, accounts: Iterable[str], run_id: str | None = None) -> tuple[list[str], Path]:
+    """Publish ``accounts`` in the configured layout (``settings.serving_layout``): into the
+    single serving copy, or each into its own file. Returns them and where they went."""
+    # a lake has no warehouse file: the serving files' default place is then the settings'
+    beside = None if warehouse.is_lake or warehouse.database == ":memory:" else Path(warehouse.database)
+    if settings.serving_layout() == "per-account":
+        folder = settings.serving_dir(beside)
+        return publish_account_files(warehouse, folder, accounts, run_id), folder
+    serving = settings.serving_path(beside)
+    return publish_accounts(warehouse, serving, accounts, run_id), serving
+
+
+def publish_account_files(
+    warehouse: WarehouseResource, folder: Path, accounts: Iterable[str], run_id: str | None = None
+) -> list[str]:
+    """Replace ``<folder>/<account>.duckdb`` of each of ``accounts`` with a new file holding
+    only that account's rows of every table split by account (tables of no account, such as
+    the pooled prior learnt from several accounts, stay out). Each file is built beside its
+    destination and renamed into place: a reader that has it open keeps the whole old
+    account, a new connection gets the whole new one."""
+    accounts = sorted({validate_account(a) for a in accounts})
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with _serving_lock(folder / "accounts", warehouse), warehouse.get_connection() as conn:
+        source = conn.execute("SELECT current_database()").fetchone()[0]
+        tables = [(table, True) for table, per_account in _tables(conn, source) if per_account]
+        for account in accounts:
+            target = folder / f"{account}.duckdb"
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            tmp.unlink(missing_ok=True)
+            with _swapped_in(conn, source, tmp, target):
+                _copy_accounts(conn, source, tables, [account], run_id)
+    return accounts
+
+
+@contextmanager
+def _swapped_in(conn, source: str, tmp: Path, target: Path):
+    """Attach ``tmp`` as the current catalog for the block, then write it out and rename it
+    over ``target`` (atomic: readers see the whole old or the whole new file)."""
+    conn.execute(f"ATTACH '{_quoted(tmp)}' AS {SERVING_CATALOG}")
+    try:
+        conn.execute(f"USE {SERVING_CATALOG}")
+        yield
+        conn.execute(f"CHECKPOINT {SERVING_CATALOG}")
+    finally:
+        conn.execute(f'USE "{source}"')
+        conn.execute(f"DETACH {SERVING_CATALOG}")
+    try:
+        _fsync(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def publish_accounts(
@@ -69,9 +124,7 @@ def publish_accounts(
             shutil.copyfile(warehouse.database, tmp)
         elif serving.exists():
             shutil.copyfile(serving, tmp)
-        conn.execute(f"ATTACH '{_quoted(tmp)}' AS {SERVING_CATALOG}")
-        try:
-            conn.execute(f"USE {SERVING_CATALOG}")
+        with _swapped_in(conn, source, tmp, serving):
             if whole_file:
                 _restore_other_accounts(conn, tables, serving, accounts, run_id)
             else:
@@ -80,15 +133,6 @@ def publish_accounts(
             # (a byte copy, CREATE TABLE AS, a warehouse from before a description changed)
             for table, _ in _tables(conn, SERVING_CATALOG):
                 apply_descriptions(conn, table)
-            conn.execute(f"CHECKPOINT {SERVING_CATALOG}")
-        finally:
-            conn.execute(f'USE "{source}"')
-            conn.execute(f"DETACH {SERVING_CATALOG}")
-        try:
-            _fsync(tmp)
-            os.replace(tmp, serving)
-        finally:
-            tmp.unlink(missing_ok=True)
     return accounts
 
 

@@ -1,12 +1,9 @@
 """Publish each account's tables to the serving copy after its run succeeds."""
 
-from pathlib import Path
-
 import dagster as dg
 
-from clv_assets import settings
 from clv_assets.lib.resources import WarehouseResource
-from clv_assets.lib.serving import publish_accounts
+from clv_assets.lib.serving import publish
 
 
 @dg.run_status_sensor(
@@ -26,7 +23,5 @@ def serving_publish_sensor(context: dg.RunStatusSensorContext, duckdb: Warehouse
     account = run.tags.get("dagster/partition")
     if account is None:
         return dg.SkipReason(f"run {run.run_id[:8]} has no account partition")
-    # a lake has no warehouse file: the serving file's default place is then the settings'
-    serving = settings.serving_path(None if duckdb.is_lake else Path(duckdb.database))
-    publish_accounts(duckdb, serving, [account], run_id=run.run_id)
+    _, serving = publish(duckdb, [account], run_id=run.run_id)
     context.log.info(f"published account {account!r} of run {run.run_id[:8]} to {serving}")
