@@ -206,6 +206,8 @@ def main() -> int:
               f"{fits_line[0].upper()}{fits_line[1:]}; {failed_line}.")
     shown = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
     page.table(list(table.columns), [[shown(v) for v in row] for row in table.itertuples(index=False)])
+    for bad in frame[frame.failed.notna()].itertuples():
+        page.text(f"Failed: {bad.source}, n = {bad.n}, account {bad.account}, subsample {bad.repeat}, {bad.fit} fit: {bad.failed}")
     page.section("Targets")
     page.table(["source", *TARGETS], targets_table(frame))
     page.write(args.markdown)
