@@ -243,7 +243,9 @@ def check_audit(page, conn, account):
         assert page.locator('[data-testid="audit-missing"]').count() == 1
         return
     for r in audit:
-        row = page.locator(f'section[data-horizon="{r["horizon_days"]}"] tr[data-snapshot="{r["snapshot_as_of"].isoformat()}"]')
+        row = page.locator(f'section[data-horizon="{r["horizon_days"]}"] tr[data-snapshot="{r["snapshot_as_of"].isoformat()}"]'
+                           f'[data-matured="{r["matured_days"]}"][data-as-of="{r["as_of"].isoformat()}"]')
+        assert row.count() == 1, r
         assert row.locator('[data-col="actual_spend"]').inner_text().strip() == money(r["actual_spend"])
 
 

@@ -281,9 +281,16 @@
     d.audit.forEach(function (r) { (byH[r.horizon_days] = byH[r.horizon_days] || []).push(r); });
     var h = '<p class="lede">Earlier predictions against what happened: each stored snapshot scored against the orders that arrived after its as-of date (a partly matured horizon is scored over the days that have passed).</p>';
     Object.keys(byH).sort(function (a, b) { return a - b; }).forEach(function (hd) {
-      var rows = byH[hd];
-      h += '<section data-horizon="' + esc(hd) + '"><h2>' + esc(hd) + '-day horizon</h2>' + auditChart(rows, 'orders');
-      h += '<table class="audit"><thead><tr><th>snapshot as of</th><th class="r">matured days</th><th class="r">customers</th><th class="r">predicted orders (90%)</th><th class="r">actual orders</th>' +
+      var rows = byH[hd].slice().sort(function (a, b) {
+        return a.snapshot_as_of < b.snapshot_as_of ? -1 : a.snapshot_as_of > b.snapshot_as_of ? 1 :
+          (a.matured_days - b.matured_days) || (a.as_of < b.as_of ? -1 : a.as_of > b.as_of ? 1 : 0);
+      });
+      // the chart: each snapshot once, at its most matured check
+      var latest = {};
+      rows.forEach(function (r) { latest[r.snapshot_as_of] = r; });
+      var chartRows = Object.keys(latest).sort().map(function (k) { return latest[k]; });
+      h += '<section data-horizon="' + esc(hd) + '"><h2>' + esc(hd) + '-day horizon</h2>' + auditChart(chartRows, 'orders');
+      h += '<table class="audit"><thead><tr><th>snapshot as of</th><th class="r">days matured (scored as of)</th><th class="r">customers</th><th class="r">predicted orders (90%)</th><th class="r">actual orders</th>' +
         '<th class="r">predicted buyers (90%)</th><th class="r">actual buyers</th><th class="r">predicted spend (90%)</th><th class="r">actual spend</th></tr></thead><tbody>';
       rows.forEach(function (r) {
         function cell(k, dg) {
@@ -291,8 +298,8 @@
           return '<td class="r" data-col="predicted_' + k + '">' + num(r['predicted_' + k], dg) + '<br>' + interval(r['predicted_' + k + '_p05'], r['predicted_' + k + '_p95'], dg) +
             '</td><td class="r ' + (ok === false ? 'miss' : 'hit') + '" data-col="actual_' + k + '">' + num(r['actual_' + k], dg) + '</td>';
         }
-        h += '<tr data-snapshot="' + esc(r.snapshot_as_of) + '"><td>' + esc(r.snapshot_as_of) + (r.fully_matured ? '' : ' <small>(partly matured)</small>') + '</td><td class="r">' +
-          num(r.matured_days, 0) + '</td><td class="r">' + num(r.customers, 0) + '</td>' + cell('orders', 1) + cell('buyers', 1) + cell('spend', 2) + '</tr>';
+        h += '<tr data-snapshot="' + esc(r.snapshot_as_of) + '" data-matured="' + esc(r.matured_days) + '" data-as-of="' + esc(r.as_of) + '"><td>' + esc(r.snapshot_as_of) + (r.fully_matured ? '' : ' <small>(partly matured)</small>') + '</td><td class="r">' +
+          num(r.matured_days, 0) + '<br><small>' + esc(r.as_of) + '</small></td><td class="r">' + num(r.customers, 0) + '</td>' + cell('orders', 1) + cell('buyers', 1) + cell('spend', 2) + '</tr>';
       });
       h += '</tbody></table></section>';
     });
