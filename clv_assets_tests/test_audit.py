@@ -13,6 +13,7 @@ import pytest
 from clv_assets.cli import main
 from clv_assets.demo import RECENT_FILE, write_demo_accounts
 from clv_assets.lib.resources import warehouse_resource
+from clv_assets.stats.audit import audit_windows
 
 STEADY, HALVED = "steady", "halved"
 
@@ -47,7 +48,23 @@ def audited(tmp_path_factory):
         for as_of in dates:
             assert main(["materialize", "--as-of", as_of.isoformat(), "--method", "map"]) == 0
             checks.append(_drift_results(root / "dagster_home"))
+        # a re-run of the last as_of scores its own windows again and leaves the rest
+        before = _audit_tables(warehouse)
+        assert main(["materialize", "--as-of", dates[-1].isoformat(), "--method", "map"]) == 0
+        rerun.update(before=before, after=_audit_tables(warehouse))
         yield warehouse, dates, checks
+
+
+rerun: dict = {}
+
+
+def _audit_tables(warehouse):
+    """The audit's three tables without audited_at, in a fixed order."""
+    tables = {}
+    for table in ("marts.prediction_audit", "marts.prediction_audit_detail", "marts.prediction_calibration"):
+        frame = query(warehouse, f"SELECT * EXCLUDE (audited_at) FROM {table}")
+        tables[table] = frame.sort_values(list(frame.columns[:12])).reset_index(drop=True)
+    return tables
 
 
 def _drift_results(dagster_home):
@@ -86,7 +103,7 @@ def test_one_snapshot_per_as_of_with_its_predictions(audited):
 
 def test_audit_totals_equal_a_recomputation_from_raw_orders(audited):
     warehouse, dates, _ = audited
-    audit = query(warehouse, "SELECT * FROM marts.prediction_audit ORDER BY account, snapshot_as_of, horizon_days")
+    audit = query(warehouse, "SELECT * FROM marts.prediction_audit ORDER BY account, snapshot_as_of, matured_days")
     assert set(audit["snapshot_as_of"].dt.date) == set(dates[:-1])
     # independently: completed orders of the snapshot's customers, one per customer and day
     expected = query(
@@ -96,22 +113,33 @@ def test_audit_totals_equal_a_recomputation_from_raw_orders(audited):
             SELECT account, customer_id, CAST(ordered_at AS DATE) AS day, sum(amount) AS amount
             FROM raw.orders WHERE status = 'completed' GROUP BY ALL
         ), snap AS (SELECT DISTINCT account, as_of, customer_id FROM models.prediction_snapshots)
-        SELECT a.account, a.snapshot_as_of, a.horizon_days,
+        SELECT a.account, a.snapshot_as_of, a.matured_days,
                count(d.day) AS orders, count(DISTINCT d.customer_id) AS buyers, coalesce(sum(d.amount), 0) AS spend,
                (SELECT count(*) FROM snap s2 WHERE s2.account = a.account AND s2.as_of = a.snapshot_as_of) AS customers
         FROM marts.prediction_audit a
         JOIN snap s ON s.account = a.account AND s.as_of = a.snapshot_as_of
         LEFT JOIN days d ON d.account = s.account AND d.customer_id = s.customer_id
              AND d.day > a.snapshot_as_of AND d.day <= a.snapshot_as_of + a.matured_days
-        GROUP BY ALL ORDER BY a.account, a.snapshot_as_of, a.horizon_days
+        GROUP BY ALL ORDER BY a.account, a.snapshot_as_of, a.matured_days
         """,
     )
     np.testing.assert_array_equal(audit["actual_orders"], expected["orders"])
     np.testing.assert_array_equal(audit["actual_buyers"], expected["buyers"])
     np.testing.assert_allclose(audit["actual_spend"], expected["spend"], rtol=1e-9)
     np.testing.assert_array_equal(audit["customers"], expected["customers"])
-    elapsed = (audit["as_of"] - audit["snapshot_as_of"]).dt.days
-    np.testing.assert_array_equal(audit["matured_days"], np.minimum(elapsed, audit["horizon_days"]))
+    # each snapshot's checkpoint windows, scored once by the first run on or after their end
+    # and kept: T's 7/14/30 (at T+30), 60 (T+60), 90 (T+90); T+30's 7/14/30, 60; T+60's 7/14/30
+    expected_windows = {
+        (account, snap, days, horizon, min(d for d in dates if d >= snap + timedelta(days=days)))
+        for account in (STEADY, HALVED)
+        for snap in dates[:-1]
+        for days, horizon in audit_windows(30, 365)
+        if snap + timedelta(days=days) <= dates[-1]
+    }
+    scored = set(zip(audit["account"], audit["snapshot_as_of"].dt.date, audit["matured_days"], audit["horizon_days"],
+                     audit["as_of"].dt.date, strict=True))
+    assert scored == expected_windows
+    assert len(audit) == len(expected_windows)
     assert (audit["predicted_orders_p05"] <= audit["predicted_orders_p95"]).all()
 
 
@@ -119,10 +147,10 @@ def test_band_rows_add_up_to_the_account(audited):
     warehouse, _, _ = audited
     sums = query(
         warehouse,
-        "SELECT d.account, d.snapshot_as_of, d.horizon_days, d.group_name, sum(d.customers) AS customers, "
+        "SELECT d.account, d.snapshot_as_of, d.matured_days, d.group_name, sum(d.customers) AS customers, "
         "sum(d.actual_orders) AS orders, sum(d.predicted_orders) AS predicted, any_value(a.customers) AS all_customers, "
         "any_value(a.actual_orders) AS all_orders, any_value(a.predicted_orders) AS all_predicted "
-        "FROM marts.prediction_audit_detail d JOIN marts.prediction_audit a USING (account, snapshot_as_of, horizon_days) "
+        "FROM marts.prediction_audit_detail d JOIN marts.prediction_audit a USING (account, snapshot_as_of, matured_days) "
         "WHERE d.group_kind = 'band' GROUP BY ALL",
     )
     np.testing.assert_array_equal(sums["customers"], sums["all_customers"])
@@ -148,3 +176,10 @@ def test_bi_guide_audit_queries_answer_from_the_serving_copy(audited):
     for query_text, result in zip(queries, _run_in_separate_client(serving_path(warehouse), queries), strict=True):
         assert not result.empty, query_text
         assert set(result.account) == {STEADY, HALVED}
+
+
+def test_a_rerun_of_the_same_as_of_gives_the_same_tables(audited):
+    import pandas as pd
+
+    for table, frame in rerun["before"].items():
+        pd.testing.assert_frame_equal(rerun["after"][table], frame, check_exact=False, rtol=1e-9, obj=table)

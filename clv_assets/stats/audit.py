@@ -1,19 +1,33 @@
-"""Earlier predictions against what happened: the sub-horizon prediction of a stored
-snapshot and the predictive distribution of its totals.
+"""Earlier predictions against what happened: the windows a stored snapshot is scored
+over, the sub-horizon prediction of its totals and their predictive distribution.
 
-A snapshot (the customers' histories at its as_of date and the posterior draws it was
-predicted with) is scored over the ``days`` that have matured since its as_of date:
+**Windows.** A snapshot is scored once per window of :data:`CHECKPOINTS` days (and its
+horizons themselves), each capped by its horizons (:func:`audit_windows`): the window of
+``days`` covers the orders in (as_of, as_of + days] and is scored by the first run whose
+as_of is at least as_of + days; its rows are then kept. A run therefore scores a bounded
+number of windows whatever the number of snapshots kept.
 
-* the predicted means come from :func:`clv_assets.stats.predict.predict_rows` with the
-  horizon set to ``days``: the same code path as the predictions themselves;
-* the predictive interval of a total (orders, buyers, spend over a group of customers)
-  needs both the parameter uncertainty and the randomness of each customer's purchases.
-  For each of ``simulations`` samples (the posterior draws taken in turn), each customer's
-  number of orders in the window is drawn from the model's own distribution of it
-  (``PurchaseModel.pmf_range``: P(N = n | history, draw), which integrates the customer's
-  individual rates given the history), and the spend of those orders from Gamma-Gamma
-  (the customer's order-value scale given the history, then the sum of N order values).
-  The quantiles of the simulated totals are the interval.
+**Predicted totals.** Per posterior draw and customer, the number of orders N in the
+window has the model's own distribution given the history: a customer alive at as_of
+(P(alive | frequency, recency, T)) buys as a fresh process that depends on (frequency, T)
+alone (``PurchaseModel.future_if_alive``, ``pmf_range``), a dead one never. The spend of
+those orders is N order values of Gamma(p, nu) with the customer's scale nu ~ Gamma(p x + q,
+v + x m) given the history (Gamma-Gamma). The predicted totals (orders, buyers = customers
+with N > 0, spend) are posterior means summed over customers; the same quantities as
+:func:`clv_assets.stats.predict.predict_rows` with the horizon set to the window.
+
+**Predictive intervals** (equal-tailed 90%) of a group's total carry both the parameter
+uncertainty and each customer's purchase randomness, two ways:
+
+* a group of fewer than ``AuditSettings.exact_below`` customers is simulated customer by
+  customer (:func:`simulated_totals`): per sample a posterior draw (taken in turn), each
+  customer's N from the model's pmf and the spend from Gamma-Gamma;
+* a larger group's total is, per posterior draw, a sum of many independent customers:
+  its exact mean and variance per draw (:func:`draw_moments`; orders from the pmf, buyers
+  Bernoulli(P(N > 0)), spend a compound sum) make it a normal per draw, and the interval
+  is the quantiles of the mixture of those normals over the draws (solved exactly,
+  :func:`mixture_interval`). Per draw the work is per distinct history (frequency,
+  recency, T) with the customers' counts and sums of m and m^2, never per customer.
 
 Orders here are transactions: one per customer and day (same-day orders merged), the
 unit the models count.
@@ -25,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtr
 
 from clv_assets.stats.predict import QUANTILES, PredictionSettings, aligned_draws, predict_rows, unique_columns
 from clv_assets.stats.registry import PURCHASE_MODELS
@@ -33,6 +48,9 @@ HISTORY = ("frequency", "recency", "T", "monetary_value")
 TOTALS = ("orders", "buyers", "spend")
 PMF_TAIL = 1e-6  # the order counts' distribution is cut where less than this is left
 MAX_ORDERS = 4096
+# the windows (days after a snapshot's as_of) each snapshot is scored over, once each
+CHECKPOINTS = (7, 14, 30, 60, 90, 180, 365)
+PAIRS_PER_BLOCK = 1_000  # bounds the memory of the pmf: (orders x draws x pairs) arrays
 
 
 @dataclass(frozen=True)
@@ -40,12 +58,26 @@ class AuditSettings:
     simulations: int = 400  # simulated totals behind each interval (draws taken in turn)
     chunk_customers: int = 2_000  # bounds memory: (simulations x chunk) arrays
     seed: int = 0
+    # groups of at least this many customers get the normal-mixture interval, smaller
+    # ones the exact simulation (at 500 customers both agree within a few percent of the
+    # interval's width: test_audit_coverage.py)
+    exact_below: int = 500
+    chunk_rows: int = 4_000  # distinct rows per (draws x rows) block of the moments
+
+
+def audit_windows(purchase_horizon_days: int, horizon_days: int) -> list[tuple[int, int]]:
+    """The (window days, horizon days) a snapshot is scored over: every checkpoint up to
+    its longest horizon and the horizons themselves; a window belongs to the purchase
+    horizon when it is within it, else to the longer horizon."""
+    short, long = sorted((int(purchase_horizon_days), int(horizon_days)))
+    days = sorted({d for d in CHECKPOINTS if d <= long} | {short, long})
+    return [(d, short if d <= short else long) for d in days]
 
 
 def sub_horizon_means(customers: pd.DataFrame, bg: dict, gg: dict, model: str, days: float) -> pd.DataFrame:
     """Per customer (``customers``' rows, with the :data:`HISTORY` columns): expected orders,
     P(at least one order) and expected spend within ``days`` of the as_of date, posterior
-    means from :func:`predict_rows` on the distinct histories."""
+    means from :func:`predict_rows` on the distinct histories (the predictions' own code)."""
     histories = customers.groupby(list(HISTORY), sort=False).size().rename("n").reset_index()
     settings = PredictionSettings(
         horizon_days=days, purchase_horizon_days=days, churn_horizon_days=days, model=model, workers=1
@@ -62,6 +94,121 @@ def sub_horizon_means(customers: pd.DataFrame, bg: dict, gg: dict, model: str, d
         },
         index=customers.index,
     )
+
+
+def aggregated_rows(customers: pd.DataFrame) -> pd.DataFrame:
+    """Customers (the :data:`HISTORY` columns) as distinct (frequency, recency, T) rows with
+    their count ``n`` and the sums of their order values ``sum_m`` and squares ``sum_m2``:
+    the input of :func:`draw_moments` (the SQL of the audit builds the same per group)."""
+    m = customers["monetary_value"].to_numpy(float)
+    frame = customers[["frequency", "recency", "T"]].assign(n=1, sum_m=m, sum_m2=m * m)
+    return frame.groupby(["frequency", "recency", "T"], as_index=False, sort=True).sum()
+
+
+def draw_moments(
+    rows: pd.DataFrame, membership: np.ndarray, bg: dict, gg: dict, model: str, days: float, settings: AuditSettings
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    """Per posterior draw and group, the exact mean and variance of each total of
+    :data:`TOTALS` over the window of ``days``: ``(means, variances, p_order)``, the first
+    two dicts of (draws, groups) arrays, ``p_order`` each row's posterior-mean P(order).
+
+    ``rows`` are distinct (frequency, recency, T) with ``n`` customers, ``sum_m`` and
+    ``sum_m2`` (sums of their monetary_value and its square); ``membership`` (rows, groups)
+    is 1 where the row's customers are in the group. Given a draw, customers are
+    independent, so a group's mean and variance are sums over its customers:
+
+    * orders: E[N] = P(alive) E_alive[N], E[N^2] = P(alive) E_alive[N^2], where the alive
+      customer's moments (per (frequency, T)) come from the pmf (closed-form mean);
+    * buyers: Bernoulli(P(N > 0)), P(N > 0) = P(alive) (1 - P_alive(N = 0));
+    * spend S = V_1 + ... + V_N with V_i ~ Gamma(p, nu) sharing the customer's scale
+      nu ~ Gamma(a = p x + q, b = v + x m) given the history (independent of N):
+      E[S] = E[N] p b / (a - 1) and
+      Var(S) = (E[N] p + Var(N) p^2) E[1/nu^2] + E[N]^2 p^2 Var(1/nu), with
+      E[1/nu^2] = b^2 / ((a - 1)(a - 2)), Var(1/nu) = E[1/nu^2] - (b / (a - 1))^2
+      (infinite when a <= 2: then the variance is inf and the caller simulates).
+      Sums over a row's customers need only n, sum(m) and sum(m^2).
+    """
+    purchase = PURCHASE_MODELS[model]
+    bg, gg = aligned_draws(bg, gg, model)
+    n_draws = len(next(iter(bg.values())))
+    groups = membership.shape[1]
+    means = {name: np.zeros((n_draws, groups)) for name in TOTALS}
+    variances = {name: np.zeros((n_draws, groups)) for name in TOTALS}
+    p_order = np.zeros(len(rows))
+    if not len(rows):
+        return means, variances, p_order
+    x, t_x, T, n, sum_m, sum_m2 = (rows[c].to_numpy(float) for c in ("frequency", "recency", "T", "n", "sum_m", "sum_m2"))
+    pairs, pair_of_row = unique_columns(np.stack([x, T]))
+    future = purchase.future_if_alive(**bg, x=pairs[0], T=pairs[1], t=float(days))
+    expected, p_none = np.asarray(future["expected"]), np.asarray(future["p_none"])
+    second = _alive_second_moment(purchase, bg, pairs, float(days))
+    p, q, v = (gg[k][:, None] for k in ("p", "q", "v"))
+    for start in range(0, len(rows), settings.chunk_rows):
+        part = slice(start, start + settings.chunk_rows)
+        xc, pair = x[part], pair_of_row[part]
+        alive = purchase.p_alive(**bg, x=xc, t_x=t_x[part], T=T[part])
+        mu = alive * expected[:, pair]
+        var = np.maximum(alive * second[:, pair] - mu * mu, 0.0)
+        buy = alive * (1.0 - p_none[:, pair])
+        nc, sm, sm2 = n[part], sum_m[part], sum_m2[part]
+        a = p * xc + q
+        sum_b = nc * v + xc * sm
+        sum_b2 = nc * v * v + 2.0 * v * xc * sm + xc * xc * sm2
+        inv1 = 1.0 / (a - 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv2 = np.where(a > 2.0, inv1 / (a - 2.0), np.inf)
+            spend_var = (mu * p + var * p * p) * sum_b2 * inv2 + mu * mu * p * p * sum_b2 * (inv2 - inv1 * inv1)
+        spend_var = np.where(a > 2.0, spend_var, np.inf)
+        weights = membership[part]
+        means["orders"] += (mu * nc) @ weights
+        means["buyers"] += (buy * nc) @ weights
+        means["spend"] += (mu * p * sum_b * inv1) @ weights
+        variances["orders"] += (var * nc) @ weights
+        variances["buyers"] += (buy * (1.0 - buy) * nc) @ weights
+        # an infinite variance marks its groups (inf x 0 would be nan for the others)
+        infinite = ~np.isfinite(spend_var)
+        variances["spend"] += np.where(infinite, 0.0, spend_var) @ weights
+        variances["spend"][(infinite.astype(float) @ weights) > 0] = np.inf
+        p_order[part] = buy.mean(axis=0)
+    return means, variances, p_order
+
+
+def _alive_second_moment(purchase, bg: dict, pairs: np.ndarray, days: float) -> np.ndarray:
+    """E[N^2] of a customer alive at T with history (frequency, T) = ``pairs``, (draws,
+    pairs), from the pmf (cut as :func:`_order_count_cdf` cuts it, the rest at the last
+    count). A model's pmf is P(alive) times the alive customer's pmf for n >= 1
+    (``PurchaseModel``), so it is evaluated at recency = T and divided by that P(alive)."""
+    parts = []
+    for start in range(0, pairs.shape[1], PAIRS_PER_BLOCK):
+        x, T = pairs[:, start : start + PAIRS_PER_BLOCK]
+        stop = 16
+        while True:
+            pmf = np.nan_to_num(purchase.pmf_range(bg, x, T, T, days, 0, stop))
+            left = 1.0 - pmf.sum(axis=0)
+            if np.max(left) <= PMF_TAIL or stop >= MAX_ORDERS:
+                break
+            stop *= 2
+        counts = np.arange(stop, dtype=float)[:, None, None]
+        moment = (counts**2 * pmf).sum(axis=0) + np.clip(left, 0.0, None) * float(stop - 1) ** 2
+        parts.append(moment / purchase.p_alive(**bg, x=x, t_x=T, T=T))
+    return np.concatenate(parts, axis=1)
+
+
+def mixture_interval(means: np.ndarray, variances: np.ndarray, quantiles=QUANTILES) -> tuple[np.ndarray, np.ndarray]:
+    """The ``quantiles`` (5% and 95%) of a total distributed as the equal-weight mixture over
+    posterior draws (axis 0) of normals with ``means`` and ``variances`` (draws, groups):
+    the mixture's CDF, mean over draws of Phi((y - mean) / sd), solved by bisection to
+    1e-9 of the range (exact up to the normal approximation per draw)."""
+    sd = np.sqrt(np.maximum(variances, 1e-12))
+    out = []
+    for level in quantiles:
+        low, high = (means - 9 * sd).min(axis=0), (means + 9 * sd).max(axis=0)
+        for _ in range(64):
+            middle = 0.5 * (low + high)
+            below = ndtr((middle - means) / sd).mean(axis=0) < level
+            low, high = np.where(below, middle, low), np.where(below, high, middle)
+        out.append(0.5 * (low + high))
+    return out[0], out[1]
 
 
 def simulated_totals(
@@ -117,14 +264,61 @@ def interval(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return low, high
 
 
-def calibration_bins(p_order: np.ndarray, ordered: np.ndarray, bins: int) -> pd.DataFrame:
+def group_intervals(
+    rows: pd.DataFrame,
+    membership: np.ndarray,
+    bg: dict,
+    gg: dict,
+    model: str,
+    days: float,
+    settings: AuditSettings,
+    members=None,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Per group (``membership``'s columns over the aggregated ``rows``, see
+    :func:`draw_moments`): the predicted totals (posterior means) and their 90%
+    predictive intervals, as columns ``predicted_<total>``, ``_p05``, ``_p95`` and
+    ``interval_method`` ('normal' or 'simulated'); and each row's P(order).
+
+    Groups of fewer than ``settings.exact_below`` customers (or whose spend variance is
+    infinite) are simulated: ``members(groups)`` returns those groups' customers (the
+    :data:`HISTORY` columns) and their (customers, groups) membership; without it, each
+    row of ``rows`` must be one customer (``n`` = 1, ``sum_m`` their monetary_value)."""
+    means, variances, p_order = draw_moments(rows, membership, bg, gg, model, days, settings)
+    customers = rows["n"].to_numpy(float) @ membership
+    out = pd.DataFrame(index=range(membership.shape[1]))
+    finite = np.all([np.isfinite(variances[name]).all(axis=0) for name in TOTALS], axis=0)
+    simulate = np.flatnonzero((customers < settings.exact_below) | ~finite)
+    out["interval_method"] = np.where(np.isin(np.arange(len(out)), simulate), "simulated", "normal")
+    for name in TOTALS:
+        out[f"predicted_{name}"] = means[name].mean(axis=0)
+        low, high = mixture_interval(means[name], np.where(np.isfinite(variances[name]), variances[name], 0.0))
+        out[f"predicted_{name}_p05"], out[f"predicted_{name}_p95"] = low, high
+    if len(simulate):
+        if members is None:
+            frame = rows.rename(columns={"sum_m": "monetary_value"})
+            people, weights = frame, membership[:, simulate]
+        else:
+            people, weights = members(simulate)
+        simulated = simulated_totals(people, weights, bg, gg, model, days, settings)
+        for name in TOTALS:
+            low, high = interval(simulated[name])
+            out.loc[simulate, f"predicted_{name}_p05"] = low
+            out.loc[simulate, f"predicted_{name}_p95"] = high
+    return out, p_order
+
+
+def calibration_bins(p_order: np.ndarray, customers: np.ndarray, buyers: np.ndarray, bins: int) -> pd.DataFrame:
     """Customers in ``bins`` equal-width bins of predicted P(order): count, mean predicted
-    probability and observed share that ordered."""
+    probability and observed share that ordered. Each of ``p_order``'s rows stands for
+    ``customers`` customers (same history) of whom ``buyers`` ordered."""
     edges = np.linspace(0.0, 1.0, bins + 1)
     index = np.clip(np.digitize(p_order, edges[1:-1]), 0, bins - 1)
-    frame = pd.DataFrame({"bin": index, "p": p_order, "ordered": ordered.astype(float)})
-    out = frame.groupby("bin").agg(customers=("p", "size"), predicted_rate=("p", "mean"), observed_rate=("ordered", "mean"))
-    out = out.reset_index()
+    n = np.asarray(customers, float)
+    frame = pd.DataFrame({"bin": index, "n": n, "p": p_order * n, "ordered": np.asarray(buyers, float)})
+    out = frame.groupby("bin").sum()
+    out = pd.DataFrame(
+        {"customers": out["n"].astype(int), "predicted_rate": out["p"] / out["n"], "observed_rate": out["ordered"] / out["n"]}
+    ).reset_index()
     out["bin_low"], out["bin_high"] = edges[out["bin"]], edges[out["bin"] + 1]
     return out
 

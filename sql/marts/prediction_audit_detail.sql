@@ -8,4 +8,4 @@ SELECT
     actual_buyers / customers AS actual_buyer_share
 FROM audit_rows
 WHERE group_kind <> 'account'
-ORDER BY snapshot_as_of, horizon_days, group_kind, group_name, group_value
+ORDER BY snapshot_as_of, matured_days, group_kind, group_name, group_value

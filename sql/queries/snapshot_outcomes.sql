@@ -1,17 +1,27 @@
--- The customers of one stored snapshot with their histories, groups and what they did in
--- the window (snapshot as_of, as_of + $days]: transactions (completed orders, same-day
--- orders merged: staging.customer_transactions) and their spend.
+-- The customers of one stored snapshot grouped by history (frequency, recency, T) and
+-- group (bands, segments) as of its as_of, with their count, the sums of their
+-- monetary_value and its square (all the audit's normal-mixture intervals need), and what
+-- they did in the window (snapshot as_of, as_of + $days]: transactions (completed orders,
+-- same-day orders merged: staging.customer_transactions), buyers and spend.
+WITH window_orders AS (
+    SELECT customer_id, count(*) AS orders, sum(amount) AS spend
+    FROM staging.customer_transactions
+    WHERE account = $account
+      AND transaction_date > CAST($snapshot_as_of AS DATE)
+      AND transaction_date <= CAST($snapshot_as_of AS DATE) + CAST($days AS INTEGER)
+    GROUP BY customer_id
+)
 SELECT
-    s.customer_id, s.frequency, s.recency, s."T", s.monetary_value,
+    s.frequency, s.recency, s."T",
     s.order_likelihood_band, s.churn_band, s.spend_tier, s.purchase_probability_band, s.segments,
-    count(t.transaction_date) AS actual_orders,
-    coalesce(sum(t.amount), 0) AS actual_spend
+    count(*) AS n,
+    sum(CAST(s.monetary_value AS DOUBLE)) AS sum_m,
+    sum(CAST(s.monetary_value AS DOUBLE) * CAST(s.monetary_value AS DOUBLE)) AS sum_m2,
+    coalesce(sum(w.orders), 0) AS actual_orders,
+    count(w.customer_id) AS actual_buyers,
+    coalesce(sum(w.spend), 0) AS actual_spend
 FROM models.prediction_snapshots AS s
-LEFT JOIN staging.customer_transactions AS t
-  ON t.account = s.account
- AND t.customer_id = s.customer_id
- AND t.transaction_date > s.as_of
- AND t.transaction_date <= s.as_of + CAST($days AS INTEGER)
+LEFT JOIN window_orders AS w ON w.customer_id = s.customer_id
 WHERE s.account = $account AND s.as_of = $snapshot_as_of
 GROUP BY ALL
-ORDER BY s.customer_id
+ORDER BY ALL

@@ -1,12 +1,17 @@
 """Earlier predictions checked against what happened.
 
 Each account run keeps a compact snapshot of what it predicted (models.prediction_snapshots,
-with the posterior draws in models.prediction_snapshot_draws), and scores every stored
-snapshot whose horizon has fully or partly matured against the orders that arrived since
-(marts.prediction_audit, per band and segment in marts.prediction_audit_detail, calibration
-in marts.prediction_calibration). The maths is in :mod:`clv_assets.stats.audit`.
+with the posterior draws in models.prediction_snapshot_draws), and scores the stored
+snapshots against the orders that arrived since, once per window of checkpoint days
+(7, 14, 30, 60, 90, 180, 365 and the horizons, :func:`clv_assets.stats.audit.audit_windows`):
+a window is scored by the first run whose as_of is at least the snapshot's as_of plus the
+window, and its rows are kept (marts.prediction_audit, per band and segment in
+marts.prediction_audit_detail, calibration in marts.prediction_calibration). A run's cost
+is bounded by the windows it scores, not by the snapshots kept. The maths is in
+:mod:`clv_assets.stats.audit`.
 """
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -18,9 +23,7 @@ from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.draws import load_draws
 from clv_assets.lib.keys import CUSTOMER_SEGMENTS, CUSTOMER_TRANSACTIONS, PREDICTION_AUDIT, PREDICTION_SNAPSHOTS
 from clv_assets.lib.warehouse import column_schema_metadata, partition_metadata, read_query, read_sql, replace_account_rows, run_sql, table_exists, transaction
-from clv_assets.stats.audit import (
-    TOTALS, AuditSettings, audit_png, calibration_bins, interval, simulated_totals, sub_horizon_means,
-)
+from clv_assets.stats.audit import TOTALS, AuditSettings, audit_png, audit_windows, calibration_bins, group_intervals
 from clv_assets.stats.plots import markdown_image
 from clv_assets.stats.predict import aligned_draws
 from clv_assets.stats.registry import GAMMA_GAMMA
@@ -88,85 +91,147 @@ class AuditConfig(dg.Config):
     """How the stored snapshots are scored."""
 
     simulations: int = 400
-    """Simulated totals behind each 90% predictive interval."""
+    """Simulated totals behind each 90% predictive interval of a small group."""
+    exact_below: int = 500
+    """Groups of fewer customers are simulated customer by customer; larger ones get the
+    exact per-draw mean and variance of their total and the normal mixture over draws."""
     calibration_bins: int = 10
     """Equal-width bins of predicted P(order) in marts.prediction_calibration."""
     seed: int = 0
     """Seed of the simulations (with the snapshot date and window, so a re-run repeats them)."""
 
 
+_SNAPSHOTS_SQL = """
+SELECT as_of, any_value(run_id) AS run_id, any_value(purchase_model) AS model,
+       max(horizon_days) AS horizon_days, max(purchase_horizon_days) AS purchase_horizon_days
+FROM models.prediction_snapshots WHERE account = $account AND as_of < $as_of GROUP BY as_of ORDER BY as_of
+"""
+_SCORED_SQL = """
+SELECT DISTINCT snapshot_as_of, horizon_days, matured_days, as_of
+FROM marts.prediction_audit WHERE account = $account
+"""
+
+
 @dg.asset(key=PREDICTION_AUDIT, deps=[PREDICTION_SNAPSHOTS, CUSTOMER_TRANSACTIONS], **AUDIT)
 def prediction_audit(context: dg.AssetExecutionContext, config: AuditConfig, duckdb: DuckDBResource):
-    """Earlier predictions against what happened: every stored snapshot whose horizon has
-    fully or partly matured, scored against the orders (transactions: same-day orders
-    merged) that arrived after its as_of date up to this run's. Per snapshot and horizon
-    (the purchase horizon and the horizon), over the days that have passed: predicted vs
+    """Earlier predictions against what happened, once per snapshot and window: the stored
+    snapshots' windows of checkpoint days (7, 14, 30, 60, 90, 180, 365, capped by the
+    snapshot's horizons, and the horizons) that have matured by this run's as_of and were
+    not scored by an earlier run, scored against the orders (transactions: same-day orders
+    merged) in exactly (snapshot as_of, snapshot as_of + window]. Per window: predicted vs
     actual orders, buyers and spend with the 90% predictive interval of each total, for
-    the whole account, per band and per segment; and the calibration of P(order)."""
+    the whole account, per band and per segment; and the calibration of P(order). The rows
+    of earlier windows are kept; a re-run of the same as_of replaces its own windows."""
     account = validate_account(context.partition_key)
     with duckdb.get_connection() as conn:
         (as_of,) = run_sql(conn, "SELECT max(as_of) FROM features.rfm WHERE account = $account", {"account": account}).fetchone()
-        snapshots = run_sql(
-            conn,
-            "SELECT as_of, any_value(run_id) AS run_id, any_value(purchase_model) AS model, "
-            "max(horizon_days) AS horizon_days, max(purchase_horizon_days) AS purchase_horizon_days "
-            "FROM models.prediction_snapshots WHERE account = $account AND as_of < $as_of GROUP BY as_of ORDER BY as_of",
-            {"account": account, "as_of": as_of},
-        ).df()
+        snapshots = run_sql(conn, _SNAPSHOTS_SQL, {"account": account, "as_of": as_of}).df()
+        snapshots["as_of"] = pd.to_datetime(snapshots["as_of"]).dt.date
+        scored = (
+            run_sql(conn, _SCORED_SQL, {"account": account}).df()
+            if table_exists(conn, "marts.prediction_audit")
+            else pd.DataFrame(columns=["snapshot_as_of", "horizon_days", "matured_days", "as_of"])
+        )
+        due, stale = _due_windows(snapshots, scored, as_of)
+        with transaction(conn):  # rows of windows no snapshot has any more (an earlier scheme)
+            for table in AUDIT_TABLES:
+                for snap_as_of, horizon, days in stale:
+                    run_sql(
+                        conn,
+                        f"DELETE FROM {table} WHERE account = $account AND snapshot_as_of = $snapshot "
+                        "AND horizon_days = $horizon AND matured_days = $days",
+                        {"account": account, "snapshot": snap_as_of, "horizon": horizon, "days": days},
+                    )
+        dates = sorted({snap.as_of for snap, _, _ in due})
         draws = run_sql(
             conn,
             "SELECT as_of, model, parameter, draw, value FROM models.prediction_snapshot_draws "
-            "WHERE account = $account AND as_of < $as_of ORDER BY as_of, model, parameter, draw",
-            {"account": account, "as_of": as_of},
+            "WHERE account = $account AND list_contains($dates, as_of) ORDER BY as_of, model, parameter, draw",
+            {"account": account, "dates": dates},
         ).df()
-        windows = []
-        for snap in snapshots.itertuples():
-            elapsed = (pd.Timestamp(as_of) - pd.Timestamp(snap.as_of)).days
-            for horizon in sorted({int(snap.purchase_horizon_days), int(snap.horizon_days)}):
-                days = min(elapsed, horizon)
-                outcomes = run_sql(
-                    conn, read_query("snapshot_outcomes"),
-                    {"account": account, "snapshot_as_of": snap.as_of, "days": days},
-                ).df()
-                windows.append((snap, horizon, days, outcomes))
-    audited_at = datetime.now(UTC)
-    rows, calibration = [], []
-    for snap, horizon, days, outcomes in windows:
-        of_snapshot = draws[draws["as_of"] == snap.as_of]
-        bg, gg = (_draw_arrays(of_snapshot[of_snapshot["model"] == name]) for name in (snap.model, GAMMA_GAMMA.name))
-        keys = {
-            "account": account, "as_of": as_of, "snapshot_as_of": snap.as_of, "snapshot_run_id": snap.run_id,
-            "purchase_model": snap.model, "horizon_days": horizon, "matured_days": days, "fully_matured": days == horizon,
-        }
-        seed = config.seed + int(pd.Timestamp(snap.as_of).toordinal()) * 1000 + days
-        frame, groups = _score_window(outcomes, bg, gg, snap.model, days, AuditSettings(config.simulations, seed=seed))
-        rows.append(pd.concat([pd.DataFrame([keys] * len(groups)), groups.reset_index(drop=True)], axis=1))
-        bins = calibration_bins(frame["buyers"].to_numpy(), outcomes["actual_orders"].to_numpy() > 0, config.calibration_bins)
-        calibration.append(bins.assign(**keys).assign(audited_at=audited_at))
-    with duckdb.get_connection() as conn:
-        with transaction(conn):
-            if not rows:  # nothing matured yet: no rows of an earlier run stay
-                for table in AUDIT_TABLES:
-                    if table_exists(conn, table):
-                        run_sql(conn, f"DELETE FROM {table} WHERE account = $account", {"account": account})
-                schema = column_schema_metadata(conn, "marts.prediction_audit")
-                return dg.MaterializeResult(metadata={**schema, "as_of": str(as_of), "snapshots_scored": 0})
+        draws["as_of"] = pd.to_datetime(draws["as_of"]).dt.date
+        audited_at = datetime.now(UTC)
+        settings = AuditSettings(config.simulations, exact_below=config.exact_below)
+        rows, calibration = [], []
+        for snap, horizon, days in due:
+            of_snapshot = draws[draws["as_of"] == snap.as_of]
+            bg, gg = (_draw_arrays(of_snapshot[of_snapshot["model"] == name]) for name in (snap.model, GAMMA_GAMMA.name))
+            outcomes = run_sql(
+                conn, read_query("snapshot_outcomes"), {"account": account, "snapshot_as_of": snap.as_of, "days": days}
+            ).df()
+            keys = {
+                "account": account, "as_of": as_of, "snapshot_as_of": snap.as_of, "snapshot_run_id": snap.run_id,
+                "purchase_model": snap.model, "horizon_days": horizon, "matured_days": days, "fully_matured": days == horizon,
+            }
+            seed = config.seed + int(pd.Timestamp(snap.as_of).toordinal()) * 1000 + days
+            groups, p_order = _score_window(
+                conn, account, snap.as_of, outcomes, bg, gg, snap.model, days, replace(settings, seed=seed)
+            )
+            rows.append(pd.concat([pd.DataFrame([keys] * len(groups)), groups.reset_index(drop=True)], axis=1))
+            bins = calibration_bins(p_order, outcomes["n"].to_numpy(), outcomes["actual_buyers"].to_numpy(), config.calibration_bins)
+            calibration.append(bins.assign(**keys).assign(audited_at=audited_at))
+        if rows:
             audit_rows = pd.concat(rows, ignore_index=True).assign(audited_at=audited_at)
-            conn.register("audit_rows", audit_rows)
-            conn.register("calibration_rows", pd.concat(calibration, ignore_index=True))
-            for table in AUDIT_TABLES:
-                replace_account_rows(conn, table, account, read_sql(table))
+            calibration_rows = pd.concat(calibration, ignore_index=True)
+            with transaction(conn):
+                # per snapshot, only the windows scored now are replaced: the others stay
+                for snap_as_of in dates:
+                    mine = audit_rows["snapshot_as_of"] == snap_as_of
+                    windows = sorted(int(d) for d in audit_rows.loc[mine, "matured_days"].unique())
+                    conn.register("audit_rows", audit_rows[mine])
+                    conn.register("calibration_rows", calibration_rows[calibration_rows["snapshot_as_of"] == snap_as_of])
+                    for table in AUDIT_TABLES:
+                        replace_account_rows(
+                            conn, table, account, read_sql(table), scope={"snapshot_as_of": snap_as_of, "matured_days": windows}
+                        )
+                conn.unregister("audit_rows")
+                conn.unregister("calibration_rows")
+        if not table_exists(conn, "marts.prediction_audit"):  # nothing matured yet anywhere
+            return dg.MaterializeResult(metadata={"as_of": str(as_of), "windows_scored": 0})
         metadata = partition_metadata(conn, "marts.prediction_audit", account)
-    account_rows = audit_rows[audit_rows["group_kind"] == "account"]
-    # the longest horizon of each snapshot: the most days matured
-    summary = account_rows[account_rows["horizon_days"] == account_rows.groupby("snapshot_as_of")["horizon_days"].transform("max")]
+        # per snapshot, its longest scored window (the most days matured)
+        summary = run_sql(
+            conn,
+            "SELECT snapshot_as_of, matured_days, predicted_orders, predicted_orders_p05, predicted_orders_p95, actual_orders "
+            "FROM marts.prediction_audit WHERE account = $account "
+            "QUALIFY matured_days = max(matured_days) OVER (PARTITION BY snapshot_as_of) ORDER BY snapshot_as_of",
+            {"account": account},
+        ).df()
     metadata = {
         **metadata,
         "as_of": str(as_of),
-        "snapshots_scored": len(snapshots),
-        "predicted_vs_actual": dg.MetadataValue.md(markdown_image(audit_png(summary), "predicted vs actual orders")),
+        "windows_scored": len(due),
+        "snapshots_scored": len(dates),
+        "windows": ", ".join(f"{snap.as_of:%Y-%m-%d}+{days}d" for snap, _, days in due) or "none due",
     }
+    if len(summary):
+        metadata["predicted_vs_actual"] = dg.MetadataValue.md(markdown_image(audit_png(summary), "predicted vs actual orders"))
     return dg.MaterializeResult(metadata=metadata)
+
+
+def _due_windows(snapshots: pd.DataFrame, scored: pd.DataFrame, as_of) -> tuple[list, list]:
+    """The windows to score now, (snapshot row, horizon days, window days): matured by
+    ``as_of`` (snapshot as_of + window <= as_of) and not scored by a run of an earlier
+    as_of (a re-run of the same or an earlier as_of scores its windows again); and the
+    stored (snapshot_as_of, horizon_days, matured_days) of the stored snapshots that are no
+    window of theirs (rows of an earlier scheme, deleted)."""
+    due, stale = [], []
+    for snap in snapshots.itertuples():
+        windows = audit_windows(int(snap.purchase_horizon_days), int(snap.horizon_days))
+        mine = scored[pd.to_datetime(scored["snapshot_as_of"]).dt.date == snap.as_of]
+        kept = {
+            int(row.matured_days)
+            for row in mine.itertuples()
+            if (int(row.matured_days), int(row.horizon_days)) in windows and pd.Timestamp(row.as_of).date() < as_of
+        }
+        stale += [
+            (snap.as_of, int(row.horizon_days), int(row.matured_days))
+            for row in mine.itertuples()
+            if (int(row.matured_days), int(row.horizon_days)) not in windows
+        ]
+        elapsed = (as_of - snap.as_of).days
+        due += [(snap, horizon, days) for days, horizon in windows if days <= elapsed and days not in kept]
+    return due, stale
 
 
 def _draw_arrays(long: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -174,8 +239,8 @@ def _draw_arrays(long: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def _groups(outcomes: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """The groups scored (the account, each band value, each segment) and the customers'
-    (customers, groups) membership matrix."""
+    """The groups scored (the account, each band value, each segment) and the rows'
+    (rows, groups) membership matrix (a row is customers or one customer)."""
     labels = [("account", "account", "all")]
     columns = [np.ones(len(outcomes))]
     for band in BANDS:
@@ -190,23 +255,40 @@ def _groups(outcomes: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def _score_window(
-    outcomes: pd.DataFrame, bg: dict, gg: dict, model: str, days: int, settings: AuditSettings
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per customer sub-horizon means, and per group predicted vs actual totals with intervals."""
+    conn, account: str, snapshot_as_of, outcomes: pd.DataFrame, bg: dict, gg: dict, model: str, days: int,
+    settings: AuditSettings,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Per group predicted vs actual totals with their intervals, and each outcome row's
+    P(order). ``outcomes`` are the snapshot's customers grouped by history and group
+    (sql/queries/snapshot_outcomes.sql); the customers of the small groups, simulated one by
+    one, are read from the snapshot (sql/queries/snapshot_members.sql)."""
     labels, membership = _groups(outcomes)
-    means = sub_horizon_means(outcomes, bg, gg, model, days)
-    simulated = simulated_totals(outcomes, membership, bg, gg, model, days, settings)
-    actual = {
-        "orders": outcomes["actual_orders"].to_numpy(float),
-        "buyers": (outcomes["actual_orders"] > 0).to_numpy(float),
-        "spend": outcomes["actual_spend"].to_numpy(float),
-    }
-    out = labels.assign(customers=membership.sum(axis=0).astype(int))
+
+    def members(small: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+        chosen = labels.iloc[small]
+        wanted = {band: chosen.loc[chosen["group_name"] == band, "group_value"].tolist() for band in BANDS}
+        params = {
+            "account": account, "snapshot_as_of": snapshot_as_of, "everyone": bool((chosen["group_kind"] == "account").any()),
+            **{band: wanted[band] or [""] for band in BANDS},
+            "segments": chosen.loc[chosen["group_kind"] == "segment", "group_value"].tolist() or [""],
+        }
+        people = run_sql(conn, read_query("snapshot_members"), params).df()
+        people_labels, people_membership = _groups(people)
+        index = {tuple(label): i for i, label in enumerate(people_labels.itertuples(index=False))}
+        weights = np.zeros((len(people), len(small)))
+        for j, label in enumerate(chosen.itertuples(index=False)):
+            if tuple(label) in index:  # a member of the group is among these people
+                weights[:, j] = people_membership[:, index[tuple(label)]]
+        return people, weights
+
+    out, p_order = group_intervals(outcomes, membership, bg, gg, model, days, settings, members=members)
+    out = pd.concat([labels, out], axis=1).assign(customers=(outcomes["n"].to_numpy(float) @ membership).astype(int))
     for name in TOTALS:
-        low, high = interval(simulated[name])
-        out[f"predicted_{name}"] = means[name].to_numpy() @ membership
-        out[f"predicted_{name}_p05"], out[f"predicted_{name}_p95"] = low, high
-        out[f"actual_{name}"] = actual[name] @ membership
+        out[f"actual_{name}"] = outcomes[f"actual_{name}"].to_numpy(float) @ membership
     for name in TOTALS:
         out[f"{name}_within_interval"] = out[f"actual_{name}"].between(out[f"predicted_{name}_p05"], out[f"predicted_{name}_p95"])
-    return means, out
+    columns = ["group_kind", "group_name", "group_value", "customers"]
+    for name in TOTALS:
+        columns += [f"predicted_{name}", f"predicted_{name}_p05", f"predicted_{name}_p95", f"actual_{name}"]
+    columns += [f"{name}_within_interval" for name in TOTALS] + ["interval_method"]
+    return out[columns], p_order

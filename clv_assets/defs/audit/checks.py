@@ -15,16 +15,27 @@ DRIFT_BLOCKING = os.environ.get("CLV_AUDIT_DRIFT_BLOCKING", "").lower() in ("1",
 CONSECUTIVE = 2
 CHECKED = ("orders", "buyers")
 
-# per scored snapshot, its longest horizon (the most days matured), the latest first
+# The two latest snapshots with a scored window, each at the largest window both have
+# scored (the windows are scored once each and kept: see predictions_hold), latest first
 _LATEST_SQL = """
+WITH latest AS (
+    SELECT DISTINCT snapshot_as_of FROM marts.prediction_audit
+    WHERE account = $account ORDER BY snapshot_as_of DESC LIMIT $consecutive
+), common AS (
+    SELECT max(matured_days) AS days FROM (
+        SELECT matured_days FROM marts.prediction_audit
+        WHERE account = $account AND snapshot_as_of IN (SELECT snapshot_as_of FROM latest)
+        GROUP BY matured_days HAVING count(DISTINCT snapshot_as_of) = (SELECT count(*) FROM latest)
+    )
+)
 SELECT snapshot_as_of, matured_days,
        predicted_orders, predicted_orders_p05, predicted_orders_p95, actual_orders,
        predicted_buyers, predicted_buyers_p05, predicted_buyers_p95, actual_buyers
 FROM marts.prediction_audit
-WHERE account = $account AND matured_days > 0
-QUALIFY horizon_days = max(horizon_days) OVER (PARTITION BY snapshot_as_of)
+WHERE account = $account
+  AND snapshot_as_of IN (SELECT snapshot_as_of FROM latest)
+  AND matured_days = (SELECT days FROM common)
 ORDER BY snapshot_as_of DESC
-LIMIT $consecutive
 """
 
 
@@ -32,11 +43,23 @@ LIMIT $consecutive
     asset=PREDICTION_AUDIT,
     partitions_def=accounts_partitions,
     blocking=DRIFT_BLOCKING,
-    description=f"Fails when the matured orders or buyers of the {CONSECUTIVE} latest scored snapshots all fall "
-    "outside their 90% predictive interval: the business changed since the model was fitted "
-    "(a sale, a site migration, broken tracking).",
+    description=f"Fails when the orders or buyers of the {CONSECUTIVE} latest scored snapshots, each over the "
+    "largest window both have scored, all fall outside their 90% predictive interval: the business "
+    "changed since the model was fitted (a sale, a site migration, broken tracking).",
 )
 def predictions_hold(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource):
+    """What it compares: the two latest snapshots (by snapshot_as_of) that have at least one
+    window scored in marts.prediction_audit, each at the same window, the largest one
+    (matured_days) that both have scored (a window is scored once, by the first run on or
+    after its end, and kept). For each of the two, the account's actual orders and buyers in
+    (snapshot_as_of, snapshot_as_of + window] against their 90% predictive intervals. The
+    check fails when each of the two snapshots has orders or buyers outside its interval
+    (the same window length for both, so that the two are comparable evidence); with
+    fewer than two scored snapshots it passes.
+
+    With daily runs the two latest scored snapshots usually share only the 7-day window,
+    scored on consecutive days; with runs 30 days apart (the tests), the 30-day window.
+    """
     account = validate_account(context.partition_key)
     with duckdb.get_connection() as conn:
         if not table_exists(conn, "marts.prediction_audit"):  # no snapshot has matured anywhere yet
