@@ -171,7 +171,10 @@ def account_data(conn, account: str, *, has_lift: bool, has_audit: bool) -> dict
 
 def build(serving: Path, out: Path) -> dict:
     if not serving.is_file():
-        raise SystemExit(f"dashboard: serving copy not found: {serving} (run `make demo` or set CLV_SERVING)")
+        hint = ("with CLV_SERVING_LAYOUT=per-account, point CLV_SERVING at one merchant's file, "
+                "<warehouse>.serving/<account>.duckdb" if os.environ.get("CLV_SERVING_LAYOUT") == "per-account"
+                else "run `make demo` or set CLV_SERVING")
+        raise SystemExit(f"dashboard: serving copy not found: {serving} ({hint})")
     started = time.monotonic()
     # read-only: never blocks a publish (which replaces the file atomically) nor a run
     conn = duckdb.connect(str(serving), read_only=True)
