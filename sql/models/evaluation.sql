@@ -23,7 +23,7 @@ SELECT
     interval_expected_coverage,
     mean_interval_width,
     parameters,
-    max_r_hat,
+    CAST(max_r_hat AS DOUBLE) AS max_r_hat,  -- NULL for a Laplace or MAP fit: typed all the same
     CAST(n_draws AS INTEGER) AS n_draws,
     fit_seconds,
     CAST($evaluated_at AS TIMESTAMPTZ) AS evaluated_at

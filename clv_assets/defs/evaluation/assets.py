@@ -19,7 +19,17 @@ from clv_assets.lib.keys import CUSTOMER_TRANSACTIONS, EVALUATION
 from clv_assets.lib.prediction_config import HORIZONS, PredictionConfig
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.segments import SegmentDefinitionError, load_segments
-from clv_assets.lib.warehouse import column_schema_metadata, partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
+from clv_assets.lib.warehouse import (
+    column_schema_metadata,
+    column_types,
+    partition_metadata,
+    read_query,
+    read_sql,
+    replace_account_rows,
+    run_sql,
+    table_exists,
+    transaction,
+)
 from clv_assets.stats.evaluation import backtest, metrics
 from clv_assets.stats.evaluation.choice import CANDIDATES, CHOICE_SCORE, DEFAULT_MODEL, choose_model
 from clv_assets.stats.numerics import thin
@@ -179,6 +189,7 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
         conn.register("evaluation_deciles", deciles)
         conn.register("evaluation_track", tracks)
         with transaction(conn):
+            _widen_max_r_hat(conn)
             for table in (
                 "models.evaluation", "models.evaluation_calibration", "models.evaluation_tracking", "models.evaluation_segments",
             ):
@@ -203,6 +214,13 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
             "calibration_plot": dg.MetadataValue.md(markdown_image(calibration_plot(deciles), "calibration plot")),
         }
     )
+
+
+def _widen_max_r_hat(conn) -> None:
+    """A warehouse whose first backtest had no MCMC fit typed max_r_hat as INTEGER (all
+    NULL): widen it, or later r_hat values would be cut to whole numbers on insert."""
+    if table_exists(conn, "models.evaluation") and column_types(conn, "models.evaluation").get("max_r_hat") != "DOUBLE":
+        conn.execute("ALTER TABLE models.evaluation ALTER max_r_hat TYPE DOUBLE")
 
 
 def _max_r_hat(posterior) -> float | None:
