@@ -210,11 +210,11 @@ def test_settings_file_model_is_fitted_and_served(workspace):
         pd.testing.assert_frame_equal(
             workspace.query("SELECT * FROM predictions.customers WHERE account = $a ORDER BY ALL", {"a": folder.name}), stored
         )
-        # a bad "predictions" entry fails the predictions step with one line (fits are stored: ~5 s a run)
+        # a bad "predictions" entry fails with one line naming the key, when the settings file is read
         for bad, expected in (
-            ({"purchase_horizon_days": 0}, "invalid prediction settings: Value error, horizons are positive"),
-            ({"purchase_horizon": 14}, "'predictions' must be an object with some of"),
-            ([30], "'predictions' must be an object with some of"),
+            ({"purchase_horizon_days": 0}, "key 'predictions.purchase_horizon_days': Input should be greater than 0"),
+            ({"purchase_horizon": 14}, "key 'predictions.purchase_horizon': Input should be 'horizon_days'"),
+            ([30], "key 'predictions': Input should be a valid dictionary"),
         ):
             (folder / "_account.json").write_text(json.dumps({"model": "mbgnbd", "predictions": bad}))
             result = _run_predictions(folder.name)
