@@ -10,6 +10,7 @@ import dagster as dg
 RAW_ORDERS = dg.AssetKey(["raw", "orders"])
 CUSTOMER_TRANSACTIONS = dg.AssetKey(["staging", "customer_transactions"])
 RFM = dg.AssetKey(["features", "rfm"])
+CUSTOMER_COVARIATES = dg.AssetKey(["features", "customer_covariates"])
 PURCHASE_MODEL_FIT = dg.AssetKey(["models", "purchase_model"])
 GAMMA_GAMMA_FIT = dg.AssetKey(["models", "gamma_gamma"])
 EVALUATION = dg.AssetKey(["models", "evaluation"])
