@@ -1,0 +1,235 @@
+"""BG/NBD with time-invariant purchase and dropout covariates (Fader & Hardie, "Incorporating
+time-invariant covariates into the Pareto/NBD and BG/NBD models", note 019), in
+pymc-marketing 1.3's parameterisation (``BetaGeoModel`` with ``purchase_covariate_cols``
+and ``dropout_covariate_cols``)::
+
+    alpha_i = alpha_scale * exp(-z_i' purchase_coefficient_alpha)   (a higher coefficient: a higher rate)
+    a_i     = a_scale * exp(z_i' dropout_coefficient_a)
+    b_i     = b_scale * exp(z_i' dropout_coefficient_b)
+    a_scale = phi_dropout * kappa_dropout, b_scale = (1 - phi_dropout) * kappa_dropout
+
+``r`` has no covariates. Customer i is a BG/NBD customer with (r, alpha_i, a_i, b_i), so
+every per-customer quantity is BG/NBD's (:mod:`~clv_assets.stats.purchase.bgnbd`) at
+those parameters: :func:`per_covariates` evaluates it once per distinct covariate vector.
+
+Covariates (a fixed layout, so one compiled model serves every account): from
+``features.customer_covariates``, indicators of the first order's channel rank 2, rank 3
+and 'other' (rank 1, the account's most common first-order channel, is the reference)
+and the standardised log first-order value rounded to a grid (:data:`VALUE_STEP`), which
+keeps distinct (frequency, recency, T, covariates) rows few. An account with fewer
+channels has an all-zero column, whose coefficient stays at its prior.
+
+Not registered in ``PURCHASE_MODELS``: its rows carry covariate columns the registry's
+history-only paths (predictions, backtest) do not give yet (issue 28, step 3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from clv_assets.stats.purchase import bgnbd
+from clv_assets.stats.specs import CLVModel
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+COVARIATES = ("channel_2", "channel_3", "channel_other", "value_z")
+HISTORY = ("frequency", "recency", "T")
+VALUE_STEP = 0.25  # grid of the standardised log first-order value
+VALUE_LIMIT = 3.0  # clipped to +/- this many standard deviations
+COEFFICIENTS = ("purchase_coefficient_alpha", "dropout_coefficient_a", "dropout_coefficient_b")
+
+
+def covariate_columns(covariates: pd.DataFrame) -> pd.DataFrame:
+    """The model's covariate columns from ``features.customer_covariates`` rows
+    (``first_channel_rank``, ``first_order_value_z``; ``top_channels`` = 3)."""
+    import pandas as pd
+
+    rank = covariates["first_channel_rank"].to_numpy()
+    value = np.clip(covariates["first_order_value_z"].to_numpy(float), -VALUE_LIMIT, VALUE_LIMIT)
+    return pd.DataFrame(
+        {
+            "channel_2": (rank == 2).astype(float),
+            "channel_3": (rank == 3).astype(float),
+            "channel_other": (rank >= 4).astype(float),
+            "value_z": np.round(value / VALUE_STEP) * VALUE_STEP,
+        },
+        index=covariates.index,
+    )
+
+
+def distinct_rows(customers: pd.DataFrame) -> pd.DataFrame:
+    """Distinct (frequency, recency, T, covariates) rows of ``customers`` with their count n."""
+    return customers.groupby([*HISTORY, *COVARIATES]).size().rename("n").reset_index().astype(float)
+
+
+def priors() -> dict:
+    """``BetaGeoModel``'s default priors (``alpha`` per day, as the model without
+    covariates), in the order pymc-marketing creates the variables."""
+    import pymc_marketing.clv
+
+    from clv_assets.stats.fitting import in_days
+
+    config = pymc_marketing.clv.BetaGeoModel().default_model_config
+    purchase = config["purchase_coefficient"].deepcopy()
+    purchase.dims = "purchase_covariate"
+    dropout = config["dropout_coefficient"].deepcopy()
+    dropout.dims = "dropout_covariate"
+    return {
+        "purchase_coefficient_alpha": purchase,
+        "alpha_scale": in_days(config["alpha"]),
+        "dropout_coefficient_a": dropout,
+        "dropout_coefficient_b": dropout.deepcopy(),
+        "phi_dropout": config["phi_dropout"],
+        "kappa_dropout": config["kappa_dropout"],
+        "r": config["r"],
+    }
+
+
+def likelihood_data(values: dict) -> dict:
+    """The histories, counts and the covariate matrix ``Z`` (rows x covariates)."""
+    x, t_x, T = values["frequency"], values["recency"], values["T"]
+    bad = (x < 0) | (t_x < 0) | (t_x > T)
+    if bad.any():
+        raise ValueError(f"purchase model: {int(bad.sum())} row(s) are not histories (frequency >= 0, 0 <= recency <= T)")
+    return {
+        "frequency": x, "recency": t_x, "T": T, "n": values["n"],
+        "Z": np.column_stack([values[c] for c in COVARIATES]),
+    }
+
+
+def weighted_loglik(data: dict, r, alpha, a, b):
+    """sum over rows of count x BG/NBD log-likelihood with per-row ``alpha``, ``a``, ``b``
+    (pymc-marketing's ``BetaGeoNBD`` logp, in log space)::
+
+        ll = log G(r + x) - log G(r) + log B(a, b + x) - log B(a, b) + r log alpha
+             + logaddexp(-(r + x) log(alpha + T), 1{x>0} [log a - log(b + x - 1) - (r + x) log(alpha + t_x)])
+    """
+    import pytensor.tensor as pt
+
+    x, t_x, T = data["frequency"], data["recency"], data["T"]
+    common = (
+        pt.gammaln(r + x) - pt.gammaln(r) + pt.gammaln(a + b) + pt.gammaln(b + x) - pt.gammaln(b)
+        - pt.gammaln(a + b + x) + r * pt.log(alpha)
+    )
+    alive = -(r + x) * pt.log(alpha + T)
+    xs = pt.maximum(x, 1.0)  # the died term exists for x > 0 only
+    died = pt.log(a) - pt.log(b + xs - 1.0) - (r + x) * pt.log(alpha + t_x)
+    return pt.dot(data["n"], common + pt.switch(x > 0, pt.logaddexp(alive, died), alive))
+
+
+def build(rows: pd.DataFrame, priors_: dict | None = None):
+    """The weighted model on distinct (frequency, recency, T, covariates) rows with counts n."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from clv_assets.stats.fitting import data_variables
+
+    p = {**priors(), **(priors_ or {})}
+    coords = {"purchase_covariate": list(COVARIATES), "dropout_covariate": list(COVARIATES)}
+    with pm.Model(coords=coords) as model:
+        data = data_variables(BGNBD_COVARIATES.data(rows))
+        gamma = p["purchase_coefficient_alpha"].create_variable("purchase_coefficient_alpha")
+        alpha_scale = p["alpha_scale"].create_variable("alpha_scale")
+        gamma_a = p["dropout_coefficient_a"].create_variable("dropout_coefficient_a")
+        gamma_b = p["dropout_coefficient_b"].create_variable("dropout_coefficient_b")
+        phi = p["phi_dropout"].create_variable("phi_dropout")
+        kappa = p["kappa_dropout"].create_variable("kappa_dropout")
+        a_scale = pm.Deterministic("a_scale", phi * kappa)
+        b_scale = pm.Deterministic("b_scale", (1.0 - phi) * kappa)
+        r = p["r"].create_variable("r")
+        Z = data["Z"]
+        alpha = alpha_scale * pt.exp(-pt.dot(Z, gamma))
+        a = a_scale * pt.exp(pt.dot(Z, gamma_a))
+        b = b_scale * pt.exp(pt.dot(Z, gamma_b))
+        pm.Potential("likelihood", weighted_loglik(data, r=r, alpha=alpha, a=a, b=b))
+    return model
+
+
+@dataclass(frozen=True, kw_only=True)
+class CovariatePurchaseModel(CLVModel):
+    """A purchase model whose rows carry covariates: ``per_customer`` turns the posterior
+    draws and a covariate vector into the base model's parameters."""
+
+    covariates: tuple[str, ...]
+    coefficients: tuple[str, ...]
+
+    def customer_parameters(self, draws: dict, z: np.ndarray) -> dict[str, np.ndarray]:
+        """BG/NBD's (r, alpha, a, b) draws of a customer with covariate vector ``z``
+        (1-D draws in, 1-D draws out)."""
+        flat = {k: np.asarray(v, dtype=float).reshape(-1, *np.shape(v)[2:]) for k, v in draws.items()}
+        z = np.asarray(z, dtype=float)
+        return {
+            "r": flat["r"],
+            "alpha": flat["alpha_scale"] * np.exp(-flat["purchase_coefficient_alpha"] @ z),
+            "a": flat["a_scale"] * np.exp(flat["dropout_coefficient_a"] @ z),
+            "b": flat["b_scale"] * np.exp(flat["dropout_coefficient_b"] @ z),
+        }
+
+    def per_covariates(self, quantity, draws: dict, rows: pd.DataFrame, **kwargs) -> np.ndarray:
+        """``quantity(r, alpha, a, b, x=, t_x=, T=, **kwargs)`` (a BG/NBD function, (draws,
+        rows)) for every row of ``rows`` (history and covariate columns), evaluated once per
+        distinct covariate vector."""
+        Z = rows[list(self.covariates)].to_numpy(float)
+        levels, inverse = np.unique(Z, axis=0, return_inverse=True)
+        out = None
+        for k, z in enumerate(levels):
+            mask = inverse.reshape(-1) == k
+            p = self.customer_parameters(draws, z)
+            part = quantity(
+                p["r"], p["alpha"], p["a"], p["b"],
+                x=rows["frequency"].to_numpy(float)[mask], t_x=rows["recency"].to_numpy(float)[mask],
+                T=rows["T"].to_numpy(float)[mask], **kwargs,
+            )
+            if out is None:
+                out = np.empty((part.shape[0], len(rows)))
+            out[:, mask] = part
+        return out
+
+    def expected_purchases(self, draws: dict, rows: pd.DataFrame, t: float) -> np.ndarray:
+        """E[X(T, T + t) | history, covariates], (draws, rows)."""
+        return self.per_covariates(bgnbd.bgnbd_expected_purchases, draws, rows, t=t)
+
+    def effects(self, draws: dict, prob: float = 0.9) -> pd.DataFrame:
+        """Each coefficient per covariate as a ratio (exp of it: the purchase-rate ratio for
+        ``purchase_coefficient_alpha``, the a and b ratios for the dropout ones), posterior
+        mean and equal-tailed ``prob`` interval of the coefficient and of its exp."""
+        import pandas as pd
+
+        tail = (1.0 - prob) / 2.0
+        records = []
+        for name in self.coefficients:
+            values = np.asarray(draws[name], dtype=float).reshape(-1, len(self.covariates))
+            for j, covariate in enumerate(self.covariates):
+                v = values[:, j]
+                low, high = np.quantile(v, [tail, 1.0 - tail])
+                records.append({
+                    "coefficient": name, "covariate": covariate, "mean": float(v.mean()),
+                    "low": float(low), "high": float(high),
+                    "ratio": float(np.exp(v).mean()), "ratio_low": float(np.exp(low)), "ratio_high": float(np.exp(high)),
+                })
+        return pd.DataFrame.from_records(records)
+
+
+BGNBD_COVARIATES = CovariatePurchaseModel(
+    name="bgnbd_covariates",
+    label="BG/NBD with covariates",
+    columns=(*HISTORY, *COVARIATES),
+    parameters=("r", "alpha_scale", "a_scale", "b_scale", *COEFFICIENTS),
+    latent=("phi_dropout", "kappa_dropout"),
+    priors=priors,
+    build=build,
+    pooled_variables={
+        "purchase_coefficient_alpha": "none", "alpha_scale": "log", "dropout_coefficient_a": "none",
+        "dropout_coefficient_b": "none", "phi_dropout": "logit", "kappa_dropout": "log", "r": "log",
+    },
+    reference="BetaGeoModel",
+    typical_parameters={"r": 0.245, "alpha_scale": 31.5, "a_scale": 0.78, "b_scale": 2.41,
+                        "purchase_coefficient_alpha": 0.0, "dropout_coefficient_a": 0.0, "dropout_coefficient_b": 0.0},
+    likelihood_data=likelihood_data,
+    covariates=COVARIATES,
+    coefficients=COEFFICIENTS,
+)
