@@ -63,6 +63,9 @@ class AuditSettings:
     # interval's width: test_audit_coverage.py)
     exact_below: int = 500
     chunk_rows: int = 4_000  # distinct rows per (draws x rows) block of the moments
+    # posterior draws the within-draw variance of orders is evaluated on (the pmf), the
+    # others interpolated (:func:`_thinned_second_moment`); 0: every draw
+    variance_draws: int = 24
 
 
 def audit_windows(purchase_horizon_days: int, horizon_days: int) -> list[tuple[int, int]]:
@@ -141,7 +144,7 @@ def draw_moments(
     pairs, pair_of_row = unique_columns(np.stack([x, T]))
     future = purchase.future_if_alive(**bg, x=pairs[0], T=pairs[1], t=float(days))
     expected, p_none = np.asarray(future["expected"]), np.asarray(future["p_none"])
-    second = _alive_second_moment(purchase, bg, pairs, float(days))
+    second = _thinned_second_moment(purchase, bg, pairs, float(days), expected, settings.variance_draws)
     p, q, v = (gg[k][:, None] for k in ("p", "q", "v"))
     for start in range(0, len(rows), settings.chunk_rows):
         part = slice(start, start + settings.chunk_rows)
@@ -178,20 +181,71 @@ def _alive_second_moment(purchase, bg: dict, pairs: np.ndarray, days: float) -> 
     pairs), from the pmf (cut as :func:`_order_count_cdf` cuts it, the rest at the last
     count). A model's pmf is P(alive) times the alive customer's pmf for n >= 1
     (``PurchaseModel``), so it is evaluated at recency = T and divided by that P(alive)."""
-    parts = []
+    return _alive_moments(purchase, bg, pairs, days)[1]
+
+
+def _alive_moments(purchase, bg: dict, pairs: np.ndarray, days: float) -> tuple[np.ndarray, np.ndarray]:
+    """E[N] and E[N^2] of :func:`_alive_second_moment`, both from the pmf, (draws, pairs)
+    each. The pmf is accumulated in steps ([0, 16), [16, 32), [32, 64), ...): each step
+    only for the pairs that still have more than :data:`PMF_TAIL` left for some draw, and
+    from where the previous step stopped, so a pair's pmf is as long as its own counts
+    need (a few pairs of frequent buyers no longer lengthen everyone's)."""
+    n_draws = len(next(iter(bg.values())))
+    first = np.zeros((n_draws, pairs.shape[1]))
+    second = np.zeros((n_draws, pairs.shape[1]))
     for start in range(0, pairs.shape[1], PAIRS_PER_BLOCK):
-        x, T = pairs[:, start : start + PAIRS_PER_BLOCK]
-        stop = 16
-        while True:
-            pmf = np.nan_to_num(purchase.pmf_range(bg, x, T, T, days, 0, stop))
-            left = 1.0 - pmf.sum(axis=0)
-            if np.max(left) <= PMF_TAIL or stop >= MAX_ORDERS:
+        block = np.arange(start, min(start + PAIRS_PER_BLOCK, pairs.shape[1]))
+        active = block
+        total = np.zeros((n_draws, len(block)))
+        n_start, n_stop = 0, 16
+        while len(active):
+            x, T = pairs[:, active]
+            pmf = np.nan_to_num(purchase.pmf_range(bg, x, T, T, days, n_start, n_stop), copy=False)
+            counts = np.arange(n_start, n_stop, dtype=float)
+            first[:, active] += np.tensordot(counts, pmf, axes=1)
+            second[:, active] += np.tensordot(counts * counts, pmf, axes=1)
+            where = active - start
+            total[:, where] += pmf.sum(axis=0)
+            left = np.clip(1.0 - total[:, where], 0.0, None)
+            more = left.max(axis=0) > PMF_TAIL
+            if n_stop >= MAX_ORDERS or not more.any():
+                # the rest of the mass at the last count
+                first[:, active] += left * float(n_stop - 1)
+                second[:, active] += left * float(n_stop - 1) ** 2
                 break
-            stop *= 2
-        counts = np.arange(stop, dtype=float)[:, None, None]
-        moment = (counts**2 * pmf).sum(axis=0) + np.clip(left, 0.0, None) * float(stop - 1) ** 2
-        parts.append(moment / purchase.p_alive(**bg, x=x, t_x=T, T=T))
-    return np.concatenate(parts, axis=1)
+            done = active[~more]
+            first[:, done] += left[:, ~more] * float(n_stop - 1)
+            second[:, done] += left[:, ~more] * float(n_stop - 1) ** 2
+            active = active[more]
+            n_start, n_stop = n_stop, 2 * n_stop
+    alive = purchase.p_alive(**bg, x=pairs[0], t_x=pairs[1], T=pairs[1])
+    return first / alive, second / alive
+
+
+def _thinned_second_moment(
+    purchase, bg: dict, pairs: np.ndarray, days: float, expected: np.ndarray, thin: int
+) -> np.ndarray:
+    """E[N^2] of a customer alive at T per draw and (frequency, T) pair, (draws, pairs),
+    with the pmf evaluated on ``thin`` evenly spaced draws only (all of them when
+    ``thin`` <= 0 or there are no more draws than that).
+
+    On those draws the pmf gives the ratio c = E[N (N - 1)] / E[N]^2 (1 + 1/r' for a
+    Gamma-Poisson count, less with dropout), which varies slowly with the parameters;
+    every draw takes the c of its nearest evaluated draw (standardised log-parameters)
+    and its own exact mean: E[N^2] = E[N] + c E[N]^2. The between-draw spread of a total
+    (its per-draw means) stays exact, only the within-draw variance is interpolated."""
+    n_draws = len(expected)
+    if thin <= 0 or n_draws <= thin:
+        return _alive_second_moment(purchase, bg, pairs, days)
+    pick = np.unique(np.linspace(0, n_draws - 1, thin).round().astype(int))
+    first, second = _alive_moments(purchase, {k: v[pick] for k, v in bg.items()}, pairs, days)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(first > 0, (second - first) / (first * first), 0.0)
+    ratio = np.nan_to_num(np.clip(ratio, 0.0, None), copy=False)
+    logs = np.log(np.column_stack([np.asarray(v, float) for v in bg.values()]))
+    logs = (logs - logs.mean(axis=0)) / np.where(logs.std(axis=0) > 0, logs.std(axis=0), 1.0)
+    nearest = np.argmin(((logs[:, None, :] - logs[None, pick, :]) ** 2).sum(axis=2), axis=1)
+    return expected + ratio[nearest] * expected * expected
 
 
 def mixture_interval(means: np.ndarray, variances: np.ndarray, quantiles=QUANTILES) -> tuple[np.ndarray, np.ndarray]:
