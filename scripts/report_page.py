@@ -46,10 +46,11 @@ def _shown_path(path: str) -> str:
 
 def command_line(argv: Sequence[str] | None = None, executable: str | None = None) -> str:
     """The command as typed from the repository root: ``.venv/bin/python scripts/x.py ARGS``,
-    with the environment variables that change what runs (``CLV_*``, ``PYTHONPATH``) in front of it."""
+    with the environment variables that change what runs (``CLV_*``, ``PYTHONPATH``,
+    ``PYTHONSAFEPATH``) in front of it."""
     argv = list(sys.argv if argv is None else argv)
     env = [f"{name}={shlex.quote(value)}" for name, value in sorted(os.environ.items())
-           if name.startswith("CLV_") or name == "PYTHONPATH"]
+           if name.startswith("CLV_") or name in ("PYTHONPATH", "PYTHONSAFEPATH")]
     words = [_shown_path(executable or sys.executable), _shown_path(argv[0]), *argv[1:]]
     return " ".join([*env, shlex.join(words)])
 
