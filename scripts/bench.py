@@ -127,14 +127,15 @@ def measure_tree(argv: list[str], env: dict) -> dict:
         time.sleep(0.1)
     wall = time.perf_counter() - started
     reader.join()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"benchmark step failed: {' '.join(argv)}\n{''.join(output)[-3000:]}")
-    kernel_mb = usage.ru_maxrss / 1024  # GNU time's own process when present: replaced below
-    if use_gnu:
-        for line in report.read_text().splitlines():
-            if "Maximum resident set size" in line:
-                kernel_mb = int(line.rsplit(":", 1)[1]) / 1024
+    gnu_report = report.read_text() if use_gnu else ""
     report.unlink(missing_ok=True)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"benchmark step failed: {' '.join(argv)} (its workspace: {env.get('CLV_WAREHOUSE')})\n"
+                         f"{''.join(output)[-3000:]}")
+    kernel_mb = usage.ru_maxrss / 1024  # GNU time's own process when present: replaced below
+    for line in gnu_report.splitlines():
+        if "Maximum resident set size" in line:
+            kernel_mb = int(line.rsplit(":", 1)[1]) / 1024
     return {"wall": wall, "kernel_peak_mb": kernel_mb, "tree_peak_mb": max(peaks.values(), default=float("nan")),
             "peaks": peaks, "samples": samples}
 
