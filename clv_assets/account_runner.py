@@ -44,9 +44,10 @@ class RunOptions:
     method: str | None = None  # fit method of both models; None: their config
     model: str | None = None  # purchase model; None: the account's settings, else bgnbd
     full_reload: bool = False  # read every row of each source (no incremental load)
+    refit: bool = False  # fit anew even where a stored fit could be reused (refit_every_days)
 
     def run_config(self) -> dict:
-        return {**account_run_config(self.as_of, self.method, self.model, self.full_reload), **QUIET}
+        return {**account_run_config(self.as_of, self.method, self.model, self.full_reload, self.refit), **QUIET}
 
     def worker_argv(self, accounts: list[str]) -> list[str]:
         """The command of a worker process running ``accounts`` with these options."""
@@ -55,6 +56,7 @@ class RunOptions:
         argv += ["--method", self.method] if self.method else []
         argv += ["--model", self.model] if self.model else []
         argv += ["--full-reload"] if self.full_reload else []
+        argv += ["--refit"] if self.refit else []
         return argv + [arg for account in accounts for arg in ("--account", account)]
 
 

@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--full-reload", action="store_true",
         help="read every row of each account's source (no incremental load from its watermark)",
     )
+    mat.add_argument(
+        "--refit", action="store_true",
+        help="fit both models anew, even where a stored fit younger than refit_every_days would be reused",
+    )
     mat.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # no publish, no summary
     pub = commands.add_parser("publish", help="copy accounts to the serving file BI tools read")
     pub.add_argument("--account", action="append", default=[], help="repeatable; default: all")
@@ -109,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export":
             return _export(args)
         options = account_runner.RunOptions(
-            as_of=args.as_of, method=args.method, model=args.model, full_reload=args.full_reload
+            as_of=args.as_of, method=args.method, model=args.model, full_reload=args.full_reload, refit=args.refit
         )
         return account_runner.materialize(args.account, options, workers=args.workers, worker=args.worker)
     except (InputError, InvalidAccountError, AudienceError, settings.InvalidSettingError) as exc:

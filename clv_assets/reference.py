@@ -175,7 +175,7 @@ def step_configs() -> list[tuple[str, list[str], type]]:
         parameter = inspect.signature(function).parameters.get("config") if function else None
         if parameter is None:
             continue
-        keys = [k.to_user_string() for k in assets_def.keys] or [
+        keys = sorted(k.to_user_string() for k in assets_def.keys) or [
             f"check {c.name} of {c.asset_key.to_user_string()}" for c in assets_def.check_keys
         ]
         found.append((assets_def.node_def.name, keys, parameter.annotation))

@@ -68,3 +68,13 @@ def workspace(tmp_path_factory) -> Workspace:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+def use_own_folders(root: Path, monkeypatch) -> None:
+    """Point the warehouse, landing folder and Dagster instance at ``root`` for one test,
+    with no serving, Dagster PostgreSQL or lake settings from the environment."""
+    for variable in ("CLV_SERVING", "CLV_DAGSTER_POSTGRES_URL", "CLV_DUCKLAKE_CATALOG", "CLV_DUCKLAKE_DATA"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("CLV_WAREHOUSE", str(root / "warehouse.duckdb"))
+    monkeypatch.setenv("CLV_LANDING_DIR", str(root / "landing"))
+    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster_home"))

@@ -23,6 +23,8 @@ pytestmark = pytest.mark.fast
         ({"bands": {"relative_cutoffs": [2, 1, 3, 4]}}, "relative_cutoffs must be positive and strictly increasing"),
         ({"model": "gbnbd"}, "key 'model': purchase model must be 'auto' or one of"),
         ({"curency": "EUR"}, "key 'curency': unknown key; allowed:"),
+        ({"refit_every_days": -1}, "key 'refit_every_days': Input should be greater than or equal to 0 (got -1)"),
+        ({"refit_every_days": "weekly"}, "key 'refit_every_days'"),
     ],
 )
 def test_invalid_settings_are_one_line_naming_file_and_key(tmp_path, settings, expected):

@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from clv_assets.cli import main
+from clv_assets_tests.conftest import use_own_folders
 from clv_assets.demo import write_demo_accounts
 from clv_assets.lib.keys import POOLED_PRIOR, PURCHASE_MODEL_FIT
 from clv_assets.lib.resources import warehouse_resource
@@ -22,11 +23,7 @@ SHOP_CUSTOMERS = 30  # below min_customers (100), above min_customers_pooled (20
 @pytest.fixture
 def data_folder(tmp_path, monkeypatch):
     """Four 150-customer demo accounts and a 30-customer shop in a landing folder of their own."""
-    for variable in ("CLV_SERVING", "CLV_DAGSTER_POSTGRES_URL", "CLV_DUCKLAKE_CATALOG", "CLV_DUCKLAKE_DATA"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("CLV_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
-    monkeypatch.setenv("CLV_LANDING_DIR", str(tmp_path / "landing"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    use_own_folders(tmp_path, monkeypatch)
     assert main(["demo", "--accounts", "4", "--customers", "150", "--seed", "3"]) == 0
     shop = write_demo_accounts(tmp_path / "scratch", n_accounts=1, n_customers=SHOP_CUSTOMERS, seed=2026)[0]
     shutil.copytree(tmp_path / "scratch" / shop["account"], tmp_path / "landing" / SHOP)

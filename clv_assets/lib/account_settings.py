@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError, field_validator
 
 from clv_assets.lib.band_config import BandThresholds
 from clv_assets.lib.prediction_config import HORIZONS
@@ -46,6 +46,12 @@ class AccountSettings(BaseModel):
         default=None,
         description=f"The purchase model: {AUTO_MODEL!r} (the one its holdout backtest chose) or one of "
         f"{list(PURCHASE_MODELS)}. Default: the run config's (models/purchase_model).",
+    )
+    refit_every_days: NonNegativeInt | None = Field(
+        default=None,
+        description="Days a fit is reused: a run whose stored fit (same model, fit settings and prior, "
+        "diagnostics passed) is younger than this (its as_of fewer days before the run's) scores the "
+        "stored draws instead of sampling; 0 refits every run. Default: the fits' run config (7).",
     )
     predictions: dict[Literal[HORIZONS], PositiveInt] | None = Field(  # type: ignore[valid-type]
         default=None,

@@ -17,6 +17,7 @@ def account_run_config(
     fit_method: Method | None = None,
     purchase_model: str | None = None,
     full_reload: bool = False,
+    refit: bool = False,
 ) -> dict:
     """Run config of the account job; ``as_of`` None means today (UTC).
 
@@ -25,6 +26,8 @@ def account_run_config(
 
     ``fit_method`` (one of :data:`FIT_METHODS`) sets both fits' method and ``purchase_model``
     (a name of ``PURCHASE_MODELS``, or auto) the purchase model; None keeps their default.
+    ``refit`` fits both models anew even where a stored fit is young enough to be reused
+    (``refit_every_days``).
     """
     as_of_config = {"as_of": as_of.isoformat()} if as_of else {}
     ops = {"features__rfm": {"config": as_of_config}}
@@ -34,6 +37,9 @@ def account_run_config(
             config["method"] = fit_method
     if purchase_model:
         fit_config["purchase_model_fit"]["model"] = purchase_model
+    if refit:
+        for config in fit_config.values():
+            config["refit"] = True
     ops.update({op: {"config": config} for op, config in fit_config.items() if config})
     if full_reload:
         ops["raw_orders"] = {"config": {"full_reload": True}}

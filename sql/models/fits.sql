@@ -19,5 +19,7 @@ SELECT
     CAST($fitted_at AS TIMESTAMPTZ) AS fitted_at,
     CAST($as_of AS DATE) AS as_of,
     -- 'default', or 'pooled prior from N accounts' (models/pooled_prior)
-    CAST($prior AS VARCHAR) AS prior
+    CAST($prior AS VARCHAR) AS prior,
+    -- what a later run compares before reusing this fit (models/refit.py)
+    CAST($fit_settings AS VARCHAR) AS fit_settings
 FROM fit_summary

@@ -12,6 +12,7 @@ from dagster_duckdb import DuckDBResource
 from clv_assets.defs.models.checks import diagnostics_results, fit_check_specs, independence_result
 from clv_assets.lib.fit_config import SamplerConfig
 from clv_assets.defs.models.pooled import ensure_prior_columns, stored_pooled_prior
+from clv_assets.defs.models.refit import FitChoice, choose, fit_settings_identity, stored_fits
 from clv_assets.lib.account_settings import AUTO_MODEL, checked_model_name
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.eligibility import ineligibility_reason, too_small_to_pool
@@ -41,6 +42,20 @@ class FitConfig(SamplerConfig):
     """... when the pooled prior was learnt from at least this many accounts."""
     pooled_prior_for_all: bool = False
     """True: eligible accounts are fitted with the pooled prior too (default: their own priors)."""
+    refit_every_days: int = 7
+    """A stored fit younger than this many days (its as_of before the run's), of the same model,
+    settings and prior and with passing diagnostics, is reused: its draws are scored again,
+    nothing is sampled; 0 refits every run. An account's settings file may set
+    ``"refit_every_days"`` too, which wins over this default."""
+    refit: bool = False
+    """True: fit anew whatever is stored (``clv-assets materialize --refit``)."""
+
+    @field_validator("refit_every_days")
+    @classmethod
+    def _not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"refit_every_days must be 0 (refit every run) or more, got {value}")
+        return value
 
 
 class PurchaseFitConfig(FitConfig):
@@ -111,9 +126,10 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
         account = validate_account(context.partition_key)
         params = {"account": account}
         requested = None
+        account_settings = landing.account_settings(account)  # checked when it was read
         if purchases:
-            # the settings file's model was checked when it was read
-            requested = landing.account_settings(account).get("model", config.model)
+            requested = account_settings.get("model", config.model)
+        refit_every_days = account_settings.get("refit_every_days", config.refit_every_days)
         # read, then let go of the database: no connection is held while sampling
         with duckdb.get_connection() as conn:
             model_spec, model_reason = purchase_model_to_fit(conn, account, requested) if purchases else (spec, None)
@@ -121,6 +137,7 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
             facts = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
             rows = run_sql(conn, read_query(model_spec.training_rows), params).df()
             population = stored_pooled_prior(conn, model_spec.name)
+            stored = stored_fits(conn, account, list(scope["model"]) if purchases else [spec.name])
         status = {
             "account": account,
             "model": model_spec.name,
@@ -131,6 +148,10 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
             "requested_model": requested,
             "model_reason": model_reason,
             "prior": None,
+            "fit_choice": None,
+            "fitted_as_of": None,
+            "fit_age_days": None,
+            "refit_every_days": refit_every_days,
         }
         reason = ineligibility_reason(facts, config.min_customers, config.min_repeat_buyers)
         pooled, pooling = pooled_prior_to_use(population, facts, reason, config)
@@ -162,6 +183,17 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
                 )
             return
 
+        settings = config.settings()
+        identity = fit_settings_identity(model_spec.name, settings, pooled)
+        choice = choose(
+            stored, model_spec, identity, settings, len(rows), facts["as_of"], refit_every_days, config.refit,
+            config.max_r_hat, config.min_ess,
+        )
+        context.log.info(f"{account}: {model_spec.name}: {choice.text}")
+        if choice.reuse:
+            yield from _reused_fit(duckdb, key, account, status, choice, facts, with_independence, config, scope)
+            return
+
         from clv_assets.stats.fitting import fit, summarize  # PyMC loads only when fitting
 
         if model_reason:
@@ -170,9 +202,11 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
 
         priors = pooled_priors(pooled) if pooled is not None else None
         prior_label = f"pooled prior from {int(pooled['n_accounts'].min())} accounts" if pooled is not None else "default"
-        posterior = fit(model_spec, rows, config.settings(), priors=priors)
+        posterior = fit(model_spec, rows, settings, priors=priors)
         summary = summarize(posterior, model_spec.parameters)
-        checks = diagnostics_results(key, summary, posterior, config.max_r_hat, config.min_ess)
+        checks = diagnostics_results(
+            key, summary, posterior.method, posterior.divergences, config.max_r_hat, config.min_ess
+        )
         # before anything is written: a fit whose plots fail leaves the stored fit as it was
         plot_metadata = diagnostic_plots(model_spec, posterior, rows)
         passed = all(check.passed for check in checks)
@@ -191,6 +225,10 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
                 [c.check_name for c in checks if not c.passed] + ([prior_label] if pooled is not None else [])
             ) or None,
             "prior": prior_label,
+            "fit_settings": identity,
+            "fit_choice": choice.text,
+            "fitted_as_of": facts["as_of"],
+            "fit_age_days": 0,
         }
         with duckdb.get_connection() as conn:
             ensure_prior_columns(conn)
@@ -217,6 +255,9 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
                 "n_customers": posterior.n_customers,
                 "n_distinct_rows": posterior.n_rows,
                 "diagnostics_passed": passed,
+                "fit_choice": choice.text,
+                "fit_age_days": 0,
+                "refit_every_days": refit_every_days,
                 "summary": dg.MetadataValue.md(summary.round(4).to_markdown(index=False)),
                 **plot_metadata,
             }
@@ -226,6 +267,59 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
             yield independence_result(key, facts["frequency_spend_correlation"])
 
     return _asset
+
+
+SUMMARY_COLUMNS = ["parameter", "mean", "sd", "hdi_5", "hdi_95", "r_hat", "ess_bulk"]
+
+
+def _reused_fit(
+    duckdb: DuckDBResource, key: dg.AssetKey, account: str, status: dict, choice: FitChoice,
+    facts: dict, with_independence: bool, config: FitConfig, scope: dict,
+):
+    """The events of a run that reuses the stored fit: ``models.fit_status`` says so (the
+    fit's rows and draws stay as they are), the diagnostics are those of the stored summary
+    under today's thresholds (they passed, or it would have been refitted)."""
+    stored = choice.stored
+    first = stored.iloc[0]
+    prior = first["prior"] if isinstance(first["prior"], str) else "default"
+    row = {
+        **status,
+        "status": "fitted",
+        "reason": prior if prior != "default" else None,
+        "prior": prior,
+        "fit_choice": choice.text,
+        "fitted_as_of": choice.fitted_as_of,
+        "fit_age_days": choice.age_days,
+    }
+    with duckdb.get_connection() as conn, transaction(conn):
+        replace_account_rows(conn, "models.fit_status", account, read_sql("models.fit_status"), row, scope)
+        metadata = partition_metadata(conn, "models.fits", account)
+    summary = stored[SUMMARY_COLUMNS].reset_index(drop=True)
+    yield dg.MaterializeResult(
+        asset_key=key,
+        metadata={
+            **metadata,
+            "model": status["model"],
+            **({"requested_model": status["requested_model"], "model_reason": status["model_reason"]}
+               if status["requested_model"] is not None else {}),
+            "method": first["method"],
+            "prior": prior,
+            "n_customers": int(first["n_customers"]),
+            "n_distinct_rows": int(first["n_distinct_rows"]),
+            "diagnostics_passed": True,
+            "fit_choice": choice.text,
+            "fit_age_days": choice.age_days,
+            "fitted_as_of": str(choice.fitted_as_of),
+            "fitted_at": pd.Timestamp(first["fitted_at"]).isoformat(),
+            "refit_every_days": status["refit_every_days"],
+            "summary": dg.MetadataValue.md(summary.round(4).to_markdown(index=False)),
+        },
+    )
+    yield from diagnostics_results(
+        key, summary, first["method"], int(first["divergences"]), config.max_r_hat, config.min_ess, note=choice.text
+    )
+    if with_independence:
+        yield independence_result(key, facts["frequency_spend_correlation"])
 
 
 def pooled_prior_to_use(

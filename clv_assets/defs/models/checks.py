@@ -1,4 +1,5 @@
-"""Diagnostics of the Bayesian fits, evaluated by the fit assets on the fresh posterior.
+"""Diagnostics of the Bayesian fits, evaluated by the fit assets on the fresh posterior (or,
+when a run reuses a stored fit, on its stored summary in ``models.fits``).
 
 A failed blocking check keeps the fit's draws out of ``models.posterior_draws`` and stops
 the account's downstream predictions, so the last good predictions stay published.
@@ -9,7 +10,6 @@ import math
 import dagster as dg
 import pandas as pd
 
-from clv_assets.stats.specs import Posterior
 
 CONVERGED = "converged"
 ENOUGH_EFFECTIVE_DRAWS = "enough_effective_draws"
@@ -39,14 +39,23 @@ def fit_check_specs(asset_key: dg.AssetKey, with_independence: bool) -> list[dg.
 
 
 def diagnostics_results(
-    asset_key: dg.AssetKey, summary: pd.DataFrame, posterior: Posterior, max_r_hat: float, min_ess: float
+    asset_key: dg.AssetKey,
+    summary: pd.DataFrame,
+    method: str,
+    divergences: int,
+    max_r_hat: float,
+    min_ess: float,
+    note: str | None = None,
 ) -> list[dg.AssetCheckResult]:
-    """The three blocking diagnostics; a MAP fit has no draws to judge, so they pass."""
-    sampled = posterior.method in SAMPLED_METHODS
+    """The three blocking diagnostics of a fit by ``method`` with this ``summary`` (one row per
+    parameter with r_hat and ess_bulk) and ``divergences``; a MAP fit has no draws to judge,
+    so they pass. ``note`` goes into each result's metadata (say, that the fit was reused)."""
+    sampled = method in SAMPLED_METHODS
     by_parameter = summary.set_index("parameter")
     r_hat = by_parameter["r_hat"].to_dict()
     ess = by_parameter["ess_bulk"].to_dict()
-    note = {} if sampled else {"note": f"not applicable to method {posterior.method!r}"}
+    notes = ([] if sampled else [f"not applicable to method {method!r}"]) + ([note] if note else [])
+    note = {"note": "; ".join(notes)} if notes else {}
     return [
         dg.AssetCheckResult(
             check_name=CONVERGED,
@@ -63,8 +72,8 @@ def diagnostics_results(
         dg.AssetCheckResult(
             check_name=NO_DIVERGENCES,
             asset_key=asset_key,
-            passed=posterior.divergences == 0,
-            metadata={"divergences": posterior.divergences},
+            passed=divergences == 0,
+            metadata={"divergences": divergences, **note},
         ),
     ]
 
