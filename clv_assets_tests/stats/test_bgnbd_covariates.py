@@ -60,3 +60,105 @@ def test_weighted_log_posterior_equals_pymc_marketing_with_covariates():
         ref_gradient = ref_dlogp(point)
         for variable, value in our_dlogp(point).items():
             np.testing.assert_allclose(value, ref_gradient[variable], rtol=1e-8, err_msg=variable)
+
+
+# ------------------------------------------------------------------------------------------
+# simulated accounts: the first order's channel and value drive the rate and the dropout
+# ------------------------------------------------------------------------------------------
+BASE = {"r": 0.6, "alpha_scale": 60.0, "a_scale": 0.8, "b_scale": 3.0}
+EFFECTS = {  # per COVARIATES (channel_2, channel_3, channel_other, value_z)
+    "purchase_coefficient_alpha": np.array([0.7, -0.5, 0.0, 0.4]),
+    "dropout_coefficient_a": np.array([-0.6, 0.5, 0.0, -0.3]),
+    "dropout_coefficient_b": np.array([0.4, 0.0, 0.0, 0.2]),
+}
+NO_EFFECTS = {name: np.zeros(4) for name in EFFECTS}
+CUTOFF, HOLDOUT = 365.0, 180.0
+
+
+def simulate_account(effects: dict, n: int = 5000, seed: int = 1) -> pd.DataFrame:
+    """Customers born uniformly over the year before the cutoff, each a BG/NBD customer
+    (lambda ~ Gamma(r, alpha_i), p ~ Beta(a_i, b_i); a coin after every repeat purchase)
+    with the module's covariate parameterisation; histories at the cutoff and the purchases
+    of the holdout that follows."""
+    rng = np.random.default_rng(seed)
+    rank = rng.choice([1, 2, 3, 4], n, p=[0.45, 0.25, 0.2, 0.1])
+    value = np.clip(np.round(rng.normal(0, 1, n) / 0.25) * 0.25, -3, 3)
+    Z = np.column_stack([rank == 2, rank == 3, rank == 4, value]).astype(float)
+    alpha = BASE["alpha_scale"] * np.exp(-Z @ effects["purchase_coefficient_alpha"])
+    a = BASE["a_scale"] * np.exp(Z @ effects["dropout_coefficient_a"])
+    b = BASE["b_scale"] * np.exp(Z @ effects["dropout_coefficient_b"])
+    lam = rng.gamma(BASE["r"], 1.0 / alpha)
+    p = rng.beta(a, b)
+    birth = rng.uniform(0, CUTOFF - 1, n)
+    t = birth.copy()
+    alive = np.ones(n, bool)
+    frequency, recency, holdout = np.zeros(n), np.zeros(n), np.zeros(n)
+    while alive.any():
+        t = np.where(alive, t + rng.exponential(1.0 / lam), t)
+        alive &= t <= CUTOFF + HOLDOUT
+        calibration = alive & (t <= CUTOFF)
+        frequency += calibration
+        recency = np.where(calibration, t - birth, recency)
+        holdout += alive & (t > CUTOFF)
+        alive &= rng.random(n) >= p  # the dropout coin after each repeat purchase
+    frame = pd.DataFrame({"frequency": frequency, "recency": recency, "T": CUTOFF - birth, "holdout": holdout})
+    return pd.concat([frame, pd.DataFrame(Z, columns=list(COVARIATES))], axis=1)
+
+
+def _fit(model, rows):
+    from clv_assets.stats.fitting import fit
+    from clv_assets.stats.specs import FitSettings
+
+    posterior = fit(model, rows, FitSettings(method="mcmc", draws=500, tune=500, chains=2))
+    assert posterior.divergences == 0
+    return posterior
+
+
+def _effects_with_truth(posterior, effects) -> pd.DataFrame:
+    table = BGNBD_COVARIATES.effects(posterior.draws, prob=0.9)
+    table["truth"] = np.concatenate([effects[name] for name in BGNBD_COVARIATES.coefficients])
+    return table
+
+
+def _one_time_buyer_auc(account: pd.DataFrame, scores: np.ndarray) -> float:
+    """AUC of ``scores`` for "orders again in the holdout" among one-time buyers at the cutoff."""
+    from clv_assets.stats.evaluation.metrics import auc
+
+    once = account["frequency"].to_numpy() == 0
+    return auc(scores[once], account["holdout"].to_numpy()[once] > 0)
+
+
+def test_fit_recovers_every_effect_and_ranks_one_time_buyers_better():
+    """Channel and first-order value drive the rate and the dropout: every true coefficient
+    lies in its 90% interval, and the expected holdout purchases rank the one-time buyers
+    who repeat better than BG/NBD without covariates."""
+    from clv_assets.stats.purchase.bgnbd import BGNBD, bgnbd_expected_purchases
+
+    account = simulate_account(EFFECTS, seed=1)
+    customers = account.drop(columns="holdout")
+    posterior = _fit(BGNBD_COVARIATES, distinct_rows(customers))
+    table = _effects_with_truth(posterior, EFFECTS)
+    outside = table[(table.truth < table.low) | (table.truth > table.high)]
+    assert outside.empty, outside.to_string()
+    with_covariates = BGNBD_COVARIATES.expected_purchases(posterior.draws, customers, t=HOLDOUT).mean(axis=0)
+
+    plain_rows = customers.groupby(["frequency", "recency", "T"]).size().rename("n").reset_index()
+    plain = _fit(BGNBD, plain_rows)
+    draws = {k: v.reshape(-1) for k, v in plain.draws.items()}
+    without = bgnbd_expected_purchases(
+        draws["r"], draws["alpha"], draws["a"], draws["b"],
+        customers["frequency"], customers["recency"], customers["T"], HOLDOUT,
+    ).mean(axis=0)
+    auc_with, auc_without = _one_time_buyer_auc(account, with_covariates), _one_time_buyer_auc(account, without)
+    print(f"one-time-buyer AUC: with covariates {auc_with:.3f}, without {auc_without:.3f}\n{table.to_string()}")
+    # seed 1: 0.642 against 0.636 (within-channel rate heterogeneity, r = 0.6, and the
+    # customer's age dominate who repeats; the covariates add what they can)
+    assert auc_with > auc_without
+
+
+def test_without_effects_every_ratio_interval_covers_one():
+    account = simulate_account(NO_EFFECTS, seed=2)
+    posterior = _fit(BGNBD_COVARIATES, distinct_rows(account.drop(columns="holdout")))
+    table = _effects_with_truth(posterior, NO_EFFECTS)
+    print(table.to_string())
+    assert ((table.ratio_low <= 1.0) & (1.0 <= table.ratio_high)).all(), table.to_string()
