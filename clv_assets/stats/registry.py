@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from clv_assets.stats.gamma_gamma import GAMMA_GAMMA
 from clv_assets.stats.purchase.bgnbd import BGNBD
+from clv_assets.stats.purchase.bgnbd_covariates import BGNBD_COVARIATES
 from clv_assets.stats.purchase.mbgnbd import MBGNBD
 from clv_assets.stats.purchase.pareto_nbd import PARETO_NBD
 from clv_assets.stats.specs import CLVModel, PurchaseModel
@@ -16,7 +17,11 @@ from clv_assets.stats.specs import CLVModel, PurchaseModel
 # the purchase models an account can use; the holdout evaluation compares them all
 PURCHASE_MODELS: Mapping[str, PurchaseModel] = {model.name: model for model in (BGNBD, MBGNBD, PARETO_NBD)}
 DEFAULT_PURCHASE_MODEL = BGNBD.name
+# purchase models whose rows carry per-customer covariates (features.customer_covariates)
+# beside the history: not in PURCHASE_MODELS, whose paths (predictions, backtest, pooled
+# prior) read histories only; the model choice takes one only where it beats its base model
+COVARIATE_PURCHASE_MODELS = {model.name: model for model in (BGNBD_COVARIATES,)}
 # every model fitted, the purchase models and the spend model
 MODELS: Mapping[str, CLVModel] = {**PURCHASE_MODELS, GAMMA_GAMMA.name: GAMMA_GAMMA}
 
-__all__ = ["DEFAULT_PURCHASE_MODEL", "GAMMA_GAMMA", "MODELS", "PURCHASE_MODELS"]
+__all__ = ["COVARIATE_PURCHASE_MODELS", "DEFAULT_PURCHASE_MODEL", "GAMMA_GAMMA", "MODELS", "PURCHASE_MODELS"]

@@ -19,6 +19,7 @@ SELECT
     observed_share_ordering,
     auc_top_decile_spend,
     gini_spend,
+    auc_one_time_repeat,
     interval_coverage,
     interval_expected_coverage,
     mean_interval_width,

@@ -2,13 +2,18 @@
 
 Lowest per-customer MAE of holdout orders; candidates within :data:`CHOICE_TIE_TOLERANCE`
 of the best MAE count as tied and the smallest |aggregate error| wins.
+
+A covariate model (``COVARIATE_PURCHASE_MODELS``) is compared with its base model alone
+and taken only where it wins on both counts: a lower MAE beyond the tie tolerance and a
+higher one-time-buyer AUC (``auc_one_time_repeat``); a tie keeps the model without
+covariates, the simpler one. The reason says which figures decided.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from clv_assets.stats.registry import DEFAULT_PURCHASE_MODEL, PURCHASE_MODELS
+from clv_assets.stats.registry import COVARIATE_PURCHASE_MODELS, DEFAULT_PURCHASE_MODEL, PURCHASE_MODELS
 
 CANDIDATES = tuple(PURCHASE_MODELS)
 DEFAULT_MODEL = DEFAULT_PURCHASE_MODEL
@@ -17,6 +22,38 @@ CHOICE_TIE_TOLERANCE = 0.005
 
 
 def choose_model(scores: pd.DataFrame) -> dict:
+    """The best candidate (:func:`choose_base_model` among the models without covariates),
+    replaced by a covariate model of the same base where :func:`covariates_win`."""
+    covariate = scores["model"].isin(list(COVARIATE_PURCHASE_MODELS))
+    choice = choose_base_model(scores[~covariate].reset_index(drop=True))
+    winner = scores[scores.model == choice["chosen_model"]].iloc[0]
+    for row in scores[covariate].itertuples():
+        if COVARIATE_PURCHASE_MODELS[row.model].base != winner.model:
+            continue
+        wins, why = covariates_win(row, winner)
+        compared = choice["candidates_compared"] + f"; {row.model} {CHOICE_SCORE}={row.mae_orders:.4f} auc_one_time_repeat={row.auc_one_time_repeat:.4f}"
+        if wins:
+            return {"chosen_model": row.model, "score_name": CHOICE_SCORE, "score": float(row.mae_orders),
+                    "reason": f"{row.model} over {winner.model}: {why}", "candidates_compared": compared}
+        choice = {**choice, "reason": f"{choice['reason']}; {row.model} not taken: {why}", "candidates_compared": compared}
+    return choice
+
+
+def covariates_win(covariate, base) -> tuple[bool, str]:
+    """Whether the covariate model's row beats its base model's row (both a scorecard row):
+    MAE lower by more than the tie tolerance and a higher one-time-buyer AUC; and why."""
+    mae = f"{CHOICE_SCORE} {covariate.mae_orders:.4f} vs {base.mae_orders:.4f}"
+    auc = f"one-time-buyer AUC {covariate.auc_one_time_repeat:.4f} vs {base.auc_one_time_repeat:.4f}"
+    better_mae = covariate.mae_orders < base.mae_orders * (1 - CHOICE_TIE_TOLERANCE)
+    better_auc = bool(covariate.auc_one_time_repeat > base.auc_one_time_repeat)  # False when either is NaN
+    if better_mae and better_auc:
+        return True, f"lower {mae} and higher {auc}"
+    failed = [f"{mae} (not lower by {CHOICE_TIE_TOLERANCE:.1%})"] if not better_mae else []
+    failed += [f"{auc} (not higher)"] if not better_auc else []
+    return False, "; ".join(failed)
+
+
+def choose_base_model(scores: pd.DataFrame) -> dict:
     """The best candidate by holdout score: the model an account with ``model: auto`` uses.
 
     Score: lowest ``mae_orders`` (per-customer mean absolute error of holdout orders);

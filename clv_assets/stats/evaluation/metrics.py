@@ -15,7 +15,11 @@
   equal-tailed posterior predictive interval. Counts are discrete, so the intervals hold
   at least 90% of the predictive mass; the mass they actually hold is
   ``interval_expected_coverage``, the figure the observed coverage should match;
-- ``tracking_error_pct``: error of the cohort's cumulative repeat orders at the holdout end.
+- ``tracking_error_pct``: error of the cohort's cumulative repeat orders at the holdout end;
+- ``auc_one_time_repeat``: among customers without a repeat order at the cutoff (frequency
+  0), AUC of E[holdout orders] for telling who orders in the holdout ("which one-time
+  buyers repeat"): without covariates a one-time buyer's prediction depends on their age
+  alone, so this is where covariates of the first order can add ranking.
 """
 
 from __future__ import annotations
@@ -37,6 +41,13 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> float:
         return float("nan")
     ranks = rankdata(scores)
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def one_time_repeat_auc(expected: np.ndarray, actual: np.ndarray, frequency: np.ndarray) -> float:
+    """AUC of ``expected`` holdout orders for "orders in the holdout" among one-time buyers
+    at the cutoff (``frequency`` 0); NaN when they all or none repeat."""
+    once = frequency == 0
+    return auc(expected[once], actual[once] >= 1)
 
 
 def normalized_gini(actual: np.ndarray, predicted: np.ndarray) -> float:
@@ -99,6 +110,7 @@ def score(summary: pd.DataFrame, customers: pd.DataFrame, aov: np.ndarray) -> tu
         "observed_share_ordering": float(ordered.mean()),
         "auc_top_decile_spend": auc(predicted_spend, top_share_labels(spend)),
         "gini_spend": normalized_gini(spend, predicted_spend),
+        "auc_one_time_repeat": one_time_repeat_auc(expected, actual, customers["frequency"].to_numpy(float)),
         "interval_coverage": float(inside.mean()),
         "interval_expected_coverage": float(summary["interval_mass"].mean()),
         "mean_interval_width": float((summary["upper"] - summary["lower"]).mean()),

@@ -156,6 +156,7 @@ class CovariatePurchaseModel(CLVModel):
 
     covariates: tuple[str, ...]
     coefficients: tuple[str, ...]
+    base: str  # the registered model it extends (the model choice compares them)
 
     def customer_parameters(self, draws: dict, z: np.ndarray) -> dict[str, np.ndarray]:
         """BG/NBD's (r, alpha, a, b) draws of a customer with covariate vector ``z``
@@ -232,4 +233,5 @@ BGNBD_COVARIATES = CovariatePurchaseModel(
     likelihood_data=likelihood_data,
     covariates=COVARIATES,
     coefficients=COEFFICIENTS,
+    base="bgnbd",
 )
