@@ -53,14 +53,16 @@ def warehouse(tmp_path_factory):
     orders = _orders()
     orders.to_csv(folder / "orders.csv", index=False)
     params = {"account": ACCOUNT, "loaded_at": LOADED_AT, "currency": None, "as_of": AS_OF, "top_channels": 3}
+    # the asset binds as_of NULL (the stored features.rfm's); the backtest binds its cutoff
+    cov_params = {**params, "as_of": None}
     conn = duckdb.connect(str(root / "warehouse.duckdb"))
     conn.execute("SET TimeZone = 'UTC'")
     stage_files(conn, landing_files(folder))
     run_sql(conn, "CREATE OR REPLACE TEMP TABLE validated_landing_rows AS " + read_query("validated_landing_rows"), params)
     with transaction(conn):
-        for table in ("raw.orders", "raw.rejected_orders", "staging.customer_transactions", "features.rfm",
-                      "features.customer_covariates"):
+        for table in ("raw.orders", "raw.rejected_orders", "staging.customer_transactions", "features.rfm"):
             replace_account_rows(conn, table, ACCOUNT, read_sql(table), params)
+        replace_account_rows(conn, "features.customer_covariates", ACCOUNT, read_sql("features.customer_covariates"), cov_params)
     yield conn, orders
     conn.close()
 
@@ -102,7 +104,18 @@ def test_covariates_match_pandas_on_the_landed_orders(warehouse):
 
 def test_top_channels_sets_the_pooling(warehouse):
     conn, orders = warehouse
-    one = run_sql(conn, read_sql("features.customer_covariates"), {"account": ACCOUNT, "top_channels": 1}).df()
+    one = run_sql(conn, read_sql("features.customer_covariates"), {"account": ACCOUNT, "top_channels": 1, "as_of": None}).df()
     expected = _expected(orders, top=1).sort_index()
     assert sorted(one.first_channel.unique()) == sorted(expected.label.unique()) and one.first_channel_rank.max() == 2
     assert (one.sort_values("customer_id").first_channel.to_numpy() == expected.label.to_numpy()).all()
+
+
+def test_as_of_a_cutoff_covers_the_customers_by_then(warehouse):
+    """The backtest's calibration covariates: features.rfm's customers as of the cutoff,
+    ranks and standardisation among them."""
+    conn, orders = warehouse
+    cutoff = date(2024, 12, 31)
+    got = run_sql(conn, read_sql("features.customer_covariates"), {"account": ACCOUNT, "top_channels": 3, "as_of": cutoff}).df()
+    rfm = run_sql(conn, read_sql("features.rfm"), {"account": ACCOUNT, "as_of": cutoff}).df()
+    assert sorted(got.customer_id) == sorted(rfm.customer_id) and len(got) < len(orders.customer_id.unique())
+    assert abs(got.first_order_value_z.mean()) < 1e-9 and set(got.as_of.dt.date) == {cutoff}

@@ -1,13 +1,19 @@
--- features.customer_covariates: one row per customer of features.rfm (same as_of), with
+-- features.customer_covariates: one row per customer of features.rfm (same as_of, or $as_of), with
 -- what their first transaction day says about them: the channel of the day's first
 -- completed order (the account's $top_channels most common first-order channels by name,
 -- the rest pooled as 'other'), and the day's value (log(1 + amount), standardised within
 -- the account). The input carries no discount or customer-attribute column, so none is
 -- derived here.
-WITH customers AS (
-    SELECT customer_id, first_order_date, as_of
-    FROM features.rfm
-    WHERE account = $account
+WITH bounds AS (  -- $as_of: the backtest's cutoff; NULL: the stored features.rfm's as_of
+    SELECT coalesce(
+        CAST($as_of AS DATE), (SELECT max(as_of) FROM features.rfm WHERE account = $account)
+    ) AS as_of
+),
+customers AS (  -- features.rfm's customers: a completed order on or before as_of
+    SELECT customer_id, min(order_date) AS first_order_date, any_value(bounds.as_of) AS as_of
+    FROM raw.orders, bounds
+    WHERE account = $account AND status = 'completed' AND order_date <= bounds.as_of
+    GROUP BY customer_id
 ),
 first_day AS (
     SELECT o.customer_id, o.channel, o.amount, o.ordered_at, o.order_id

@@ -30,4 +30,4 @@ def customer_covariates(context: dg.AssetExecutionContext, config: CovariatesCon
     account's few most common, the rest pooled as 'other') and the first day's value
     (log, standardised within the account).
     """
-    return materialize_sql_table(context, duckdb, "features.customer_covariates", {"top_channels": config.top_channels})
+    return materialize_sql_table(context, duckdb, "features.customer_covariates", {"top_channels": config.top_channels, "as_of": None})
