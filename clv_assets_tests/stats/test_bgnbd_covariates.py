@@ -162,3 +162,50 @@ def test_without_effects_every_ratio_interval_covers_one():
     table = _effects_with_truth(posterior, NO_EFFECTS)
     print(table.to_string())
     assert ((table.ratio_low <= 1.0) & (1.0 <= table.ratio_high)).all(), table.to_string()
+
+
+def _draws(n=40, seed=3) -> dict:
+    rng = np.random.default_rng(seed)
+    return {
+        "r": rng.uniform(0.4, 0.8, (2, n)), "alpha_scale": rng.uniform(40, 80, (2, n)),
+        "a_scale": rng.uniform(0.6, 1.0, (2, n)), "b_scale": rng.uniform(2.0, 4.0, (2, n)),
+        **{name: rng.normal(0, 0.4, (2, n, 4)) for name in ("purchase_coefficient_alpha", "dropout_coefficient_a", "dropout_coefficient_b")},
+    }
+
+
+@pytest.mark.fast
+def test_backtest_summary_and_tracking_equal_customer_by_customer_bgnbd():
+    """The backtest's per-covariate-vector summary and tracking curve against BG/NBD
+    evaluated customer by customer at that customer's (r, alpha_i, a_i, b_i)."""
+    from clv_assets.stats.evaluation.backtest import covariate_predictive_summary, covariate_tracking, predictive_summary
+    from clv_assets.stats.purchase.bgnbd import bgnbd_expected_purchases
+
+    draws = BGNBD_COVARIATES.thin(_draws(), 50)
+    assert draws["purchase_coefficient_alpha"].shape == (50, 4) and draws["r"].shape == (50,)
+    rows = simulate_account(EFFECTS, n=60, seed=9).drop(columns="holdout")
+    summary = covariate_predictive_summary("bgnbd_covariates", draws, rows, 90.0)
+    for i, row in rows.iterrows():
+        z = row[list(COVARIATES)].to_numpy(float)
+        params = {
+            "r": draws["r"], "alpha": draws["alpha_scale"] * np.exp(-draws["purchase_coefficient_alpha"] @ z),
+            "a": draws["a_scale"] * np.exp(draws["dropout_coefficient_a"] @ z),
+            "b": draws["b_scale"] * np.exp(draws["dropout_coefficient_b"] @ z),
+        }
+        expected = bgnbd_expected_purchases(**params, x=row.frequency, t_x=row.recency, T=row["T"], t=90.0).mean()
+        assert summary.expected_orders[i] == pytest.approx(expected, rel=1e-10)
+        alone = predictive_summary("bgnbd", params, rows.iloc[[i]].reset_index(drop=True), 90.0)
+        assert (summary.loc[i, ["lower", "upper"]].to_numpy() == alone.loc[0, ["lower", "upper"]].to_numpy()).all()
+    first = pd.Timestamp("2025-01-01") + pd.to_timedelta(np.arange(60) % 20, unit="D")
+    customers = rows.assign(first_order_date=first)
+    curve = covariate_tracking("bgnbd_covariates", draws, customers, pd.Timestamp("2025-01-01").date(), 40)
+    brute = np.zeros(40)
+    for _, row in customers.iterrows():
+        z = row[list(COVARIATES)].to_numpy(float)
+        f = (row.first_order_date - pd.Timestamp("2025-01-01")).days
+        t = np.arange(40) - f
+        alpha = draws["alpha_scale"] * np.exp(-draws["purchase_coefficient_alpha"] @ z)
+        a = draws["a_scale"] * np.exp(draws["dropout_coefficient_a"] @ z)
+        b = draws["b_scale"] * np.exp(draws["dropout_coefficient_b"] @ z)
+        e = bgnbd_expected_purchases(draws["r"], alpha, a, b, 0.0, 0.0, 0.0, np.maximum(t, 0.0)).mean(axis=0)
+        brute += np.where(t >= 0, e, 0.0)
+    np.testing.assert_allclose(curve, brute, rtol=1e-9, atol=1e-12)

@@ -161,7 +161,7 @@ class CovariatePurchaseModel(CLVModel):
     def customer_parameters(self, draws: dict, z: np.ndarray) -> dict[str, np.ndarray]:
         """BG/NBD's (r, alpha, a, b) draws of a customer with covariate vector ``z``
         (1-D draws in, 1-D draws out)."""
-        flat = {k: np.asarray(v, dtype=float).reshape(-1, *np.shape(v)[2:]) for k, v in draws.items()}
+        flat = {k: _flat(v, k in self.coefficients) for k, v in draws.items()}
         z = np.asarray(z, dtype=float)
         return {
             "r": flat["r"],
@@ -190,6 +190,14 @@ class CovariatePurchaseModel(CLVModel):
             out[:, mask] = part
         return out
 
+    def thin(self, draws: dict, n: int) -> dict[str, np.ndarray]:
+        """At most ``n`` evenly spaced draws of each kept variable, chains flattened (a
+        coefficient keeps its covariate axis last)."""
+        flat = {k: np.asarray(v, float).reshape(-1, *np.shape(v)[2:]) for k, v in draws.items()}
+        size = len(next(iter(flat.values())))
+        index = np.unique(np.linspace(0, size - 1, min(n, size)).round().astype(int))
+        return {k: v[index] for k, v in flat.items()}
+
     def expected_purchases(self, draws: dict, rows: pd.DataFrame, t: float) -> np.ndarray:
         """E[X(T, T + t) | history, covariates], (draws, rows)."""
         return self.per_covariates(bgnbd.bgnbd_expected_purchases, draws, rows, t=t)
@@ -213,6 +221,13 @@ class CovariatePurchaseModel(CLVModel):
                     "ratio": float(np.exp(v).mean()), "ratio_low": float(np.exp(low)), "ratio_high": float(np.exp(high)),
                 })
         return pd.DataFrame.from_records(records)
+
+
+def _flat(values, vector: bool) -> np.ndarray:
+    """Draws as (draws,) or, for a coefficient, (draws, covariates), from (chains, draws[, k])
+    or already flat draws."""
+    values = np.asarray(values, dtype=float)
+    return values.reshape(-1, values.shape[-1]) if vector else values.reshape(-1)
 
 
 BGNBD_COVARIATES = CovariatePurchaseModel(
