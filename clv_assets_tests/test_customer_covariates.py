@@ -53,8 +53,8 @@ def warehouse(tmp_path_factory):
     orders = _orders()
     orders.to_csv(folder / "orders.csv", index=False)
     params = {"account": ACCOUNT, "loaded_at": LOADED_AT, "currency": None, "as_of": AS_OF, "top_channels": 3}
-    # the asset binds as_of NULL (the stored features.rfm's); the backtest binds its cutoff
-    cov_params = {**params, "as_of": None}
+    # the asset binds the stored features.rfm's as_of; the backtest its cutoff
+    cov_params = params
     conn = duckdb.connect(str(root / "warehouse.duckdb"))
     conn.execute("SET TimeZone = 'UTC'")
     stage_files(conn, landing_files(folder))
@@ -104,7 +104,7 @@ def test_covariates_match_pandas_on_the_landed_orders(warehouse):
 
 def test_top_channels_sets_the_pooling(warehouse):
     conn, orders = warehouse
-    one = run_sql(conn, read_sql("features.customer_covariates"), {"account": ACCOUNT, "top_channels": 1, "as_of": None}).df()
+    one = run_sql(conn, read_sql("features.customer_covariates"), {"account": ACCOUNT, "top_channels": 1, "as_of": AS_OF}).df()
     expected = _expected(orders, top=1).sort_index()
     assert sorted(one.first_channel.unique()) == sorted(expected.label.unique()) and one.first_channel_rank.max() == 2
     assert (one.sort_values("customer_id").first_channel.to_numpy() == expected.label.to_numpy()).all()

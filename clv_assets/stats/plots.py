@@ -28,7 +28,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from clv_assets.stats.numerics import thin
-from clv_assets.stats.registry import DEFAULT_PURCHASE_MODEL, PURCHASE_MODELS
+from clv_assets.stats.registry import COVARIATE_PURCHASE_MODELS, DEFAULT_PURCHASE_MODEL, PURCHASE_MODELS
 
 if TYPE_CHECKING:  # the backtest window only annotates the tracking plot
     from clv_assets.stats.evaluation.backtest import Window
@@ -151,7 +151,7 @@ def tracking_plot(track: pd.DataFrame, window: Window) -> bytes:
     first = track[track.model == track.model.iloc[0]]
     ax.plot(first["day_date"], first["actual_cumulative"], color="black", lw=2, label="actual")
     for model, group in track.groupby("model", sort=False):
-        ax.plot(group["day_date"], group["predicted_cumulative"], ls="--", label=PURCHASE_MODELS[model].label)
+        ax.plot(group["day_date"], group["predicted_cumulative"], ls="--", label=_label(model))
     ax.axvline(pd.Timestamp(window.cutoff), color="grey", ls=":", label="cutoff")
     ax.set_ylabel("cumulative repeat orders")
     ax.set_title("Tracking: calibration and holdout")
@@ -165,7 +165,7 @@ def calibration_plot(deciles: pd.DataFrame) -> bytes:
     ax = fig.subplots()
     ax.plot([0, 1], [0, 1], color="grey", lw=1)
     for model, group in deciles.groupby("model", sort=False):
-        ax.plot(group["predicted_p_order"], group["observed_share"], marker="o", label=PURCHASE_MODELS[model].label)
+        ax.plot(group["predicted_p_order"], group["observed_share"], marker="o", label=_label(model))
     ax.set_xlabel("predicted P(at least one holdout order)")
     ax.set_ylabel("observed share who ordered")
     ax.set_title("Calibration by decile")
@@ -178,3 +178,8 @@ def figure_png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()
+
+
+def _label(model: str) -> str:
+    """A backtest candidate's label, with or without covariates."""
+    return (PURCHASE_MODELS.get(model) or COVARIATE_PURCHASE_MODELS[model]).label

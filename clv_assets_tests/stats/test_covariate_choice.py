@@ -54,3 +54,13 @@ def test_one_time_repeat_auc_against_sklearn():
     once = frequency == 0
     assert one_time_repeat_auc(expected, actual, frequency) == pytest.approx(roc_auc_score(actual[once] >= 1, expected[once]), rel=1e-12)
     assert np.isnan(one_time_repeat_auc(expected, np.zeros(2000), frequency))
+
+
+def test_a_winning_covariate_model_is_recorded_and_its_base_served_until_the_graph_takes_covariates():
+    from clv_assets.stats.evaluation.choice import served_choice
+    from clv_assets.stats.registry import PURCHASE_MODELS
+
+    choice = served_choice(choose_model(_scores(0.45, 0.66)), PURCHASE_MODELS)
+    assert choice["chosen_model"] == "bgnbd" and choice["reason"].startswith("bgnbd_covariates over bgnbd: lower")
+    assert choice["reason"].endswith("bgnbd_covariates is not served yet (the fit and predictions take no covariates): bgnbd served")
+    assert served_choice(choose_model(_scores(0.6, 0.7)), PURCHASE_MODELS) == choose_model(_scores(0.6, 0.7))

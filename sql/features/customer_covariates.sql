@@ -1,18 +1,13 @@
--- features.customer_covariates: one row per customer of features.rfm (same as_of, or $as_of), with
+-- features.customer_covariates: one row per customer of features.rfm as of $as_of (the asset: the stored features.rfm's as_of; the backtest: its cutoff), with
 -- what their first transaction day says about them: the channel of the day's first
 -- completed order (the account's $top_channels most common first-order channels by name,
 -- the rest pooled as 'other'), and the day's value (log(1 + amount), standardised within
 -- the account). The input carries no discount or customer-attribute column, so none is
 -- derived here.
-WITH bounds AS (  -- $as_of: the backtest's cutoff; NULL: the stored features.rfm's as_of
-    SELECT coalesce(
-        CAST($as_of AS DATE), (SELECT max(as_of) FROM features.rfm WHERE account = $account)
-    ) AS as_of
-),
-customers AS (  -- features.rfm's customers: a completed order on or before as_of
-    SELECT customer_id, min(order_date) AS first_order_date, any_value(bounds.as_of) AS as_of
-    FROM raw.orders, bounds
-    WHERE account = $account AND status = 'completed' AND order_date <= bounds.as_of
+WITH customers AS (  -- features.rfm's customers as of $as_of: a completed order by then
+    SELECT customer_id, min(order_date) AS first_order_date, CAST($as_of AS DATE) AS as_of
+    FROM raw.orders
+    WHERE account = $account AND status = 'completed' AND order_date <= CAST($as_of AS DATE)
     GROUP BY customer_id
 ),
 first_day AS (

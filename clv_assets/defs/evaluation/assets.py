@@ -31,9 +31,13 @@ from clv_assets.lib.warehouse import (
     transaction,
 )
 from clv_assets.stats.evaluation import backtest, metrics
-from clv_assets.stats.evaluation.choice import CANDIDATES, CHOICE_SCORE, DEFAULT_MODEL, choose_model
+from clv_assets.stats.evaluation.choice import CANDIDATES, CHOICE_SCORE, DEFAULT_MODEL, choose_model, served_choice
 from clv_assets.stats.numerics import thin
-from clv_assets.stats.registry import GAMMA_GAMMA, PURCHASE_MODELS
+from clv_assets.stats.registry import COVARIATE_PURCHASE_MODELS, GAMMA_GAMMA, PURCHASE_MODELS
+
+# candidates a backtest may be given: the purchase models, and those with covariates
+# (opt-in: a NUTS fit each, on the customers' covariates as of the cutoff)
+KNOWN_CANDIDATES = (*CANDIDATES, *COVARIATE_PURCHASE_MODELS)
 
 
 class EvaluationConfig(SamplerConfig):
@@ -50,7 +54,7 @@ class EvaluationConfig(SamplerConfig):
     holdout_fraction: float = 1 / 3
     """Share of the observed window held out when no cutoff is given."""
     candidates: list[str] = list(CANDIDATES)
-    """The purchase models compared."""
+    """The purchase models compared; 'bgnbd_covariates' (BG/NBD with the first order's channel and value) may be added."""
     draws: int = 500  # fewer than a served fit: every candidate is fitted
     tune: int = 500  # NUTS warm-up steps per chain
     predictive_draws: int = 200  # posterior draws used for the predictive quantities
@@ -60,9 +64,12 @@ class EvaluationConfig(SamplerConfig):
     @field_validator("candidates")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
-        unknown = [c for c in value if c not in CANDIDATES]
+        unknown = [c for c in value if c not in KNOWN_CANDIDATES]
         if unknown or not value:
-            raise ValueError(f"candidates must be a non-empty subset of {list(CANDIDATES)}, got {value}")
+            raise ValueError(f"candidates must be a non-empty subset of {list(KNOWN_CANDIDATES)}, got {value}")
+        bases = [COVARIATE_PURCHASE_MODELS[c].base for c in value if c in COVARIATE_PURCHASE_MODELS]
+        if any(base not in value for base in bases):
+            raise ValueError(f"a covariate candidate is compared with its base model: add {sorted(set(bases) - set(value))} to the candidates")
         return value
 
 
@@ -109,6 +116,10 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
         rfm = run_sql(conn, read_sql("features.rfm"), params).df()
         holdout = run_sql(conn, read_query("evaluation_holdout"), params).df()
         daily = run_sql(conn, read_query("evaluation_daily"), params).df()
+        covariates = (
+            run_sql(conn, read_sql("features.customer_covariates"), {**params, "top_channels": 3}).df()
+            if any(c in COVARIATE_PURCHASE_MODELS for c in config.candidates) else None
+        )
     customers = rfm.merge(holdout, on="customer_id", how="left", validate="one_to_one")
     evaluated_at = datetime.now(UTC)
     facts = {
@@ -140,19 +151,25 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
     scores, deciles, tracks, candidate_draws = [], [], [], {}
     actual_cumulative = np.cumsum(daily["repeat_orders"].to_numpy())
     for model in config.candidates:
-        posterior = fit(PURCHASE_MODELS[model], histories, config.settings())
-        draws = thin(posterior.draws, config.predictive_draws)
-        candidate_draws[model] = draws
-        summary = backtest.predictive_summary(model, draws, histories, float(window.holdout_days))
-        figures, calibration = metrics.score(summary.iloc[index].reset_index(drop=True), customers, aov)
-        predicted_cumulative = backtest.tracking(model, draws, daily)
+        if model in COVARIATE_PURCHASE_MODELS:
+            posterior, figures, calibration, predicted_cumulative = _covariate_candidate(
+                model, customers, covariates, aov, window, len(daily), config
+            )
+        else:
+            posterior = fit(PURCHASE_MODELS[model], histories, config.settings())
+            draws = thin(posterior.draws, config.predictive_draws)
+            candidate_draws[model] = draws
+            summary = backtest.predictive_summary(model, draws, histories, float(window.holdout_days))
+            figures, calibration = metrics.score(summary.iloc[index].reset_index(drop=True), customers, aov)
+            predicted_cumulative = backtest.tracking(model, draws, daily)
+        spec = COVARIATE_PURCHASE_MODELS.get(model) or PURCHASE_MODELS[model]
         scores.append(
             {
                 "model": model,
                 "method": posterior.method,
                 **figures,
                 "tracking_error_pct": metrics.tracking_error_pct(actual_cumulative, predicted_cumulative),
-                "parameters": json.dumps({k: round(float(np.mean(v)), 6) for k, v in posterior.draws.items() if k in PURCHASE_MODELS[model].parameters}),
+                "parameters": json.dumps({k: _posterior_mean(v) for k, v in posterior.draws.items() if k in spec.parameters}),
                 "max_r_hat": _max_r_hat(posterior),
                 "n_draws": len(next(iter(draws.values()))),
                 "fit_seconds": posterior.seconds,
@@ -172,7 +189,7 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
         context.log.info(f"{account}: {model} by {posterior.method}: " + ", ".join(f"{k}={v:.4g}" for k, v in figures.items()))
     scores = pd.DataFrame(scores)
     deciles, tracks = pd.concat(deciles, ignore_index=True), pd.concat(tracks, ignore_index=True)
-    choice = choose_model(scores)
+    choice = served_choice(choose_model(scores), PURCHASE_MODELS)
     lift_model = choice["chosen_model"] if choice["chosen_model"] in candidate_draws else config.candidates[0]
     try:
         segments = load_segments()
@@ -196,7 +213,7 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
                 replace_account_rows(conn, table, account, read_sql(table), write)
             _write_choice(conn, account, choice, window, evaluated_at)
         metadata = partition_metadata(conn, "models.evaluation", account)
-    shown = scores.set_index("model")[["method", "aggregate_error_pct", "tracking_error_pct", "mae_orders", "brier_p_order", "auc_top_decile_spend", "gini_spend", "interval_coverage", "interval_expected_coverage"]]
+    shown = scores.set_index("model")[["method", "aggregate_error_pct", "tracking_error_pct", "mae_orders", "brier_p_order", "auc_top_decile_spend", "auc_one_time_repeat", "gini_spend", "interval_coverage", "interval_expected_coverage"]]
     return dg.MaterializeResult(
         metadata={
             **metadata,
@@ -228,7 +245,38 @@ def _max_r_hat(posterior) -> float | None:
         return None
     import arviz as az
 
-    return float(max(az.rhat(v) for v in posterior.draws.values()))
+    # a coefficient vector (chains, draws, covariates): the r-hat of each component
+    return float(max(az.rhat(c) for v in posterior.draws.values() for c in np.moveaxis(np.atleast_3d(v), -1, 0)))
+
+
+def _posterior_mean(values):
+    """A parameter's posterior mean for the scorecard: a number, or a list per covariate."""
+    mean = np.asarray(values, float).reshape(-1, *np.shape(values)[2:]).mean(axis=0)
+    return round(float(mean), 6) if mean.ndim == 0 else [round(float(m), 6) for m in mean]
+
+
+def _covariate_candidate(model, customers, covariates, aov, window, n_days, config):
+    """Fit a covariate model on the calibration customers' distinct (history, covariates)
+    rows by NUTS (its coefficient vectors have no Laplace path yet) and score it as the
+    others: its posterior, figures, deciles and tracking curve."""
+    from clv_assets.stats.evaluation.backtest import covariate_predictive_summary, covariate_tracking
+    from clv_assets.stats.fitting import fit
+    from clv_assets.stats.purchase.bgnbd_covariates import covariate_columns, distinct_rows
+
+    spec = COVARIATE_PURCHASE_MODELS[model]
+    covs = customers[["customer_id"]].merge(covariates, on="customer_id", how="left", validate="one_to_one")
+    if covs["first_channel_rank"].isna().any():
+        raise dg.Failure(f"{model}: customers without covariates as of the cutoff")
+    rows = pd.concat([customers[["frequency", "recency", "T", "first_order_date"]], covariate_columns(covs)], axis=1)
+    settings = config.settings()
+    settings.method = "mcmc" if settings.method in ("auto", "laplace") else settings.method
+    posterior = fit(spec, distinct_rows(rows.drop(columns="first_order_date")), settings)
+    draws = spec.thin(posterior.draws, config.predictive_draws)
+    keys = [*spec.columns]
+    distinct, inverse = np.unique(rows[keys].to_numpy(float), axis=0, return_inverse=True)
+    summary = covariate_predictive_summary(model, draws, pd.DataFrame(distinct, columns=keys), float(window.holdout_days))
+    figures, calibration = metrics.score(summary.iloc[inverse.reshape(-1)].reset_index(drop=True), customers, aov)
+    return posterior, figures, calibration, covariate_tracking(model, draws, rows, window.start, n_days)
 
 
 def _write_choice(conn, account: str, choice: dict, window: backtest.Window, evaluated_at: datetime) -> None:

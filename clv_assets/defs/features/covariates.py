@@ -4,9 +4,12 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from clv_assets.lib.accounts import accounts_partitions
+from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.keys import CUSTOMER_COVARIATES, RAW_ORDERS, RFM
 from clv_assets.lib.sql_asset import materialize_sql_table
+from clv_assets.lib.warehouse import run_sql
+
+_AS_OF_SQL = "SELECT max(as_of) FROM features.rfm WHERE account = $account"
 
 
 class CovariatesConfig(dg.Config):
@@ -30,4 +33,7 @@ def customer_covariates(context: dg.AssetExecutionContext, config: CovariatesCon
     account's few most common, the rest pooled as 'other') and the first day's value
     (log, standardised within the account).
     """
-    return materialize_sql_table(context, duckdb, "features.customer_covariates", {"top_channels": config.top_channels, "as_of": None})
+    with duckdb.get_connection() as conn:  # the features' observation end
+        (as_of,) = run_sql(conn, _AS_OF_SQL, {"account": validate_account(context.partition_key)}).fetchone()
+    params = {"top_channels": config.top_channels, "as_of": as_of}
+    return materialize_sql_table(context, duckdb, "features.customer_covariates", params)
