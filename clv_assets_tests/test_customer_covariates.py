@@ -119,3 +119,32 @@ def test_as_of_a_cutoff_covers_the_customers_by_then(warehouse):
     rfm = run_sql(conn, read_sql("features.rfm"), {"account": ACCOUNT, "as_of": cutoff}).df()
     assert sorted(got.customer_id) == sorted(rfm.customer_id) and len(got) < len(orders.customer_id.unique())
     assert abs(got.first_order_value_z.mean()) < 1e-9 and set(got.as_of.dt.date) == {cutoff}
+
+
+def test_the_asset_materialises_as_of_the_stored_features(tmp_path):
+    """A real Dagster run of raw orders -> staging -> features.rfm -> customer_covariates:
+    the asset takes the stored features.rfm's as_of and its customers."""
+    import dagster as dg
+
+    from clv_assets.definitions import build_defs
+    from clv_assets.lib.accounts import accounts_partitions
+    from clv_assets.lib.keys import CUSTOMER_COVARIATES
+    from clv_assets.lib.resources import warehouse_resource
+
+    (tmp_path / "landing" / ACCOUNT).mkdir(parents=True)
+    _orders().to_csv(tmp_path / "landing" / ACCOUNT / "orders.csv", index=False)
+    defs = build_defs(warehouse=tmp_path / "warehouse.duckdb", landing_dir=tmp_path / "landing")
+    selection = dg.AssetSelection.assets(CUSTOMER_COVARIATES).upstream().required_multi_asset_neighbors()
+    job = dg.define_asset_job("covariates", selection=selection, partitions_def=accounts_partitions)
+    job_def = dg.Definitions(assets=defs.assets, resources=defs.resources, jobs=[job]).resolve_job_def("covariates")
+    run_config = {"ops": {"features__rfm": {"config": {"as_of": AS_OF.isoformat()}},
+                          "features__customer_covariates": {"config": {"top_channels": 2}}}}
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(accounts_partitions.name, [ACCOUNT])
+        result = job_def.execute_in_process(instance=instance, partition_key=ACCOUNT, run_config=run_config, raise_on_error=False)
+    assert result.success
+    with warehouse_resource(tmp_path / "warehouse.duckdb").get_connection() as conn:
+        got = conn.execute("SELECT * FROM features.customer_covariates").df()
+        rfm = conn.execute("SELECT customer_id, as_of FROM features.rfm").df()
+    assert sorted(got.customer_id) == sorted(rfm.customer_id) and set(got.as_of) == set(rfm.as_of)
+    assert got.first_channel.nunique() == 3 and got.first_channel_rank.max() == 3
