@@ -58,7 +58,7 @@ DEFAULT_SIZES = [100_000, 1_000_000, 10_000_000]
 # (test_bench.py checks that this covers the job, so no asset is left out of the figures).
 STAGES = {
     "load": ["raw/orders", "raw/rejected_orders", "raw/landing_files"],
-    "rfm": ["staging/customer_transactions", "features/rfm"],
+    "rfm": ["staging/customer_transactions", "features/rfm", "features/customer_covariates"],
     "fits": ["models/purchase_model", "models/gamma_gamma"],
     "predictions": ["predictions/customers"],
     "channels": ["predictions/account_channels", "predictions/customer_channels"],
