@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from clv_assets.stats.numerics import compiled, time_to_next_purchase_quantile
-from clv_assets.stats.registry import DEFAULT_PURCHASE_MODEL, GAMMA_GAMMA, PURCHASE_MODELS
+from clv_assets.stats.registry import COVARIATE_PURCHASE_MODELS, DEFAULT_PURCHASE_MODEL, GAMMA_GAMMA, PURCHASE_MODELS
 
 QUANTILES = (0.05, 0.95)
 DAYS_PER_YEAR = 365.0
@@ -348,3 +348,29 @@ def _days_to_next_order(
             p_alive[:, block], purchase.p_none_if_alive(**params, x=x[block], T=T[block]), q=0.5, horizon=horizon, tol=0.5
         )
     return days
+
+
+def predict_covariate_rows(
+    rows: pd.DataFrame, draws: dict[str, np.ndarray], gg_draws: dict[str, np.ndarray], settings: PredictionSettings, model: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`predict_rows` of a covariate model (``COVARIATE_PURCHASE_MODELS``) on distinct
+    (history, covariates, monetary_value) rows with counts ``n``: per distinct covariate
+    vector, its base model's predictions at that vector's parameter draws (``draws``:
+    flat, as ``CovariatePurchaseModel.thin`` gives them). The account's per-draw totals
+    are the sums of the vectors' totals (draw i is the same posterior draw in each)."""
+    spec = COVARIATE_PURCHASE_MODELS[model]
+    base = replace(settings, model=spec.base)
+    Z = rows[list(spec.covariates)].to_numpy(float)
+    levels, inverse = np.unique(Z, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    parts, totals = [], None
+    for k, z in enumerate(levels):
+        part, part_totals = predict_rows(rows[inverse == k], spec.customer_parameters(draws, z), gg_draws, base)
+        parts.append(part)
+        if totals is None:
+            totals = part_totals
+        else:
+            totals[list(ACCOUNT_DRAW_COLUMNS)] += part_totals[list(ACCOUNT_DRAW_COLUMNS)].to_numpy()
+    if not parts:
+        return predict_rows(rows, spec.customer_parameters(draws, np.zeros(len(spec.covariates))), gg_draws, base)
+    return pd.concat(parts).loc[rows.index], totals

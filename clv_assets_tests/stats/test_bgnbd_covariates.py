@@ -209,3 +209,29 @@ def test_backtest_summary_and_tracking_equal_customer_by_customer_bgnbd():
         e = bgnbd_expected_purchases(draws["r"], alpha, a, b, 0.0, 0.0, 0.0, np.maximum(t, 0.0)).mean(axis=0)
         brute += np.where(t >= 0, e, 0.0)
     np.testing.assert_allclose(curve, brute, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.fast
+def test_predictions_per_covariate_vector_equal_bgnbd_row_by_row():
+    """The graph's predictions of a covariate model (per distinct history and covariates)
+    against BG/NBD's predictions of each row alone at its (r, alpha_i, a_i, b_i); the
+    account's per-draw totals are the rows' totals summed."""
+    from clv_assets.stats.predict import PredictionSettings, predict_covariate_rows, predict_rows
+
+    draws = BGNBD_COVARIATES.thin(_draws(n=30), 60)
+    rng = np.random.default_rng(2)
+    gg = {"p": rng.uniform(5, 7, 60), "q": rng.uniform(3, 4, 60), "v": rng.uniform(14, 16, 60)}
+    rows = simulate_account(EFFECTS, n=40, seed=11).drop(columns="holdout")
+    rows = rows.assign(monetary_value=np.where(rows.frequency > 0, 25.0, 0.0), n=rng.integers(1, 4, 40).astype(float))
+    rows.index = rows.index + 100  # not a range from 0
+    settings = PredictionSettings(horizon_days=180.0, purchase_horizon_days=30.0, churn_horizon_days=90.0, model="bgnbd")
+    got, totals = predict_covariate_rows(rows, draws, gg, settings, "bgnbd_covariates")
+    assert list(got.index) == list(rows.index)
+    summed = None
+    for i in rows.index:
+        params = BGNBD_COVARIATES.customer_parameters(draws, rows.loc[i, list(COVARIATES)].to_numpy(float))
+        alone, alone_totals = predict_rows(rows.loc[[i]], params, gg, settings)
+        for column in ("p_alive", "expected_orders", "expected_orders_p95", "churn_probability", "predicted_spend", "days_to_next_order"):
+            np.testing.assert_allclose(got.loc[i, column], alone.loc[i, column], rtol=1e-10, err_msg=column)
+        summed = alone_totals if summed is None else summed + alone_totals.assign(draw=0)
+    np.testing.assert_allclose(totals.drop(columns="draw").to_numpy(), summed.drop(columns="draw").to_numpy(), rtol=1e-10)
