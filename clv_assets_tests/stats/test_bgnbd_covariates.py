@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from pymc_marketing.clv import BetaGeoModel
+import pymc_marketing.clv
 
-from clv_assets.stats.purchase.bgnbd_covariates import BGNBD_COVARIATES, COVARIATES, distinct_rows, priors
+from clv_assets.stats.purchase.bgnbd_covariates import BGNBD_COVARIATES, COVARIATES, MBGNBD_COVARIATES, distinct_rows
 
 
 def _gradient(model):
@@ -34,21 +34,23 @@ def _customers_with_covariates(n=500, seed=5) -> pd.DataFrame:
 
 
 @pytest.mark.fast
-def test_weighted_log_posterior_equals_pymc_marketing_with_covariates():
-    """On distinct rows with counts against ``BetaGeoModel(purchase_covariate_cols=...,
-    dropout_covariate_cols=...)`` on the customers, same priors: the log-posterior and its
-    gradient at random points."""
+@pytest.mark.parametrize("spec", [BGNBD_COVARIATES, MBGNBD_COVARIATES], ids=lambda s: s.name)
+def test_weighted_log_posterior_equals_pymc_marketing_with_covariates(spec):
+    """On distinct rows with counts against ``BetaGeoModel`` / ``ModifiedBetaGeoModel``
+    with ``purchase_covariate_cols`` and ``dropout_covariate_cols`` on the customers, same
+    priors: the log-posterior and its gradient at random points."""
     customers = _customers_with_covariates()
     distinct = distinct_rows(customers)
     assert len(distinct) < len(customers)
+    priors = spec.priors()
     config = {
-        "alpha": priors()["alpha_scale"], "r": priors()["r"], "phi_dropout": priors()["phi_dropout"],
-        "kappa_dropout": priors()["kappa_dropout"],
+        "alpha": priors["alpha_scale"], "r": priors["r"], "phi_dropout": priors["phi_dropout"],
+        "kappa_dropout": priors["kappa_dropout"],
         "purchase_covariate_cols": list(COVARIATES), "dropout_covariate_cols": list(COVARIATES),
     }
-    reference = BetaGeoModel(model_config=config)
+    reference = getattr(pymc_marketing.clv, spec.reference)(model_config=config)
     reference.build_model(customers)
-    ours = BGNBD_COVARIATES.build(distinct)
+    ours = spec.build(distinct)
     assert {v.name for v in ours.value_vars} == {v.name for v in reference.model.value_vars}
     ref_logp, our_logp = reference.model.compile_logp(), ours.compile_logp()
     ref_dlogp, our_dlogp = _gradient(reference.model), _gradient(ours)
@@ -235,3 +237,16 @@ def test_predictions_per_covariate_vector_equal_bgnbd_row_by_row():
             np.testing.assert_allclose(got.loc[i, column], alone.loc[i, column], rtol=1e-10, err_msg=column)
         summed = alone_totals if summed is None else summed + alone_totals.assign(draw=0)
     np.testing.assert_allclose(totals.drop(columns="draw").to_numpy(), summed.drop(columns="draw").to_numpy(), rtol=1e-10)
+
+
+@pytest.mark.fast
+def test_mbgnbd_covariates_quantities_are_mbgnbds_at_each_customers_parameters():
+    from clv_assets.stats.purchase.mbgnbd import mbgnbd_expected_purchases
+
+    draws = MBGNBD_COVARIATES.thin(_draws(), 50)
+    rows = simulate_account(EFFECTS, n=30, seed=12).drop(columns="holdout")
+    got = MBGNBD_COVARIATES.expected_purchases(draws, rows, t=60.0)
+    for i, row in rows.iterrows():
+        p = MBGNBD_COVARIATES.customer_parameters(draws, row[list(COVARIATES)].to_numpy(float))
+        want = mbgnbd_expected_purchases(**p, x=row.frequency, t_x=row.recency, T=row["T"], t=60.0)[:, 0]
+        np.testing.assert_allclose(got[:, i], want, rtol=1e-12)

@@ -1,16 +1,17 @@
-"""BG/NBD with time-invariant purchase and dropout covariates (Fader & Hardie, "Incorporating
-time-invariant covariates into the Pareto/NBD and BG/NBD models", note 019), in
-pymc-marketing 1.3's parameterisation (``BetaGeoModel`` with ``purchase_covariate_cols``
-and ``dropout_covariate_cols``)::
+"""BG/NBD and MBG/NBD with time-invariant purchase and dropout covariates (Fader & Hardie,
+"Incorporating time-invariant covariates into the Pareto/NBD and BG/NBD models", note 019),
+in pymc-marketing 1.3's parameterisation (``BetaGeoModel`` and ``ModifiedBetaGeoModel``
+with ``purchase_covariate_cols`` and ``dropout_covariate_cols``)::
 
     alpha_i = alpha_scale * exp(-z_i' purchase_coefficient_alpha)   (a higher coefficient: a higher rate)
     a_i     = a_scale * exp(z_i' dropout_coefficient_a)
     b_i     = b_scale * exp(z_i' dropout_coefficient_b)
     a_scale = phi_dropout * kappa_dropout, b_scale = (1 - phi_dropout) * kappa_dropout
 
-``r`` has no covariates. Customer i is a BG/NBD customer with (r, alpha_i, a_i, b_i), so
-every per-customer quantity is BG/NBD's (:mod:`~clv_assets.stats.purchase.bgnbd`) at
-those parameters: :func:`per_covariates` evaluates it once per distinct covariate vector.
+``r`` has no covariates. Customer i is a BG/NBD (MBG/NBD) customer with (r, alpha_i, a_i,
+b_i), so every per-customer quantity is its base model's
+(:mod:`~clv_assets.stats.purchase.bgnbd`, :mod:`~clv_assets.stats.purchase.mbgnbd`) at
+those parameters: ``per_covariates`` evaluates it once per distinct covariate vector.
 
 Covariates (a fixed layout, so one compiled model serves every account): from
 ``features.customer_covariates``, indicators of the first order's channel rank 2, rank 3
@@ -25,12 +26,14 @@ history-only paths (predictions, backtest) do not give yet (issue 28, step 3).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from clv_assets.stats.purchase import bgnbd
+from clv_assets.stats.purchase import bgnbd, mbgnbd
 from clv_assets.stats.specs import CLVModel
 
 if TYPE_CHECKING:
@@ -66,14 +69,14 @@ def distinct_rows(customers: pd.DataFrame) -> pd.DataFrame:
     return customers.groupby([*HISTORY, *COVARIATES]).size().rename("n").reset_index().astype(float)
 
 
-def priors() -> dict:
-    """``BetaGeoModel``'s default priors (``alpha`` per day, as the model without
+def priors(reference: str = "BetaGeoModel") -> dict:
+    """The ``reference`` class's default priors (``alpha`` per day, as the models without
     covariates), in the order pymc-marketing creates the variables."""
     import pymc_marketing.clv
 
     from clv_assets.stats.fitting import in_days
 
-    config = pymc_marketing.clv.BetaGeoModel().default_model_config
+    config = getattr(pymc_marketing.clv, reference)().default_model_config
     purchase = config["purchase_coefficient"].deepcopy()
     purchase.dims = "purchase_covariate"
     dropout = config["dropout_coefficient"].deepcopy()
@@ -101,37 +104,46 @@ def likelihood_data(values: dict) -> dict:
     }
 
 
-def weighted_loglik(data: dict, r, alpha, a, b):
+def weighted_loglik(data: dict, r, alpha, a, b, *, modified: bool = False):
     """sum over rows of count x BG/NBD log-likelihood with per-row ``alpha``, ``a``, ``b``
     (pymc-marketing's ``BetaGeoNBD`` logp, in log space)::
 
         ll = log G(r + x) - log G(r) + log B(a, b + x) - log B(a, b) + r log alpha
              + logaddexp(-(r + x) log(alpha + T), 1{x>0} [log a - log(b + x - 1) - (r + x) log(alpha + t_x)])
+
+    ``modified``: MBG/NBD (``ModifiedBetaGeoNBD``): b + x becomes b + x + 1 in the beta
+    function and the "died" term, which every customer has (one-time buyers too).
     """
     import pytensor.tensor as pt
 
     x, t_x, T = data["frequency"], data["recency"], data["T"]
+    shift = 1.0 if modified else 0.0
     common = (
-        pt.gammaln(r + x) - pt.gammaln(r) + pt.gammaln(a + b) + pt.gammaln(b + x) - pt.gammaln(b)
-        - pt.gammaln(a + b + x) + r * pt.log(alpha)
+        pt.gammaln(r + x) - pt.gammaln(r) + pt.gammaln(a + b) + pt.gammaln(b + x + shift) - pt.gammaln(b)
+        - pt.gammaln(a + b + x + shift) + r * pt.log(alpha)
     )
     alive = -(r + x) * pt.log(alpha + T)
+    if modified:
+        died = pt.log(a) - pt.log(b + x) - (r + x) * pt.log(alpha + t_x)
+        return pt.dot(data["n"], common + pt.logaddexp(alive, died))
     xs = pt.maximum(x, 1.0)  # the died term exists for x > 0 only
     died = pt.log(a) - pt.log(b + xs - 1.0) - (r + x) * pt.log(alpha + t_x)
     return pt.dot(data["n"], common + pt.switch(x > 0, pt.logaddexp(alive, died), alive))
 
 
-def build(rows: pd.DataFrame, priors_: dict | None = None):
-    """The weighted model on distinct (frequency, recency, T, covariates) rows with counts n."""
+def build(rows: pd.DataFrame, priors_: dict | None = None, *, spec: CovariatePurchaseModel | None = None):
+    """The weighted model on distinct (frequency, recency, T, covariates) rows with counts n
+    (``spec``: which of the family; BG/NBD by default)."""
     import pymc as pm
     import pytensor.tensor as pt
 
     from clv_assets.stats.fitting import data_variables
 
-    p = {**priors(), **(priors_ or {})}
+    spec = spec or BGNBD_COVARIATES
+    p = {**spec.priors(), **(priors_ or {})}
     coords = {"purchase_covariate": list(COVARIATES), "dropout_covariate": list(COVARIATES)}
     with pm.Model(coords=coords) as model:
-        data = data_variables(BGNBD_COVARIATES.data(rows))
+        data = data_variables(spec.data(rows))
         gamma = p["purchase_coefficient_alpha"].create_variable("purchase_coefficient_alpha")
         alpha_scale = p["alpha_scale"].create_variable("alpha_scale")
         gamma_a = p["dropout_coefficient_a"].create_variable("dropout_coefficient_a")
@@ -145,7 +157,7 @@ def build(rows: pd.DataFrame, priors_: dict | None = None):
         alpha = alpha_scale * pt.exp(-pt.dot(Z, gamma))
         a = a_scale * pt.exp(pt.dot(Z, gamma_a))
         b = b_scale * pt.exp(pt.dot(Z, gamma_b))
-        pm.Potential("likelihood", weighted_loglik(data, r=r, alpha=alpha, a=a, b=b))
+        pm.Potential("likelihood", weighted_loglik(data, r=r, alpha=alpha, a=a, b=b, modified=spec.base == "mbgnbd"))
     return model
 
 
@@ -157,6 +169,7 @@ class CovariatePurchaseModel(CLVModel):
     covariates: tuple[str, ...]
     coefficients: tuple[str, ...]
     base: str  # the registered model it extends (the model choice compares them)
+    base_expected_purchases: Callable  # that model's conditional expectation
 
     def customer_parameters(self, draws: dict, z: np.ndarray) -> dict[str, np.ndarray]:
         """BG/NBD's (r, alpha, a, b) draws of a customer with covariate vector ``z``
@@ -200,7 +213,7 @@ class CovariatePurchaseModel(CLVModel):
 
     def expected_purchases(self, draws: dict, rows: pd.DataFrame, t: float) -> np.ndarray:
         """E[X(T, T + t) | history, covariates], (draws, rows)."""
-        return self.per_covariates(bgnbd.bgnbd_expected_purchases, draws, rows, t=t)
+        return self.per_covariates(self.base_expected_purchases, draws, rows, t=t)
 
     def effects(self, draws: dict, prob: float = 0.9) -> pd.DataFrame:
         """Each coefficient per covariate as a ratio (exp of it: the purchase-rate ratio for
@@ -230,23 +243,33 @@ def _flat(values, vector: bool) -> np.ndarray:
     return values.reshape(-1, values.shape[-1]) if vector else values.reshape(-1)
 
 
-BGNBD_COVARIATES = CovariatePurchaseModel(
-    name="bgnbd_covariates",
-    label="BG/NBD with covariates",
-    columns=(*HISTORY, *COVARIATES),
-    parameters=("r", "alpha_scale", "a_scale", "b_scale", *COEFFICIENTS),
-    latent=("phi_dropout", "kappa_dropout"),
-    priors=priors,
-    build=build,
-    pooled_variables={
-        "purchase_coefficient_alpha": "none", "alpha_scale": "log", "dropout_coefficient_a": "none",
-        "dropout_coefficient_b": "none", "phi_dropout": "logit", "kappa_dropout": "log", "r": "log",
-    },
-    reference="BetaGeoModel",
-    typical_parameters={"r": 0.245, "alpha_scale": 31.5, "a_scale": 0.78, "b_scale": 2.41,
-                        "purchase_coefficient_alpha": 0.0, "dropout_coefficient_a": 0.0, "dropout_coefficient_b": 0.0},
-    likelihood_data=likelihood_data,
-    covariates=COVARIATES,
-    coefficients=COEFFICIENTS,
-    base="bgnbd",
+def _model(name: str, label: str, base: str, reference: str, expected_purchases: Callable) -> CovariatePurchaseModel:
+    spec = CovariatePurchaseModel(
+        name=name,
+        label=label,
+        columns=(*HISTORY, *COVARIATES),
+        parameters=("r", "alpha_scale", "a_scale", "b_scale", *COEFFICIENTS),
+        latent=("phi_dropout", "kappa_dropout"),
+        priors=partial(priors, reference),
+        build=build,
+        pooled_variables={
+            "purchase_coefficient_alpha": "none", "alpha_scale": "log", "dropout_coefficient_a": "none",
+            "dropout_coefficient_b": "none", "phi_dropout": "logit", "kappa_dropout": "log", "r": "log",
+        },
+        reference=reference,
+        typical_parameters={"r": 0.245, "alpha_scale": 31.5, "a_scale": 0.78, "b_scale": 2.41,
+                            "purchase_coefficient_alpha": 0.0, "dropout_coefficient_a": 0.0, "dropout_coefficient_b": 0.0},
+        likelihood_data=likelihood_data,
+        covariates=COVARIATES,
+        coefficients=COEFFICIENTS,
+        base=base,
+        base_expected_purchases=expected_purchases,
+    )
+    object.__setattr__(spec, "build", partial(build, spec=spec))  # frozen: the builder knows its model
+    return spec
+
+
+BGNBD_COVARIATES = _model("bgnbd_covariates", "BG/NBD with covariates", "bgnbd", "BetaGeoModel", bgnbd.bgnbd_expected_purchases)
+MBGNBD_COVARIATES = _model(
+    "mbgnbd_covariates", "MBG/NBD with covariates", "mbgnbd", "ModifiedBetaGeoModel", mbgnbd.mbgnbd_expected_purchases
 )
