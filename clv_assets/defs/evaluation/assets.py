@@ -148,13 +148,14 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
     )
     gg = fit(GAMMA_GAMMA, spend_rows, config.settings())
     aov = backtest.expected_order_value(thin(gg.draws, config.predictive_draws), customers)
-    scores, deciles, tracks, candidate_draws = [], [], [], {}
+    scores, deciles, tracks, candidate_draws, effects = [], [], [], {}, [_EMPTY_EFFECTS]
     actual_cumulative = np.cumsum(daily["repeat_orders"].to_numpy())
     for model in config.candidates:
         if model in COVARIATE_PURCHASE_MODELS:
-            posterior, figures, calibration, predicted_cumulative = _covariate_candidate(
+            posterior, figures, calibration, predicted_cumulative, model_effects = _covariate_candidate(
                 model, customers, covariates, aov, window, len(daily), config
             )
+            effects.append(model_effects.assign(model=model))
         else:
             posterior = fit(PURCHASE_MODELS[model], histories, config.settings())
             draws = thin(posterior.draws, config.predictive_draws)
@@ -205,10 +206,13 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
         conn.register("evaluation_scores", scores)
         conn.register("evaluation_deciles", deciles)
         conn.register("evaluation_track", tracks)
+        effects = pd.concat(effects, ignore_index=True)
+        conn.register("evaluation_effect_rows", effects)
         with transaction(conn):
             _widen_max_r_hat(conn)
             for table in (
                 "models.evaluation", "models.evaluation_calibration", "models.evaluation_tracking", "models.evaluation_segments",
+                "models.evaluation_effects",
             ):
                 replace_account_rows(conn, table, account, read_sql(table), write)
             _write_choice(conn, account, choice, window, evaluated_at)
@@ -229,8 +233,18 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
                 .round(3).to_markdown()
             ),
             "calibration_plot": dg.MetadataValue.md(markdown_image(calibration_plot(deciles), "calibration plot")),
+            **({"covariate_effects": dg.MetadataValue.md(
+                effects.set_index(["model", "coefficient", "covariate"])[["level", "ratio", "ratio_low", "ratio_high"]].round(3).to_markdown()
+            )} if len(effects) else {}),
         }
     )
+
+
+# the effects of no covariate candidate, typed as models.evaluation_effects reads them
+_EMPTY_EFFECTS = pd.DataFrame({
+    **{c: pd.Series(dtype="object") for c in ("model", "coefficient", "covariate", "level")},
+    **{c: pd.Series(dtype="float64") for c in ("mean", "low", "high", "ratio", "ratio_low", "ratio_high")},
+})
 
 
 def _widen_max_r_hat(conn) -> None:
@@ -276,7 +290,12 @@ def _covariate_candidate(model, customers, covariates, aov, window, n_days, conf
     distinct, inverse = np.unique(rows[keys].to_numpy(float), axis=0, return_inverse=True)
     summary = covariate_predictive_summary(model, draws, pd.DataFrame(distinct, columns=keys), float(window.holdout_days))
     figures, calibration = metrics.score(summary.iloc[inverse.reshape(-1)].reset_index(drop=True), customers, aov)
-    return posterior, figures, calibration, covariate_tracking(model, draws, rows, window.start, n_days)
+    table = spec.effects(posterior.draws)
+    names = covs.groupby("first_channel_rank")["first_channel"].first()
+    levels = {"channel_2": names.get(2), "channel_3": names.get(3), "channel_other": "other channels" if 4 in names.index else None,
+              "value_z": "first order value, +1 sd"}
+    table["level"] = table["covariate"].map(levels)
+    return posterior, figures, calibration, covariate_tracking(model, draws, rows, window.start, n_days), table
 
 
 def _write_choice(conn, account: str, choice: dict, window: backtest.Window, evaluated_at: datetime) -> None:
