@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from clv_assets.stats.gamma_gamma import GAMMA_GAMMA
 from clv_assets.stats.purchase.bgnbd import BGNBD
-from clv_assets.stats.purchase.bgnbd_covariates import BGNBD_COVARIATES, MBGNBD_COVARIATES
+from clv_assets.stats.purchase.bgnbd_covariates import BGNBD_COVARIATES, MBGNBD_COVARIATES, PARETO_NBD_COVARIATES
 from clv_assets.stats.purchase.mbgnbd import MBGNBD
 from clv_assets.stats.purchase.pareto_nbd import PARETO_NBD
 from clv_assets.stats.specs import CLVModel, PurchaseModel
@@ -20,7 +20,7 @@ DEFAULT_PURCHASE_MODEL = BGNBD.name
 # purchase models whose rows carry per-customer covariates (features.customer_covariates)
 # beside the history: not in PURCHASE_MODELS, whose paths (predictions, backtest, pooled
 # prior) read histories only; the model choice takes one only where it beats its base model
-COVARIATE_PURCHASE_MODELS = {model.name: model for model in (BGNBD_COVARIATES, MBGNBD_COVARIATES)}
+COVARIATE_PURCHASE_MODELS = {model.name: model for model in (BGNBD_COVARIATES, MBGNBD_COVARIATES, PARETO_NBD_COVARIATES)}
 # every model fitted, the purchase models and the spend model
 MODELS: Mapping[str, CLVModel] = {**PURCHASE_MODELS, GAMMA_GAMMA.name: GAMMA_GAMMA}
 

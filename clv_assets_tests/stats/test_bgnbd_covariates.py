@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 import pymc_marketing.clv
 
-from clv_assets.stats.purchase.bgnbd_covariates import BGNBD_COVARIATES, COVARIATES, MBGNBD_COVARIATES, distinct_rows
+from clv_assets.stats.purchase.bgnbd_covariates import (
+    BGNBD_COVARIATES,
+    COVARIATES,
+    MBGNBD_COVARIATES,
+    PARETO_NBD_COVARIATES,
+    distinct_rows,
+)
 
 
 def _gradient(model):
@@ -34,7 +40,7 @@ def _customers_with_covariates(n=500, seed=5) -> pd.DataFrame:
 
 
 @pytest.mark.fast
-@pytest.mark.parametrize("spec", [BGNBD_COVARIATES, MBGNBD_COVARIATES], ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", [BGNBD_COVARIATES, MBGNBD_COVARIATES, PARETO_NBD_COVARIATES], ids=lambda s: s.name)
 def test_weighted_log_posterior_equals_pymc_marketing_with_covariates(spec):
     """On distinct rows with counts against ``BetaGeoModel`` / ``ModifiedBetaGeoModel``
     with ``purchase_covariate_cols`` and ``dropout_covariate_cols`` on the customers, same
@@ -43,11 +49,12 @@ def test_weighted_log_posterior_equals_pymc_marketing_with_covariates(spec):
     distinct = distinct_rows(customers)
     assert len(distinct) < len(customers)
     priors = spec.priors()
-    config = {
-        "alpha": priors["alpha_scale"], "r": priors["r"], "phi_dropout": priors["phi_dropout"],
-        "kappa_dropout": priors["kappa_dropout"],
-        "purchase_covariate_cols": list(COVARIATES), "dropout_covariate_cols": list(COVARIATES),
-    }
+    config = {"alpha": priors["alpha_scale"], "r": priors["r"],
+              "purchase_covariate_cols": list(COVARIATES), "dropout_covariate_cols": list(COVARIATES)}
+    if spec is PARETO_NBD_COVARIATES:
+        config |= {"beta": priors["beta_scale"], "s": priors["s"]}
+    else:
+        config |= {"phi_dropout": priors["phi_dropout"], "kappa_dropout": priors["kappa_dropout"]}
     reference = getattr(pymc_marketing.clv, spec.reference)(model_config=config)
     reference.build_model(customers)
     ours = spec.build(distinct)
@@ -249,4 +256,24 @@ def test_mbgnbd_covariates_quantities_are_mbgnbds_at_each_customers_parameters()
     for i, row in rows.iterrows():
         p = MBGNBD_COVARIATES.customer_parameters(draws, row[list(COVARIATES)].to_numpy(float))
         want = mbgnbd_expected_purchases(**p, x=row.frequency, t_x=row.recency, T=row["T"], t=60.0)[:, 0]
+        np.testing.assert_allclose(got[:, i], want, rtol=1e-12)
+
+
+@pytest.mark.fast
+def test_pareto_nbd_covariates_quantities_are_pareto_nbds_at_each_customers_parameters():
+    from clv_assets.stats.purchase.pareto_nbd import pareto_nbd_expected_purchases
+
+    rng = np.random.default_rng(6)
+    draws = PARETO_NBD_COVARIATES.thin({
+        "r": rng.uniform(0.4, 0.8, (2, 20)), "alpha_scale": rng.uniform(50, 90, (2, 20)), "s": rng.uniform(0.4, 0.8, (2, 20)),
+        "beta_scale": rng.uniform(50, 90, (2, 20)), "purchase_coefficient": rng.normal(0, 0.4, (2, 20, 4)),
+        "dropout_coefficient": rng.normal(0, 0.4, (2, 20, 4)),
+    }, 40)
+    rows = simulate_account(EFFECTS, n=25, seed=13).drop(columns="holdout")
+    got = PARETO_NBD_COVARIATES.expected_purchases(draws, rows, t=60.0)
+    for i, row in rows.iterrows():
+        z = row[list(COVARIATES)].to_numpy(float)
+        alpha = draws["alpha_scale"] * np.exp(-draws["purchase_coefficient"] @ z)
+        beta = draws["beta_scale"] * np.exp(-draws["dropout_coefficient"] @ z)
+        want = pareto_nbd_expected_purchases(draws["r"], alpha, draws["s"], beta, x=row.frequency, t_x=row.recency, T=row["T"], t=60.0)[:, 0]
         np.testing.assert_allclose(got[:, i], want, rtol=1e-12)

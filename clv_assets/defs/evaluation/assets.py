@@ -54,7 +54,7 @@ class EvaluationConfig(SamplerConfig):
     holdout_fraction: float = 1 / 3
     """Share of the observed window held out when no cutoff is given."""
     candidates: list[str] = list(CANDIDATES)
-    """The purchase models compared; 'bgnbd_covariates' or 'mbgnbd_covariates' (with the first order's channel and value) may be added, beside their base model."""
+    """The purchase models compared; 'bgnbd_covariates', 'mbgnbd_covariates' or 'pareto_nbd_covariates' (with the first order's channel and value; fitted by NUTS) may be added, beside their base model."""
     draws: int = 500  # fewer than a served fit: every candidate is fitted
     tune: int = 500  # NUTS warm-up steps per chain
     predictive_draws: int = 200  # posterior draws used for the predictive quantities

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from clv_assets.stats.purchase import bgnbd, mbgnbd
+from clv_assets.stats.purchase import bgnbd, mbgnbd, pareto_nbd
 from clv_assets.stats.specs import CLVModel
 
 if TYPE_CHECKING:
@@ -131,6 +131,45 @@ def weighted_loglik(data: dict, r, alpha, a, b, *, modified: bool = False):
     return pt.dot(data["n"], common + pt.switch(x > 0, pt.logaddexp(alive, died), alive))
 
 
+def pareto_priors() -> dict:
+    """``ParetoNBDModel``'s default priors (``alpha`` and ``beta`` per day, as Pareto/NBD
+    without covariates), in the order pymc-marketing creates the variables."""
+    import pymc_marketing.clv
+
+    from clv_assets.stats.fitting import in_days
+
+    config = pymc_marketing.clv.ParetoNBDModel().default_model_config
+    purchase = config["purchase_coefficient"].deepcopy()
+    purchase.dims = "purchase_covariate"
+    dropout = config["dropout_coefficient"].deepcopy()
+    dropout.dims = "dropout_covariate"
+    return {
+        "purchase_coefficient": purchase, "alpha_scale": in_days(config["alpha"]),
+        "dropout_coefficient": dropout, "beta_scale": in_days(config["beta"]), "r": config["r"], "s": config["s"],
+    }
+
+
+def build_pareto(rows: pd.DataFrame, priors_: dict | None = None):
+    """Pareto/NBD with covariates (``ParetoNBDModel``'s: alpha_i = alpha_scale exp(-z'c_p),
+    beta_i = beta_scale exp(-z'c_d)) on distinct (history, covariates) rows with counts n:
+    pymc-marketing's ``ParetoNBD`` logp per row, weighted."""
+    import pymc as pm
+    import pytensor.tensor as pt
+    from pymc_marketing.clv.distributions import ParetoNBD
+
+    from clv_assets.stats.fitting import data_variables, weighted_logp
+
+    p = {**pareto_priors(), **(priors_ or {})}
+    coords = {"purchase_covariate": list(COVARIATES), "dropout_covariate": list(COVARIATES)}
+    with pm.Model(coords=coords) as model:
+        data = data_variables(PARETO_NBD_COVARIATES.data(rows))
+        v = {name: p[name].create_variable(name) for name in p}
+        alpha = v["alpha_scale"] * pt.exp(-pt.dot(data["Z"], v["purchase_coefficient"]))
+        beta = v["beta_scale"] * pt.exp(-pt.dot(data["Z"], v["dropout_coefficient"]))
+        pm.Potential("likelihood", weighted_logp(data, ParetoNBD.dist(r=v["r"], alpha=alpha, s=v["s"], beta=beta, T=data["T"])))
+    return model
+
+
 def build(rows: pd.DataFrame, priors_: dict | None = None, *, spec: CovariatePurchaseModel | None = None):
     """The weighted model on distinct (frequency, recency, T, covariates) rows with counts n
     (``spec``: which of the family; BG/NBD by default)."""
@@ -172,10 +211,15 @@ class CovariatePurchaseModel(CLVModel):
     base_expected_purchases: Callable  # that model's conditional expectation
 
     def customer_parameters(self, draws: dict, z: np.ndarray) -> dict[str, np.ndarray]:
-        """BG/NBD's (r, alpha, a, b) draws of a customer with covariate vector ``z``
-        (1-D draws in, 1-D draws out)."""
+        """The base model's parameter draws of a customer with covariate vector ``z``: BG/NBD's
+        and MBG/NBD's (r, alpha, a, b), Pareto/NBD's (r, alpha, s, beta) (1-D draws out)."""
         flat = {k: _flat(v, k in self.coefficients) for k, v in draws.items()}
         z = np.asarray(z, dtype=float)
+        if self.base == "pareto_nbd":
+            return {
+                "r": flat["r"], "alpha": flat["alpha_scale"] * np.exp(-flat["purchase_coefficient"] @ z),
+                "s": flat["s"], "beta": flat["beta_scale"] * np.exp(-flat["dropout_coefficient"] @ z),
+            }
         return {
             "r": flat["r"],
             "alpha": flat["alpha_scale"] * np.exp(-flat["purchase_coefficient_alpha"] @ z),
@@ -184,9 +228,9 @@ class CovariatePurchaseModel(CLVModel):
         }
 
     def per_covariates(self, quantity, draws: dict, rows: pd.DataFrame, **kwargs) -> np.ndarray:
-        """``quantity(r, alpha, a, b, x=, t_x=, T=, **kwargs)`` (a BG/NBD function, (draws,
-        rows)) for every row of ``rows`` (history and covariate columns), evaluated once per
-        distinct covariate vector."""
+        """``quantity(*base parameters, x=, t_x=, T=, **kwargs)`` (a base-model function,
+        (draws, rows)) for every row of ``rows`` (history and covariate columns), evaluated
+        once per distinct covariate vector."""
         Z = rows[list(self.covariates)].to_numpy(float)
         levels, inverse = np.unique(Z, axis=0, return_inverse=True)
         out = None
@@ -194,7 +238,7 @@ class CovariatePurchaseModel(CLVModel):
             mask = inverse.reshape(-1) == k
             p = self.customer_parameters(draws, z)
             part = quantity(
-                p["r"], p["alpha"], p["a"], p["b"],
+                *p.values(),
                 x=rows["frequency"].to_numpy(float)[mask], t_x=rows["recency"].to_numpy(float)[mask],
                 T=rows["T"].to_numpy(float)[mask], **kwargs,
             )
@@ -272,4 +316,24 @@ def _model(name: str, label: str, base: str, reference: str, expected_purchases:
 BGNBD_COVARIATES = _model("bgnbd_covariates", "BG/NBD with covariates", "bgnbd", "BetaGeoModel", bgnbd.bgnbd_expected_purchases)
 MBGNBD_COVARIATES = _model(
     "mbgnbd_covariates", "MBG/NBD with covariates", "mbgnbd", "ModifiedBetaGeoModel", mbgnbd.mbgnbd_expected_purchases
+)
+PARETO_NBD_COVARIATES = CovariatePurchaseModel(
+    name="pareto_nbd_covariates",
+    label="Pareto/NBD with covariates",
+    columns=(*HISTORY, *COVARIATES),
+    parameters=("r", "alpha_scale", "s", "beta_scale", "purchase_coefficient", "dropout_coefficient"),
+    priors=pareto_priors,
+    build=build_pareto,
+    pooled_variables={
+        "purchase_coefficient": "none", "alpha_scale": "log", "dropout_coefficient": "none", "beta_scale": "log",
+        "r": "log", "s": "log",
+    },
+    reference="ParetoNBDModel",
+    typical_parameters={"r": 0.56, "alpha_scale": 74.1, "s": 0.557, "beta_scale": 71.8, "purchase_coefficient": 0.0, "dropout_coefficient": 0.0},
+    nuts_by_default=False,
+    likelihood_data=likelihood_data,
+    covariates=COVARIATES,
+    coefficients=("purchase_coefficient", "dropout_coefficient"),
+    base="pareto_nbd",
+    base_expected_purchases=pareto_nbd.pareto_nbd_expected_purchases,
 )
