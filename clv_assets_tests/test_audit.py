@@ -128,7 +128,9 @@ def test_audit_totals_equal_a_recomputation_from_raw_orders(audited):
     np.testing.assert_allclose(audit["actual_spend"], expected["spend"], rtol=1e-9)
     np.testing.assert_array_equal(audit["customers"], expected["customers"])
     # each snapshot's checkpoint windows, scored once by the first run on or after their end
-    # and kept: T's 7/14/30 (at T+30), 60 (T+60), 90 (T+90); T+30's 7/14/30, 60; T+60's 7/14/30
+    # and kept (default checkpoints 7, 30, 90, 180, 365 with the horizons 30 and 365):
+    # T's 7/30 (at T+30), 90 (T+90); T+30's 7/30 (T+60); T+60's 7/30 (T+90)
+    assert audit_windows(30, 365) == [(7, 30), (30, 30), (90, 365), (180, 365), (365, 365)]
     expected_windows = {
         (account, snap, days, horizon, min(d for d in dates if d >= snap + timedelta(days=days)))
         for account in (STEADY, HALVED)
@@ -139,7 +141,7 @@ def test_audit_totals_equal_a_recomputation_from_raw_orders(audited):
     scored = set(zip(audit["account"], audit["snapshot_as_of"].dt.date, audit["matured_days"], audit["horizon_days"],
                      audit["as_of"].dt.date, strict=True))
     assert scored == expected_windows
-    assert len(audit) == len(expected_windows)
+    assert len(audit) == len(expected_windows) == 2 * 7
     assert (audit["predicted_orders_p05"] <= audit["predicted_orders_p95"]).all()
 
 

@@ -3,13 +3,13 @@
 per snapshot).
 
 A demo account of ``--customers`` customers (default 1M) is materialised as of A - 1 day
-(a warm-up run, as bench.py's); its snapshot is then copied to A - 7, A - 14, A - 30,
-A - 60, A - 90, A - 180 and A - 365 (same customers and draws: the audit's cost depends on
-the customers, their distinct histories and the windows' orders, not on the date the rows
+(a warm-up run, as bench.py's); its snapshot is then copied to A - d for each default
+checkpoint d (7, 30, 90, 180, 365: clv_assets.stats.audit.CHECKPOINTS; same customers and
+draws: the audit's cost depends on the customers, their distinct histories and the windows' orders, not on the date the rows
 carry), the job is run again as of A - 1 (scoring every window of those copies matured by
 then, as the runs of the previous days would have), and the measured run as of A scores
-exactly the windows that mature that day: one per checkpoint (7, 14, 30, 60, 90, 180, 365
-days), a daily run's steady state, every checkpoint included. Printed: the measured run's
+exactly the windows that mature that day: one per checkpoint, a daily run's steady state,
+every checkpoint included. Printed: the measured run's
 wall time (``clv-assets materialize`` as a new process), the snapshot and audit steps'
 seconds from its event log, and the snapshot table's bytes per snapshot (DuckDB's
 storage_info: the distinct blocks of models.prediction_snapshots x the block size,
@@ -30,7 +30,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import AS_OF_OFFSET_DAYS, _done_with, _workspace, latest_run_id, measure_tree, step_figures  # noqa: E402
 
-CHECKPOINT_COPIES = (7, 14, 30, 60, 90, 180, 365)
+from clv_assets.stats.audit import CHECKPOINTS as CHECKPOINT_COPIES  # noqa: E402
+
 SNAPSHOT_TABLES = ("models.prediction_snapshots", "models.prediction_snapshot_draws")
 
 

@@ -14,8 +14,8 @@ import pytest
 
 from clv_assets.demo import _simulate_chunk
 from clv_assets.stats.audit import (
-    TOTALS, AuditSettings, _alive_moments, _alive_second_moment, aggregated_rows, group_intervals, interval, simulated_totals,
-    sub_horizon_means,
+    TOTALS, AuditSettings, _alive_moments, _alive_second_moment, aggregated_rows, draw_moments, group_intervals, interval,
+    mixture_interval, simulated_totals, sub_horizon_means, thinned_pick,
 )
 from clv_assets.stats.registry import PURCHASE_MODELS
 
@@ -132,8 +132,9 @@ def test_thinned_variance_draws_barely_move_the_intervals(model):
     rows = aggregated_rows(histories)
     membership = np.column_stack([np.ones(len(rows)), rows["frequency"].to_numpy() > 2, rng.random(len(rows)) < 0.2])
     for days in (7.0, 365.0):
-        full = group_intervals(rows, membership, bg, gg, model, days, AuditSettings(exact_below=0, variance_draws=0))[0]
-        thin = group_intervals(rows, membership, bg, gg, model, days, AuditSettings(exact_below=0))[0]
+        every = AuditSettings(exact_below=0, variance_draws=0, posterior_draws=0)
+        full = group_intervals(rows, membership, bg, gg, model, days, every)[0]
+        thin = group_intervals(rows, membership, bg, gg, model, days, AuditSettings(exact_below=0, posterior_draws=0))[0]
         for name in TOTALS:
             width = full[f"predicted_{name}_p95"] - full[f"predicted_{name}_p05"]
             for end in ("p05", "p95"):
@@ -143,3 +144,56 @@ def test_thinned_variance_draws_barely_move_the_intervals(model):
     first, _ = _alive_moments(spec, bg, pairs, 365.0)
     closed = spec.future_if_alive(**bg, x=pairs[0], T=pairs[1], t=365.0)["expected"]
     np.testing.assert_allclose(first, closed, rtol=1e-4)
+
+
+def _correlated_posterior(draws: int, seed: int, sd: float) -> tuple[dict, dict]:
+    """Draws around the generator's parameters with the correlations a fit shows (r with
+    alpha, a with b, p with q and v: each pair's log-parameters correlated 0.9)."""
+    rng = np.random.default_rng(seed)
+    pair = np.array([[1.0, 0.9], [0.9, 1.0]])
+    bg_logs = np.hstack([rng.multivariate_normal([0, 0], pair, draws), rng.multivariate_normal([0, 0], pair, draws)]) * sd
+    gg_cov = np.full((3, 3), 0.9) + 0.1 * np.eye(3)
+    gg_logs = rng.multivariate_normal(np.zeros(3), gg_cov, draws) * sd / 2
+    bg = {k: BG[k] * np.exp(bg_logs[:, i]) for i, k in enumerate(("r", "alpha", "a", "b"))}
+    gg = {name: GG[key] * np.exp(gg_logs[:, i]) for i, (name, key) in enumerate((("p", "p"), ("q", "q"), ("v", "gamma")))}
+    return bg, gg
+
+
+@pytest.mark.parametrize("days", [30.0, 365.0])
+def test_fifty_draws_give_the_intervals_of_two_hundred(days):
+    """The normal path on 50 of 200 posterior draws (the default ``posterior_draws``),
+    carried to all 200 by the per-group regression on the log-parameters, against the
+    normal path on all 200: on 20,000 simulated customers with a posterior wide enough for
+    its uncertainty to dominate the large groups' intervals (log-parameters' sd 0.1,
+    correlated), each end of every group's interval within 4% of its width (seen: at most
+    0.7% at 30 days, 1.9% at 365) and the predicted totals within 0.5% of the width (seen:
+    0.1%). The 50 draws alone (no regression) move the ends by up to 9% (30 days) and 15%
+    (365 days) of the width: the parameter part of an interval rests on 50 evaluated
+    draws, the other 150 predicted by the regression, not evaluated."""
+    histories, _ = simulated_account(11, 30.0, customers=20_000)
+    rows = aggregated_rows(histories)
+    rng = np.random.default_rng(0)
+    membership = np.column_stack(
+        [np.ones(len(rows)), rng.random(len(rows)) < 0.05, rows["frequency"] > 2, rows["frequency"] == 0]
+    ).astype(float)
+    worst, alone, centre = 0.0, 0.0, 0.0
+    for seed in range(3):
+        bg, gg = _correlated_posterior(200, seed, 0.1)
+        full = group_intervals(rows, membership, bg, gg, "bgnbd", days, AuditSettings(exact_below=0, posterior_draws=0))[0]
+        thin = group_intervals(rows, membership, bg, gg, "bgnbd", days, AuditSettings(exact_below=0, posterior_draws=50))[0]
+        pick = thinned_pick(200, 50)
+        means, variances, _ = draw_moments(
+            rows, membership, {k: v[pick] for k, v in bg.items()}, {k: v[pick] for k, v in gg.items()}, "bgnbd", days,
+            AuditSettings(posterior_draws=0),
+        )
+        for name in TOTALS:
+            width = (full[f"predicted_{name}_p95"] - full[f"predicted_{name}_p05"]).to_numpy()
+            plain = mixture_interval(means[name], variances[name])
+            for i, end in enumerate(("p05", "p95")):
+                column = f"predicted_{name}_{end}"
+                worst = max(worst, (np.abs(thin[column] - full[column]) / width).max())
+                alone = max(alone, (np.abs(plain[i] - full[column]) / width).max())
+            centre = max(centre, (np.abs(thin[f"predicted_{name}"] - full[f"predicted_{name}"]) / width).max())
+    print(f"{days:.0f} days: ends moved by at most {worst:.3f} of the width (50 draws alone: {alone:.3f}); means {centre:.4f}")
+    assert worst < 0.04
+    assert centre < 0.005

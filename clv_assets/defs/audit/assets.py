@@ -3,7 +3,7 @@
 Each account run keeps a compact snapshot of what it predicted (models.prediction_snapshots,
 with the posterior draws in models.prediction_snapshot_draws), and scores the stored
 snapshots against the orders that arrived since, once per window of checkpoint days
-(7, 14, 30, 60, 90, 180, 365 and the horizons, :func:`clv_assets.stats.audit.audit_windows`):
+(by default 7, 30, 90, 180, 365 and the horizons, :func:`clv_assets.stats.audit.audit_windows`):
 a window is scored by the first run whose as_of is at least the snapshot's as_of plus the
 window, and its rows are kept (marts.prediction_audit, per band and segment in
 marts.prediction_audit_detail, calibration in marts.prediction_calibration). A run's cost
@@ -23,8 +23,7 @@ from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.draws import load_draws
 from clv_assets.lib.keys import CUSTOMER_SEGMENTS, CUSTOMER_TRANSACTIONS, PREDICTION_AUDIT, PREDICTION_SNAPSHOTS
 from clv_assets.lib.warehouse import column_schema_metadata, partition_metadata, read_query, read_sql, replace_account_rows, run_sql, table_exists, transaction
-from clv_assets.stats.audit import TOTALS, AuditSettings, audit_png, audit_windows, calibration_bins, group_intervals
-from clv_assets.stats.plots import markdown_image
+from clv_assets.stats.audit import CHECKPOINTS, TOTALS, AuditSettings, audit_png, audit_windows, calibration_bins, group_intervals
 from clv_assets.stats.predict import aligned_draws
 from clv_assets.stats.registry import GAMMA_GAMMA
 
@@ -99,6 +98,12 @@ class AuditConfig(dg.Config):
     """Equal-width bins of predicted P(order) in marts.prediction_calibration."""
     seed: int = 0
     """Seed of the simulations (with the snapshot date and window, so a re-run repeats them)."""
+    posterior_draws: int = 50
+    """Posterior draws (evenly spaced among the snapshot's) behind the predicted totals
+    and the normal-mixture intervals of large groups; 0: all of them."""
+    checkpoints: list[int] = list(CHECKPOINTS)
+    """Windows (days after a snapshot's as_of) each snapshot is scored over, besides its
+    purchase horizon and horizon themselves."""
 
 
 _SNAPSHOTS_SQL = """
@@ -115,7 +120,7 @@ FROM marts.prediction_audit WHERE account = $account
 @dg.asset(key=PREDICTION_AUDIT, deps=[PREDICTION_SNAPSHOTS, CUSTOMER_TRANSACTIONS], **AUDIT)
 def prediction_audit(context: dg.AssetExecutionContext, config: AuditConfig, duckdb: DuckDBResource):
     """Earlier predictions against what happened, once per snapshot and window: the stored
-    snapshots' windows of checkpoint days (7, 14, 30, 60, 90, 180, 365, capped by the
+    snapshots' windows of checkpoint days (by default 7, 30, 90, 180, 365, capped by the
     snapshot's horizons, and the horizons) that have matured by this run's as_of and were
     not scored by an earlier run, scored against the orders (transactions: same-day orders
     merged) in exactly (snapshot as_of, snapshot as_of + window]. Per window: predicted vs
@@ -132,7 +137,9 @@ def prediction_audit(context: dg.AssetExecutionContext, config: AuditConfig, duc
             if table_exists(conn, "marts.prediction_audit")
             else pd.DataFrame(columns=["snapshot_as_of", "horizon_days", "matured_days", "as_of"])
         )
-        due, stale = _due_windows(snapshots, scored, as_of)
+        if not config.checkpoints or min(config.checkpoints) <= 0:
+            raise dg.Failure("checkpoints must be positive days", allow_retries=False)
+        due, stale = _due_windows(snapshots, scored, as_of, config.checkpoints)
         with transaction(conn):  # rows of windows no snapshot has any more (an earlier scheme)
             for table in AUDIT_TABLES:
                 for snap_as_of, horizon, days in stale:
@@ -151,7 +158,7 @@ def prediction_audit(context: dg.AssetExecutionContext, config: AuditConfig, duc
         ).df()
         draws["as_of"] = pd.to_datetime(draws["as_of"]).dt.date
         audited_at = datetime.now(UTC)
-        settings = AuditSettings(config.simulations, exact_below=config.exact_below)
+        settings = AuditSettings(config.simulations, exact_below=config.exact_below, posterior_draws=config.posterior_draws)
         rows, calibration = [], []
         for snap, horizon, days in due:
             of_snapshot = draws[draws["as_of"] == snap.as_of]
@@ -205,11 +212,13 @@ def prediction_audit(context: dg.AssetExecutionContext, config: AuditConfig, duc
         "windows": ", ".join(f"{snap.as_of:%Y-%m-%d}+{days}d" for snap, _, days in due) or "none due",
     }
     if len(summary):
+        from clv_assets.stats.plots import markdown_image  # matplotlib: not when the definitions load
+
         metadata["predicted_vs_actual"] = dg.MetadataValue.md(markdown_image(audit_png(summary), "predicted vs actual orders"))
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _due_windows(snapshots: pd.DataFrame, scored: pd.DataFrame, as_of) -> tuple[list, list]:
+def _due_windows(snapshots: pd.DataFrame, scored: pd.DataFrame, as_of, checkpoints=CHECKPOINTS) -> tuple[list, list]:
     """The windows to score now, (snapshot row, horizon days, window days): matured by
     ``as_of`` (snapshot as_of + window <= as_of) and not scored by a run of an earlier
     as_of (a re-run of the same or an earlier as_of scores its windows again); and the
@@ -217,7 +226,7 @@ def _due_windows(snapshots: pd.DataFrame, scored: pd.DataFrame, as_of) -> tuple[
     window of theirs (rows of an earlier scheme, deleted)."""
     due, stale = [], []
     for snap in snapshots.itertuples():
-        windows = audit_windows(int(snap.purchase_horizon_days), int(snap.horizon_days))
+        windows = audit_windows(int(snap.purchase_horizon_days), int(snap.horizon_days), checkpoints)
         mine = scored[pd.to_datetime(scored["snapshot_as_of"]).dt.date == snap.as_of]
         kept = {
             int(row.matured_days)
@@ -247,10 +256,14 @@ def _groups(outcomes: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         for value in sorted(outcomes[band].dropna().unique()):
             labels.append(("band", band, value))
             columns.append((outcomes[band] == value).to_numpy(float))
-    segments = outcomes["segments"].map(lambda names: set(names) if names is not None else set())
-    for name in sorted(set().union(*segments)) if len(segments) else []:
-        labels.append(("segment", "segment", name))
-        columns.append(segments.map(lambda names, name=name: name in names).to_numpy(float))
+    # segments: one (row, segment) pair per listed segment, the membership set at once
+    listed = outcomes["segments"].reset_index(drop=True).explode().dropna()
+    names, code = np.unique(listed.astype(str).to_numpy(), return_inverse=True)
+    positions = listed.index.to_numpy()
+    segment_columns = np.zeros((len(outcomes), len(names)))
+    segment_columns[positions, code.ravel()] = 1.0
+    labels += [("segment", "segment", name) for name in names]
+    columns += list(segment_columns.T)
     return pd.DataFrame(labels, columns=["group_kind", "group_name", "group_value"]), np.column_stack(columns)
 
 
