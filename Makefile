@@ -8,7 +8,7 @@ export CLV_WAREHOUSE ?= $(CURDIR)/data/warehouse.duckdb
 export CLV_LANDING_DIR ?= $(CURDIR)/data/landing
 # PyTensor's and numba's compile caches: .venv/pytensor_cache and .venv/numba_cache (clv_assets/__init__.py)
 
-.PHONY: setup demo ui test test-fast bench docs lock clean postgres dashboard dashboard-serve dashboard-setup
+.PHONY: setup demo ui test test-fast bench measurements docs lock clean postgres dashboard dashboard-serve dashboard-setup
 
 setup: $(VENV)/.installed
 
@@ -61,8 +61,17 @@ test-fast: setup
 docs: setup
 	$(BIN)/python -m clv_assets.reference
 
+# the measurement pages (docs/measurements/), each written by the script that measures it;
+# run them on a quiet machine: the figures are medians of wall times
 bench: setup
-	$(BIN)/python scripts/bench.py
+	$(BIN)/python scripts/bench.py --sizes 100000 1000000 --no-naive --many 20 --customers 5000 --modes workers \
+	  --prediction-models 20000 --backtest --fits --markdown docs/measurements/performance.md
+
+measurements: bench
+	$(BIN)/python scripts/cdnow_scorecard.py --markdown docs/measurements/cdnow_scorecard.md
+	$(BIN)/python scripts/segment_report.py --generate --markdown docs/measurements/segments.md
+	$(BIN)/python scripts/pooled_backtest.py --sources cdnow demo pareto-mix seasonal-gifts --population auto \
+	  --markdown docs/measurements/pooled_prior.md
 
 lock: setup
 	$(BIN)/uv pip freeze --python $(BIN)/python --exclude-editable | grep -v '^uv==' \
