@@ -252,19 +252,22 @@ def _groups(outcomes: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     (rows, groups) membership matrix (a row is customers or one customer)."""
     labels = [("account", "account", "all")]
     columns = [np.ones(len(outcomes))]
-    for band in BANDS:
-        for value in sorted(outcomes[band].dropna().unique()):
-            labels.append(("band", band, value))
-            columns.append((outcomes[band] == value).to_numpy(float))
+    for band in BANDS:  # one column per value (sorted), set at once from the codes
+        code, values = pd.factorize(outcomes[band], sort=True)
+        labels += [("band", band, value) for value in values]
+        columns += list(_one_hot(np.flatnonzero(code >= 0), code[code >= 0], len(outcomes), len(values)).T)
     # segments: one (row, segment) pair per listed segment, the membership set at once
     listed = outcomes["segments"].reset_index(drop=True).explode().dropna()
-    names, code = np.unique(listed.astype(str).to_numpy(), return_inverse=True)
-    positions = listed.index.to_numpy()
-    segment_columns = np.zeros((len(outcomes), len(names)))
-    segment_columns[positions, code.ravel()] = 1.0
+    code, names = pd.factorize(listed.astype(str), sort=True)
     labels += [("segment", "segment", name) for name in names]
-    columns += list(segment_columns.T)
+    columns += list(_one_hot(listed.index.to_numpy(), code, len(outcomes), len(names)).T)
     return pd.DataFrame(labels, columns=["group_kind", "group_name", "group_value"]), np.column_stack(columns)
+
+
+def _one_hot(rows: np.ndarray, codes: np.ndarray, n_rows: int, n_codes: int) -> np.ndarray:
+    out = np.zeros((n_rows, n_codes))
+    out[rows, codes] = 1.0
+    return out
 
 
 def _score_window(
