@@ -185,3 +185,19 @@ def test_a_rerun_of_the_same_as_of_gives_the_same_tables(audited):
 
     for table, frame in rerun["before"].items():
         pd.testing.assert_frame_equal(rerun["after"][table], frame, check_exact=False, rtol=1e-9, obj=table)
+
+
+def test_snapshots_are_scored_on_a_cadence_that_runs_do_not_change():
+    from datetime import date
+
+    import pandas as pd
+
+    from clv_assets.defs.audit.assets import scored_cadence
+
+    days = [0, 1, 2, 7, 8, 14, 30, 31]
+    dates = pd.Series([date(2026, 1, 1) + timedelta(days=d) for d in days])
+    assert [d for d, keep in zip(days, scored_cadence(dates, 7)) if keep] == [0, 7, 14, 30]
+    assert scored_cadence(dates, 1).all()
+    # the order rows arrive in does not matter
+    shuffled = dates.iloc[::-1].reset_index(drop=True)
+    assert sorted(shuffled[scored_cadence(shuffled, 7)]) == sorted(dates[scored_cadence(dates, 7)])

@@ -157,9 +157,10 @@ def mapped_rows(mem: duckdb.DuckDBPyConnection, source: _Source, relation: str, 
     params = params or {}
     update = getattr(source, "update_column", None)
     try:
-        present = [row[0] for row in mem.execute(f"DESCRIBE SELECT * FROM {relation}", params).fetchall()]
+        types = {row[0]: row[1] for row in mem.execute(f"DESCRIBE SELECT * FROM {relation}", params).fetchall()}
     except duckdb.Error as exc:
         raise SourceError(f"{label}: cannot be read ({_first_line(exc)})") from None
+    present = list(types)
     missing = [f"{c} (as {source.column(c)!r})" for c in REQUIRED if source.column(c) not in present]
     unknown = [f"{c} (as {source.column(c)!r})" for c in source.columns if source.column(c) not in present]
     unknown += [f"update_column {update!r}"] if update and update not in present else []
@@ -181,6 +182,15 @@ def mapped_rows(mem: duckdb.DuckDBPyConnection, source: _Source, relation: str, 
     # a row without a readable update value is read by every load (and rejected if its
     # timestamp is bad): an incremental load never drops it silently
     where = f"WHERE {value} > $since OR {value} IS NULL" if update and since is not None else ""
+    if where and types[update].startswith(("TIMESTAMP", "DATE")):
+        # a typed column needs no cast, and plain comparisons reach the source (PostgreSQL
+        # filters the rows itself): the increment is read, not the whole table
+        column = quoted_identifier(update)
+        relation = (
+            f"(SELECT * FROM {relation} WHERE {column} > $since "
+            f"UNION ALL SELECT * FROM {relation} WHERE {column} IS NULL)"
+        )
+        where = "WHERE true"
     sql = (
         f"SELECT CAST($label AS VARCHAR) AS source_file, "
         f"CAST(row_number() OVER ({newest_first}) AS BIGINT) AS source_row, {selected}, {value} AS update_value "

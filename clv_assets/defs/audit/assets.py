@@ -104,6 +104,10 @@ class AuditConfig(dg.Config):
     checkpoints: list[int] = list(CHECKPOINTS)
     """Windows (days after a snapshot's as_of) each snapshot is scored over, besides its
     purchase horizon and horizon themselves."""
+    audit_every_days: int = 7
+    """Snapshots scored: the oldest kept, then each next one at least this many days after
+    the last scored (1: every snapshot). Daily runs then mature about one window a week
+    instead of five a day, which keeps the audit a small part of a run."""
 
 
 _SNAPSHOTS_SQL = """
@@ -137,8 +141,9 @@ def prediction_audit(context: dg.AssetExecutionContext, config: AuditConfig, duc
             if table_exists(conn, "marts.prediction_audit")
             else pd.DataFrame(columns=["snapshot_as_of", "horizon_days", "matured_days", "as_of"])
         )
-        if not config.checkpoints or min(config.checkpoints) <= 0:
-            raise dg.Failure("checkpoints must be positive days", allow_retries=False)
+        if not config.checkpoints or min(config.checkpoints) <= 0 or config.audit_every_days <= 0:
+            raise dg.Failure("checkpoints and audit_every_days must be positive days", allow_retries=False)
+        snapshots = snapshots[scored_cadence(snapshots["as_of"], config.audit_every_days)]
         due, stale = _due_windows(snapshots, scored, as_of, config.checkpoints)
         with transaction(conn):  # rows of windows no snapshot has any more (an earlier scheme)
             for table in AUDIT_TABLES:
@@ -216,6 +221,16 @@ def prediction_audit(context: dg.AssetExecutionContext, config: AuditConfig, duc
 
         metadata["predicted_vs_actual"] = dg.MetadataValue.md(markdown_image(audit_png(summary), "predicted vs actual orders"))
     return dg.MaterializeResult(metadata=metadata)
+
+
+def scored_cadence(dates: pd.Series, every_days: int) -> np.ndarray:
+    """Which snapshot dates are scored: walking from the oldest, each date at least
+    ``every_days`` after the last one scored (the same choice on every run)."""
+    keep, last = np.zeros(len(dates), dtype=bool), None
+    for i in np.argsort(dates.to_numpy(), kind="stable"):
+        if last is None or (dates.iloc[i] - last).days >= every_days:
+            keep[i], last = True, dates.iloc[i]
+    return keep
 
 
 def _due_windows(snapshots: pd.DataFrame, scored: pd.DataFrame, as_of, checkpoints=CHECKPOINTS) -> tuple[list, list]:
