@@ -39,6 +39,11 @@ ASSET_KEYS = {
     "marts/segment_sizes",
     "marts/band_distribution",
     "marts/account_summary",
+    "marts/segment_changes",
+    "marts/segment_members",
+    "models/prediction_snapshots",
+    "marts/prediction_audit",
+    "features/customer_covariates",
 }
 EDGES = {  # (upstream, downstream)
     ("raw/orders", "staging/customer_transactions"),

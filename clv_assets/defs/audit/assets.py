@@ -134,7 +134,12 @@ def prediction_audit(context: dg.AssetExecutionContext, config: AuditConfig, duc
     account = validate_account(context.partition_key)
     with duckdb.get_connection() as conn:
         (as_of,) = run_sql(conn, "SELECT max(as_of) FROM features.rfm WHERE account = $account", {"account": account}).fetchone()
-        snapshots = run_sql(conn, _SNAPSHOTS_SQL, {"account": account, "as_of": as_of}).df()
+        # an account never predicted (too small to fit) has no snapshot to score
+        snapshots = (
+            run_sql(conn, _SNAPSHOTS_SQL, {"account": account, "as_of": as_of}).df()
+            if table_exists(conn, "models.prediction_snapshots")
+            else pd.DataFrame(columns=["as_of", "run_id", "model", "horizon_days", "purchase_horizon_days"])
+        )
         snapshots["as_of"] = pd.to_datetime(snapshots["as_of"]).dt.date
         scored = (
             run_sql(conn, _SCORED_SQL, {"account": account}).df()
@@ -160,7 +165,7 @@ def prediction_audit(context: dg.AssetExecutionContext, config: AuditConfig, duc
             "SELECT as_of, model, parameter, draw, value FROM models.prediction_snapshot_draws "
             "WHERE account = $account AND list_contains($dates, as_of) ORDER BY as_of, model, parameter, draw",
             {"account": account, "dates": dates},
-        ).df()
+        ).df() if due else pd.DataFrame(columns=["as_of", "model", "parameter", "draw", "value"])
         draws["as_of"] = pd.to_datetime(draws["as_of"]).dt.date
         audited_at = datetime.now(UTC)
         settings = AuditSettings(config.simulations, exact_below=config.exact_below, posterior_draws=config.posterior_draws)
