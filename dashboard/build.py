@@ -1,10 +1,10 @@
 """Build the marketers' dashboard: a static site generated from the serving copy alone.
 
-Reads only the serving copy (``--serving``, else ``$CLV_SERVING``, else the
-``<warehouse>.serving.duckdb`` beside ``$CLV_WAREHOUSE``, else
-``data/warehouse.serving.duckdb``: the rule of ``clv_assets.settings.serving_path``), read-only, and writes ``<out>/``: the pages of
-``dashboard/site/`` (HTML + one script, no dependencies, no network) and one data file per
-account (``data/<account>.js``) holding that account's figures from the marts.
+Reads only the serving copy (``--serving``, else ``clv_assets.settings.serving_path``:
+``$CLV_SERVING`` or the one beside the warehouse), read-only, and writes ``<out>/``: one page
+per entry of ``PAGES`` (the same shell around ``dashboard/site/app.js``; no dependencies, no
+network) and one data file per account (``data/<account>.js``) holding that account's
+figures from the marts.
 
     python dashboard/build.py [--serving PATH] [--out dashboard/build]
 """
@@ -15,7 +15,6 @@ import argparse
 import datetime as dt
 import decimal
 import json
-import os
 import shutil
 import sys
 import time
@@ -23,15 +22,10 @@ from pathlib import Path
 
 import duckdb
 
+from clv_assets import settings
+
 HERE = Path(__file__).resolve().parent
 
-
-def default_serving() -> Path:
-    """The serving copy BI tools read, as ``clv_assets.settings.serving_path`` finds it."""
-    if os.environ.get("CLV_SERVING"):
-        return Path(os.environ["CLV_SERVING"])
-    warehouse = Path(os.environ.get("CLV_WAREHOUSE") or HERE.parent / "data" / "warehouse.duckdb")
-    return warehouse.with_name(f"{warehouse.stem}.serving{warehouse.suffix or '.duckdb'}")
 
 SUMMARY = """
 SELECT account, as_of, currency, customers, repeat_buyer_share, avg_orders_per_customer,
@@ -169,6 +163,43 @@ def account_data(conn, account: str, *, has_lift: bool, has_audit: bool) -> dict
     }
 
 
+# the pages: (file, page id app.js renders, title, navigation label); every page is the same
+# shell around app.js, written from SHELL
+PAGES = [
+    ("index.html", "overview", "Account overview", "Overview"),
+    ("segments.html", "segments", "Segments", "Segments"),
+    ("heatmap.html", "heatmap", "Purchase × churn", "Purchase × churn"),
+    ("channels.html", "channels", "Best channel per segment", "Channels"),
+    ("customer.html", "customer", "Customer lookup", "Customer lookup"),
+    ("audit.html", "audit", "Prediction audit", "Prediction audit"),
+]
+SHELL = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · customer predictions</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="style.css">
+</head>
+<body data-page="{page}">
+<header>
+  <div class="brand">Customer predictions</div>
+  <nav id="nav"></nav>
+  <label class="picker">Account <select id="account" data-testid="account-picker"></select></label>
+</header>
+<main>
+  <h1>{title}</h1>
+  <div id="content" aria-live="polite">Loading…</div>
+</main>
+<footer id="footer"></footer>
+<script src="data/accounts.js"></script>
+<script src="app.js"></script>
+</body>
+</html>
+"""
+
+
 def build(serving: Path, out: Path) -> dict:
     if not serving.is_file():
         hint = ("with CLV_SERVING_LAYOUT=per-account, point CLV_SERVING at one merchant's file, "
@@ -186,6 +217,8 @@ def build(serving: Path, out: Path) -> dict:
         tmp = out.with_name(out.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(HERE / "site", tmp)
+        for file, page, title, _ in PAGES:
+            (tmp / file).write_text(SHELL.format(title=title, page=page), encoding="utf-8")
         (tmp / "data").mkdir()
         for account in accounts:
             data = account_data(conn, account, has_lift=has_lift, has_audit=has_audit)
@@ -197,6 +230,7 @@ def build(serving: Path, out: Path) -> dict:
             "has_lift": has_lift,
             "has_audit": has_audit,
             "serving": serving.name,
+            "pages": [[file, label] for file, _, _, label in PAGES],
             "built_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         }
         (tmp / "data" / "accounts.js").write_text(
@@ -215,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="serving copy to read (default: $CLV_SERVING, else beside $CLV_WAREHOUSE)")
     parser.add_argument("--out", type=Path, default=HERE / "build")
     args = parser.parse_args(argv)
-    serving = args.serving or default_serving()
+    serving = args.serving or settings.serving_path()
     meta = build(serving.resolve(), args.out.resolve())
     print(f"dashboard: {len(meta['accounts'])} account(s) from {serving} -> {args.out}/index.html "
           f"({meta['seconds']} s; segment lift: {'yes' if meta['has_lift'] else 'no'}, "

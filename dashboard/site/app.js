@@ -4,14 +4,7 @@
   'use strict';
 
   var META = window.CLV_META || { accounts: [] };
-  var PAGES = [
-    ['index.html', 'Overview'],
-    ['segments.html', 'Segments'],
-    ['heatmap.html', 'Purchase × churn'],
-    ['channels.html', 'Channels'],
-    ['customer.html', 'Customer lookup'],
-    ['audit.html', 'Prediction audit']
-  ];
+  var PAGES = META.pages || [];  // [file, navigation label], from dashboard/build.py
   var BAND_LABELS = {
     frequency_band: 'Orders so far',
     spend_band: 'Spend so far vs account average',
