@@ -10,6 +10,7 @@ the end of the CSV file.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -37,6 +38,23 @@ OFFSET_MINUTES = (120, 60, -300, -240, 330, 540, -180, 600)
 CHUNK_CUSTOMERS = 100_000
 DAY = 86_400
 
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    """How a generated account's orders spread over time: first orders uniform over the
+    first ``acquisition_days`` of a ``window_days`` window; BG/NBD and Gamma-Gamma
+    parameters drawn per account unless given (``bgnbd``: r, alpha, a, b; ``gamma_gamma``:
+    p, q, gamma). The default is the demo's; other shapes serve the benchmarks."""
+
+    window_days: int = WINDOW_DAYS
+    acquisition_days: int = ACQUISITION_DAYS
+    bgnbd: dict | None = None
+    gamma_gamma: dict | None = None
+
+
+DEMO_SHAPE = Shape()
+
 _PARQUET_SCHEMA = pa.schema([(c, pa.float64() if c == "amount" else pa.string()) for c in COLUMNS])
 _CSV_SCHEMA = pa.schema([(c, pa.string()) for c in COLUMNS])
 
@@ -59,17 +77,17 @@ def _draw_params(rng: np.random.Generator) -> tuple[dict, dict]:
     return bgnbd, gamma_gamma
 
 
-def _simulate_chunk(ss: np.random.SeedSequence, n: int, bg: dict, gg: dict) -> dict:
+def _simulate_chunk(ss: np.random.SeedSequence, n: int, bg: dict, gg: dict, shape: Shape = DEMO_SHAPE) -> dict:
     """Orders of ``n`` customers: local customer index, time in days since window start, etc.
 
     Completed orders, spend, cosmetics (channel, timestamp format) and the extra
     cancelled/refunded rows use separate streams, so the extras never shift the model draws.
     """
     proc, spend, cosm, extra = (np.random.default_rng(s) for s in ss.spawn(4))
-    t0 = proc.uniform(0.0, ACQUISITION_DAYS, n)
+    t0 = proc.uniform(0.0, shape.acquisition_days, n)
     lam = proc.gamma(bg["r"], 1.0 / bg["alpha"], n)
     drop = np.clip(proc.beta(bg["a"], bg["b"], n), 1e-12, 1.0)
-    remaining = WINDOW_DAYS - t0
+    remaining = shape.window_days - t0
     n_events = proc.poisson(lam * remaining)
     # The customer drops out right after the N-th repeat purchase, N ~ Geometric(p) on 1, 2...
     n_repeat = np.minimum(n_events, proc.geometric(drop))
@@ -96,7 +114,7 @@ def _simulate_chunk(ss: np.random.SeedSequence, n: int, bg: dict, gg: dict) -> d
     has_repeat = n_repeat > 0
     last[has_repeat] = t_repeat[stops[has_repeat] - 1]
     span = np.maximum(last - t0, 1.0)[e_cust]
-    e_t = np.minimum(t0[e_cust] + extra.random(len(e_cust)) * span, WINDOW_DAYS - 1.0 / DAY)
+    e_t = np.minimum(t0[e_cust] + extra.random(len(e_cust)) * span, shape.window_days - 1.0 / DAY)
     e_amount = extra.gamma(gg["p"], 1.0 / nu[e_cust])
     cust = np.concatenate([cust, e_cust])
     t = np.concatenate([t, e_t])
@@ -146,7 +164,7 @@ def _amount_text(amount: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise(pa.array(cents // 100).cast(pa.string()), frac, ".")
 
 
-def _bad_rows(rng, prefix, currency, next_id, dup_ids, cust_width, n_customers, start_s, end):
+def _bad_rows(rng, prefix, currency, next_id, dup_ids, cust_width, n_customers, start_s, end, window_days):
     """Two invalid rows per reason code, each otherwise valid, in random order."""
     future = dt.datetime.combine(end, dt.time()) + dt.timedelta(days=400)
     others = [c for c in CURRENCIES if c != currency]
@@ -166,7 +184,7 @@ def _bad_rows(rng, prefix, currency, next_id, dup_ids, cust_width, n_customers, 
     rows = []
     for kind, changes in overrides.items():
         for change in changes:
-            seconds = start_s + int(rng.integers(0, (WINDOW_DAYS - RECENT_DAYS) * DAY))
+            seconds = start_s + int(rng.integers(0, (window_days - RECENT_DAYS) * DAY))
             row = {"order_id": f"{prefix}{next_id + len(rows):06d}",
                    "customer_id": f"C{int(rng.integers(1, n_customers + 1)):0{cust_width}d}",
                    "ordered_at": str(np.datetime64(seconds, "s")),
@@ -178,7 +196,7 @@ def _bad_rows(rng, prefix, currency, next_id, dup_ids, cust_width, n_customers, 
 
 
 def _write_account(folder: pathlib.Path, index: int, ss: np.random.SeedSequence,
-                   n_customers: int, seed: int, end: dt.date) -> dict:
+                   n_customers: int, seed: int, end: dt.date, shape: Shape) -> dict:
     account, currency = account_name(index), CURRENCIES[index % len(CURRENCIES)]
     prefix = _order_prefix(account) + "-"
     folder.mkdir(parents=True, exist_ok=True)
@@ -187,8 +205,10 @@ def _write_account(folder: pathlib.Path, index: int, ss: np.random.SeedSequence,
     params_ss, chunks_ss, bad_ss = ss.spawn(3)
     bad_rng = np.random.default_rng(bad_ss)
     bg, gg = _draw_params(np.random.default_rng(params_ss))
+    bg, gg = shape.bgnbd or bg, shape.gamma_gamma or gg
+    window = shape.window_days
     end_s = int(dt.datetime.combine(end, dt.time(), tzinfo=dt.UTC).timestamp())
-    start_s, split_s = end_s - WINDOW_DAYS * DAY, end_s - RECENT_DAYS * DAY
+    start_s, split_s = end_s - window * DAY, end_s - RECENT_DAYS * DAY
     cust_width = max(6, len(str(n_customers)))
     n_chunks = -(-n_customers // CHUNK_CUSTOMERS)
     by_status, rows, next_id, dup_ids = np.zeros(3, np.int64), [0, 0], 1, None
@@ -202,12 +222,12 @@ def _write_account(folder: pathlib.Path, index: int, ss: np.random.SeedSequence,
         csv_file.flush()
         for c, chunk_ss in enumerate(chunks_ss.spawn(n_chunks)):
             first = c * CHUNK_CUSTOMERS
-            sim = _simulate_chunk(chunk_ss, min(CHUNK_CUSTOMERS, n_customers - first), bg, gg)
+            sim = _simulate_chunk(chunk_ss, min(CHUNK_CUSTOMERS, n_customers - first), bg, gg, shape)
             order = np.argsort(sim["t"], kind="stable")
             sim = {k: v[order] for k, v in sim.items()}
             # Whole seconds, floored and capped, so every order is strictly before ``end``.
             elapsed = np.floor(sim["t"] * DAY).astype(np.int64)
-            seconds = start_s + np.minimum(elapsed, WINDOW_DAYS * DAY - 1)
+            seconds = start_s + np.minimum(elapsed, window * DAY - 1)
             ids = np.arange(next_id, next_id + len(seconds))
             next_id += len(seconds)
             by_status += np.bincount(sim["status"], minlength=3)
@@ -232,7 +252,7 @@ def _write_account(folder: pathlib.Path, index: int, ss: np.random.SeedSequence,
                 dup_ids = [str(x) for x in bad_rng.choice(pool, 2, replace=len(pool) < 2)]
 
     bad, bad_counts = _bad_rows(bad_rng, prefix, currency, next_id, dup_ids, cust_width,
-                                n_customers, start_s, end)
+                                n_customers, start_s, end, window)
     with open(folder / HISTORY_FILE, "a", newline="", encoding="utf-8") as f:
         csv.writer(f, lineterminator="\n").writerows(bad)
     truth = {
@@ -248,7 +268,7 @@ def _write_account(folder: pathlib.Path, index: int, ss: np.random.SeedSequence,
 
 
 def write_demo_accounts(landing_dir: pathlib.Path, n_accounts: int = 3, n_customers: int = 2000,
-                        seed: int = 7, end: dt.date | None = None) -> list[dict]:
+                        seed: int = 7, end: dt.date | None = None, shape: Shape = DEMO_SHAPE) -> list[dict]:
     """Write synthetic order files for ``n_accounts`` accounts into ``landing_dir/<account>/``.
 
     Parameters
@@ -262,7 +282,9 @@ def write_demo_accounts(landing_dir: pathlib.Path, n_accounts: int = 3, n_custom
     seed : int
         Root seed; account ``i`` uses the ``i``-th spawned child, whatever ``n_accounts`` is.
     end : datetime.date, optional
-        Exclusive end (00:00 UTC) of the 730-day window; defaults to today's UTC date.
+        Exclusive end (00:00 UTC) of the window (730 days); defaults to today's UTC date.
+    shape : Shape
+        The window, acquisition period and parameters (default: the demo's).
 
     Returns
     -------
@@ -275,7 +297,7 @@ def write_demo_accounts(landing_dir: pathlib.Path, n_accounts: int = 3, n_custom
     end = end or dt.datetime.now(dt.UTC).date()
     children = np.random.SeedSequence(seed).spawn(n_accounts)
     return [_write_account(pathlib.Path(landing_dir) / account_name(i), i, ss, n_customers,
-                           seed, end) for i, ss in enumerate(children)]
+                           seed, end, shape) for i, ss in enumerate(children)]
 
 
 def simulate_bgnbd_histories(n: int, seed: int, r=0.3, alpha=26.4, a=0.9, b=4.0):
