@@ -201,3 +201,41 @@ def test_snapshots_are_scored_on_a_cadence_that_runs_do_not_change():
     # the order rows arrive in does not matter
     shuffled = dates.iloc[::-1].reset_index(drop=True)
     assert sorted(shuffled[scored_cadence(shuffled, 7)]) == sorted(dates[scored_cadence(dates, 7)])
+
+
+@pytest.mark.fast
+def test_daily_runs_score_at_most_one_window_a_day_on_the_default_cadence():
+    """The audit's cost bound (issue 26): with daily runs, the default checkpoints, horizons
+    and weekly cadence, no day matures more than one window (the checkpoints fall on
+    distinct days of the week), so a daily run's audit is one window's work at most."""
+    from collections import Counter
+    from datetime import date
+
+    import pandas as pd
+
+    from clv_assets.defs.audit.assets import AuditConfig, _due_windows, scored_cadence
+    from clv_assets.lib.prediction_config import PredictionConfig
+
+    config, horizons = AuditConfig(), PredictionConfig()
+    start = date(2026, 1, 1)
+    dates = pd.Series([start + timedelta(days=d) for d in range(800)])
+    kept = dates[scored_cadence(dates, config.audit_every_days)]
+    windows = audit_windows(horizons.purchase_horizon_days, horizons.horizon_days, config.checkpoints)
+    maturing = Counter(snap + timedelta(days=days) for snap in kept for days, _ in windows)
+    assert max(maturing.values()) == 1
+    # and on each day of a steady-state week, the run scores exactly the window maturing that day
+    for offset in range(500, 507):
+        day = start + timedelta(days=offset)
+        snapshots = pd.DataFrame({
+            "as_of": list(kept[kept < day]), "run_id": "r", "model": "bgnbd",
+            "horizon_days": horizons.horizon_days, "purchase_horizon_days": horizons.purchase_horizon_days,
+        })
+        scored = pd.DataFrame(
+            [{"snapshot_as_of": s, "horizon_days": h, "matured_days": d, "as_of": s + timedelta(days=d)}
+             for s in snapshots["as_of"] for d, h in windows if s + timedelta(days=d) < day],
+            columns=["snapshot_as_of", "horizon_days", "matured_days", "as_of"],
+        )
+        due, stale = _due_windows(snapshots, scored, day, config.checkpoints)
+        assert stale == []
+        assert [snap.as_of + timedelta(days=d) for snap, _, d in due] == [day] * maturing[day]
+    assert sum(maturing[start + timedelta(days=o)] for o in range(500, 507)) == len(windows)
