@@ -11,6 +11,7 @@ is bounded by the windows it scores, not by the snapshots kept. The maths is in
 :mod:`clv_assets.stats.audit`.
 """
 
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -169,8 +170,9 @@ def prediction_audit(context: dg.AssetExecutionContext, config: AuditConfig, duc
         draws["as_of"] = pd.to_datetime(draws["as_of"]).dt.date
         audited_at = datetime.now(UTC)
         settings = AuditSettings(config.simulations, exact_below=config.exact_below, posterior_draws=config.posterior_draws)
-        rows, calibration = [], []
+        rows, calibration, seconds = [], [], []
         for snap, horizon, days in due:
+            started = time.perf_counter()
             of_snapshot = draws[draws["as_of"] == snap.as_of]
             bg, gg = (_draw_arrays(of_snapshot[of_snapshot["model"] == name]) for name in (snap.model, GAMMA_GAMMA.name))
             outcomes = run_sql(
@@ -187,6 +189,7 @@ def prediction_audit(context: dg.AssetExecutionContext, config: AuditConfig, duc
             rows.append(pd.concat([pd.DataFrame([keys] * len(groups)), groups.reset_index(drop=True)], axis=1))
             bins = calibration_bins(p_order, outcomes["n"].to_numpy(), outcomes["actual_buyers"].to_numpy(), config.calibration_bins)
             calibration.append(bins.assign(**keys).assign(audited_at=audited_at))
+            seconds.append(time.perf_counter() - started)
         if rows:
             audit_rows = pd.concat(rows, ignore_index=True).assign(audited_at=audited_at)
             calibration_rows = pd.concat(calibration, ignore_index=True)
@@ -219,7 +222,9 @@ def prediction_audit(context: dg.AssetExecutionContext, config: AuditConfig, duc
         "as_of": str(as_of),
         "windows_scored": len(due),
         "snapshots_scored": len(dates),
-        "windows": ", ".join(f"{snap.as_of:%Y-%m-%d}+{days}d" for snap, _, days in due) or "none due",
+        "windows": ", ".join(
+            f"{snap.as_of:%Y-%m-%d}+{days}d ({took:.1f} s)" for (snap, _, days), took in zip(due, seconds, strict=True)
+        ) or "none due",
     }
     if len(summary):
         from clv_assets.stats.plots import markdown_image  # matplotlib: not when the definitions load
