@@ -18,7 +18,7 @@ from clv_assets.account_runner import InputError
 from clv_assets.lib.accounts import InvalidAccountError, validate_account
 from clv_assets.lib.audiences import FORMATS, AudienceError, export_audience
 from clv_assets.lib.run_config import FIT_METHODS
-from clv_assets.stats.registry import PURCHASE_MODELS
+from clv_assets.stats.registry import SERVED_PURCHASE_MODELS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit method of both models (default: their config, auto)",
     )
     mat.add_argument(
-        "--model", choices=["auto", *PURCHASE_MODELS], default=None,
+        "--model", choices=["auto", *SERVED_PURCHASE_MODELS], default=None,
         help="purchase model (default: the account's settings file, else bgnbd); "
         "auto: the one the account's holdout backtest (clv_evaluation_job) scored best",
     )

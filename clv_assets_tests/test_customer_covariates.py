@@ -11,6 +11,7 @@ import pytest
 
 from clv_assets.lib.landing import landing_files, stage_files
 from clv_assets.lib.warehouse import read_query, read_sql, replace_account_rows, run_sql, transaction
+from clv_assets.stats.purchase.bgnbd_covariates import GRID_PARAMETERS, VALUE_LIMIT, VALUE_STEP
 
 pytestmark = pytest.mark.fast
 
@@ -52,7 +53,7 @@ def warehouse(tmp_path_factory):
     folder.mkdir(parents=True)
     orders = _orders()
     orders.to_csv(folder / "orders.csv", index=False)
-    params = {"account": ACCOUNT, "loaded_at": LOADED_AT, "currency": None, "as_of": AS_OF, "top_channels": 3}
+    params = {"account": ACCOUNT, "loaded_at": LOADED_AT, "currency": None, "as_of": AS_OF, "top_channels": 3, **GRID_PARAMETERS}
     # the asset binds the stored features.rfm's as_of; the backtest its cutoff
     cov_params = params
     conn = duckdb.connect(str(root / "warehouse.duckdb"))
@@ -100,11 +101,15 @@ def test_covariates_match_pandas_on_the_landed_orders(warehouse):
     np.testing.assert_allclose(got.first_order_value_z, expected.z, rtol=1e-9, atol=1e-12)
     assert abs(got.first_order_value_z.mean()) < 1e-9 and abs(got.first_order_value_z.std(ddof=0) - 1) < 1e-9
     assert set(got.as_of.dt.date) == {AS_OF}
+    # the covariate models' level: z clipped to +/- VALUE_LIMIT on a VALUE_STEP grid (no -0.0)
+    level = np.clip(got.first_order_value_z, -VALUE_LIMIT, VALUE_LIMIT) / VALUE_STEP
+    np.testing.assert_array_equal(got.first_order_value_level, np.sign(level) * np.floor(np.abs(level) + 0.5) * VALUE_STEP + 0.0)
+    assert not np.signbit(got.first_order_value_level[got.first_order_value_level == 0]).any()
 
 
 def test_top_channels_sets_the_pooling(warehouse):
     conn, orders = warehouse
-    one = run_sql(conn, read_sql("features.customer_covariates"), {"account": ACCOUNT, "top_channels": 1, "as_of": AS_OF}).df()
+    one = run_sql(conn, read_sql("features.customer_covariates"), {"account": ACCOUNT, "top_channels": 1, "as_of": AS_OF, **GRID_PARAMETERS}).df()
     expected = _expected(orders, top=1).sort_index()
     assert sorted(one.first_channel.unique()) == sorted(expected.label.unique()) and one.first_channel_rank.max() == 2
     assert (one.sort_values("customer_id").first_channel.to_numpy() == expected.label.to_numpy()).all()
@@ -115,7 +120,7 @@ def test_as_of_a_cutoff_covers_the_customers_by_then(warehouse):
     ranks and standardisation among them."""
     conn, orders = warehouse
     cutoff = date(2024, 12, 31)
-    got = run_sql(conn, read_sql("features.customer_covariates"), {"account": ACCOUNT, "top_channels": 3, "as_of": cutoff}).df()
+    got = run_sql(conn, read_sql("features.customer_covariates"), {"account": ACCOUNT, "top_channels": 3, "as_of": cutoff, **GRID_PARAMETERS}).df()
     rfm = run_sql(conn, read_sql("features.rfm"), {"account": ACCOUNT, "as_of": cutoff}).df()
     assert sorted(got.customer_id) == sorted(rfm.customer_id) and len(got) < len(orders.customer_id.unique())
     assert abs(got.first_order_value_z.mean()) < 1e-9 and set(got.as_of.dt.date) == {cutoff}

@@ -15,15 +15,16 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, 
 from clv_assets.lib.band_config import BandThresholds
 from clv_assets.lib.prediction_config import HORIZONS
 from clv_assets.lib.sources import Source
-from clv_assets.stats.registry import PURCHASE_MODELS
+from clv_assets.stats.registry import SERVED_PURCHASE_MODELS
 
 AUTO_MODEL = "auto"
 
 
 def checked_model_name(value: str) -> str:
-    """``value`` if it names a purchase model or ``auto``, else ValueError (a field validator)."""
-    if value != AUTO_MODEL and value not in PURCHASE_MODELS:
-        raise ValueError(f"purchase model must be {AUTO_MODEL!r} or one of {list(PURCHASE_MODELS)}, got {value!r}")
+    """``value`` if it names a purchase model (with covariates or not) or ``auto``, else
+    ValueError (a field validator)."""
+    if value != AUTO_MODEL and value not in SERVED_PURCHASE_MODELS:
+        raise ValueError(f"purchase model must be {AUTO_MODEL!r} or one of {list(SERVED_PURCHASE_MODELS)}, got {value!r}")
     return value
 
 
@@ -45,7 +46,8 @@ class AccountSettings(BaseModel):
     model: str | None = Field(
         default=None,
         description=f"The purchase model: {AUTO_MODEL!r} (the one its holdout backtest chose) or one of "
-        f"{list(PURCHASE_MODELS)}. Default: the run config's (models/purchase_model).",
+        f"{list(SERVED_PURCHASE_MODELS)} (those named *_covariates take the first order's channel and value, "
+        "features.customer_covariates). Default: the run config's (models/purchase_model).",
     )
     refit_every_days: NonNegativeInt | None = Field(
         default=None,

@@ -143,10 +143,10 @@ def fit(model: CLVModel, rows: pd.DataFrame, settings: FitSettings, priors: dict
             if method == "laplace":
                 flat = entry.laplace.draws(settings.draws * settings.chains, settings.random_seed)
                 # one long chain of independent draws -> chains for diagnostics
-                draws = {k: v.reshape(settings.chains, -1) for k, v in flat.items()}
+                draws = {k: v.reshape(settings.chains, -1, *v.shape[1:]) for k, v in flat.items()}
             else:
                 point = entry.laplace.values(entry.laplace.mode()[None, :])
-                draws = {k: v.reshape(1, 1) for k, v in point.items()}
+                draws = {k: v.reshape(1, 1, *v.shape[1:]) for k, v in point.items()}
     return Posterior(
         model=model.name,
         method=method,

@@ -62,6 +62,7 @@ class LaplaceFunctions:
         dlogp = pt.grad(logp, value_vars)
         by_name = {v.name: v for v in model.unobserved_value_vars}
         kept = [by_name[name] for name in self.keep]
+        self.ndims = [k.ndim for k in kept]  # 0: a scalar; 1: a vector (a covariate model's coefficients)
         outputs, flat = join_nonshared_inputs(point, [logp, *dlogp, *kept], value_vars)
         logp, dlogp, kept = outputs[0], outputs[1 : 1 + len(value_vars)], outputs[1 + len(value_vars) :]
         gradient = pt.concatenate([pt.atleast_1d(g).ravel() for g in dlogp])
@@ -103,9 +104,14 @@ class LaplaceFunctions:
         return -(hessian + hessian.T) / 2
 
     def values(self, unconstrained: np.ndarray) -> dict[str, np.ndarray]:
-        """The kept variables at each row of ``unconstrained``, 1-D arrays keyed by name."""
+        """The kept variables at each row of ``unconstrained`` keyed by name: (rows,) for a
+        scalar, (rows, k) for a vector."""
         out = self.parameters(np.atleast_2d(unconstrained))
-        return {name: np.asarray(v, dtype=float).reshape(len(unconstrained)) for name, v in zip(self.keep, out)}
+        n = len(np.atleast_2d(unconstrained))
+        return {
+            name: np.asarray(v, dtype=float).reshape(n, *((-1,) if ndim else ()))
+            for name, v, ndim in zip(self.keep, out, self.ndims)
+        }
 
     def draws(self, n_draws: int, random_seed: int) -> dict[str, np.ndarray]:
         """``n_draws`` draws of each kept variable from the Laplace approximation."""

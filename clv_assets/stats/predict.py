@@ -20,7 +20,13 @@ import numpy as np
 import pandas as pd
 
 from clv_assets.stats.numerics import compiled, time_to_next_purchase_quantile
-from clv_assets.stats.registry import COVARIATE_PURCHASE_MODELS, DEFAULT_PURCHASE_MODEL, GAMMA_GAMMA, PURCHASE_MODELS
+from clv_assets.stats.registry import (
+    COVARIATE_PURCHASE_MODELS,
+    DEFAULT_PURCHASE_MODEL,
+    GAMMA_GAMMA,
+    PURCHASE_MODELS,
+    SERVED_PURCHASE_MODELS,
+)
 
 QUANTILES = (0.05, 0.95)
 DAYS_PER_YEAR = 365.0
@@ -120,7 +126,8 @@ def aligned_draws(
     Draw i of one model is paired with draw i of the other: the fits are independent,
     so the pairs are draws from the joint posterior.
     """
-    bg = {k: np.asarray(bg_draws[k], float) for k in PURCHASE_MODELS[model].parameters}
+    # any served model: a covariate model's coefficients are (draws, covariates), cut along the draws
+    bg = {k: np.asarray(bg_draws[k], float) for k in SERVED_PURCHASE_MODELS[model].parameters}
     gg = {k: np.asarray(gg_draws[k], float) for k in GAMMA_GAMMA.parameters}
     n = min(len(next(iter(bg.values()))), len(next(iter(gg.values()))))
     return {k: v[:n] for k, v in bg.items()}, {k: v[:n] for k, v in gg.items()}
@@ -350,27 +357,54 @@ def _days_to_next_order(
     return days
 
 
-def predict_covariate_rows(
-    rows: pd.DataFrame, draws: dict[str, np.ndarray], gg_draws: dict[str, np.ndarray], settings: PredictionSettings, model: str
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`predict_rows` of a covariate model (``COVARIATE_PURCHASE_MODELS``) on distinct
-    (history, covariates, monetary_value) rows with counts ``n``: per distinct covariate
-    vector, its base model's predictions at that vector's parameter draws (``draws``:
-    flat, as ``CovariatePurchaseModel.thin`` gives them). The account's per-draw totals
-    are the sums of the vectors' totals (draw i is the same posterior draw in each)."""
+def base_model_groups(rows: pd.DataFrame, draws: dict[str, np.ndarray], model: str) -> list[tuple[np.ndarray, str, dict]]:
+    """The one place a purchase model's rows are split by the parameters they are scored at:
+    ``(positions, base model, its parameter draws)`` per group of ``rows``.
+
+    A model without covariates (``PURCHASE_MODELS``) is one group of every row at its own
+    draws. A covariate model (``COVARIATE_PURCHASE_MODELS``; ``rows`` carry its covariate
+    columns) is one group per distinct covariate vector, scored as its base model at that
+    vector's parameter draws (``CovariatePurchaseModel.customer_parameters``; ``draws``
+    flat, coefficients (draws, covariates), as ``lib/draws.py`` loads them). Every
+    consumer that scores draws per customer (predictions, band confidence, backtest,
+    audit) goes through here."""
+    if model in PURCHASE_MODELS:
+        return [(np.arange(len(rows)), model, draws)]
     spec = COVARIATE_PURCHASE_MODELS[model]
-    base = replace(settings, model=spec.base)
     Z = rows[list(spec.covariates)].to_numpy(float)
     levels, inverse = np.unique(Z, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
+    return [(np.flatnonzero(inverse == k), spec.base, spec.customer_parameters(draws, z)) for k, z in enumerate(levels)]
+
+
+def predict(
+    rows: pd.DataFrame, draws: dict[str, np.ndarray], gg_draws: dict[str, np.ndarray], settings: PredictionSettings
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`predict_rows` for any served purchase model ``settings.model``, with or without
+    covariates (:func:`base_model_groups`): per group, its base model's predictions at the
+    group's parameter draws. The account's per-draw totals are the sums of the groups'
+    totals (draw i is the same posterior draw in each)."""
+    if settings.model in PURCHASE_MODELS:
+        return predict_rows(rows, draws, gg_draws, settings)
+    groups = base_model_groups(rows, draws, settings.model)
+    if not groups:  # no rows: the empty frames, typed as predict_rows gives them
+        spec = COVARIATE_PURCHASE_MODELS[settings.model]
+        zero = spec.customer_parameters(draws, np.zeros(len(spec.covariates)))
+        return predict_rows(rows, zero, gg_draws, replace(settings, model=spec.base))
     parts, totals = [], None
-    for k, z in enumerate(levels):
-        part, part_totals = predict_rows(rows[inverse == k], spec.customer_parameters(draws, z), gg_draws, base)
+    for where, base, params in groups:
+        part, part_totals = predict_rows(rows.iloc[where], params, gg_draws, replace(settings, model=base))
         parts.append(part)
         if totals is None:
             totals = part_totals
         else:
             totals[list(ACCOUNT_DRAW_COLUMNS)] += part_totals[list(ACCOUNT_DRAW_COLUMNS)].to_numpy()
-    if not parts:
-        return predict_rows(rows, spec.customer_parameters(draws, np.zeros(len(spec.covariates))), gg_draws, base)
     return pd.concat(parts).loc[rows.index], totals
+
+
+def predict_covariate_rows(
+    rows: pd.DataFrame, draws: dict[str, np.ndarray], gg_draws: dict[str, np.ndarray], settings: PredictionSettings, model: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`predict` of the covariate model ``model`` on distinct (history, covariates,
+    monetary_value) rows with counts ``n``."""
+    return predict(rows, draws, gg_draws, replace(settings, model=model))

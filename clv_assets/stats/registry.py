@@ -18,10 +18,15 @@ from clv_assets.stats.specs import CLVModel, PurchaseModel
 PURCHASE_MODELS: Mapping[str, PurchaseModel] = {model.name: model for model in (BGNBD, MBGNBD, PARETO_NBD)}
 DEFAULT_PURCHASE_MODEL = BGNBD.name
 # purchase models whose rows carry per-customer covariates (features.customer_covariates)
-# beside the history: not in PURCHASE_MODELS, whose paths (predictions, backtest, pooled
-# prior) read histories only; the model choice takes one only where it beats its base model
+# beside the history: not in PURCHASE_MODELS, whose paths (backtest candidates by default,
+# pooled prior, the registry's tests) read histories only; the model choice takes one only
+# where it beats its base model
 COVARIATE_PURCHASE_MODELS = {model.name: model for model in (BGNBD_COVARIATES, MBGNBD_COVARIATES, PARETO_NBD_COVARIATES)}
+# every purchase model the account's fit may fit and its predictions serve
+SERVED_PURCHASE_MODELS: Mapping[str, CLVModel] = {**PURCHASE_MODELS, **COVARIATE_PURCHASE_MODELS}
 # every model fitted, the purchase models and the spend model
 MODELS: Mapping[str, CLVModel] = {**PURCHASE_MODELS, GAMMA_GAMMA.name: GAMMA_GAMMA}
 
-__all__ = ["COVARIATE_PURCHASE_MODELS", "DEFAULT_PURCHASE_MODEL", "GAMMA_GAMMA", "MODELS", "PURCHASE_MODELS"]
+__all__ = [
+    "COVARIATE_PURCHASE_MODELS", "DEFAULT_PURCHASE_MODEL", "GAMMA_GAMMA", "MODELS", "PURCHASE_MODELS", "SERVED_PURCHASE_MODELS",
+]

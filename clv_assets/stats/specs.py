@@ -57,6 +57,22 @@ class CLVModel:
     # the arrays the likelihood reads, from the columns and n as float arrays (default: those)
     likelihood_data: Callable[[dict], dict] | None = None
 
+    @property
+    def stored_parameters(self) -> tuple[str, ...]:
+        """``parameters`` as ``models.fits`` and ``models.posterior_draws`` name them: one
+        scalar each (a covariate model names each coefficient's components, see
+        :meth:`scalar_draws`)."""
+        return self.parameters
+
+    def scalar_draws(self, draws: dict) -> dict[str, np.ndarray]:
+        """``draws`` with one scalar variable per stored name (:attr:`stored_parameters`);
+        :meth:`vector_draws` is its inverse. The models without vectors store them as they are."""
+        return draws
+
+    def vector_draws(self, draws: dict) -> dict[str, np.ndarray]:
+        """The draws the model's quantities take, from stored scalar ``draws``."""
+        return draws
+
     def data(self, rows) -> dict[str, np.ndarray]:
         """The model's data on distinct ``rows``: ``likelihood_data`` of its columns and the
         count ``n`` as float arrays (those arrays themselves by default). ``build`` makes

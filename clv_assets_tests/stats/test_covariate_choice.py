@@ -56,11 +56,8 @@ def test_one_time_repeat_auc_against_sklearn():
     assert np.isnan(one_time_repeat_auc(expected, np.zeros(2000), frequency))
 
 
-def test_a_winning_covariate_model_is_recorded_and_its_base_served_until_the_graph_takes_covariates():
-    from clv_assets.stats.evaluation.choice import served_choice
-    from clv_assets.stats.registry import PURCHASE_MODELS
-
-    choice = served_choice(choose_model(_scores(0.45, 0.66)), PURCHASE_MODELS)
-    assert choice["chosen_model"] == "bgnbd" and choice["reason"].startswith("bgnbd_covariates over bgnbd: lower")
-    assert choice["reason"].endswith("bgnbd_covariates is not served yet (the fit and predictions take no covariates): bgnbd served")
-    assert served_choice(choose_model(_scores(0.6, 0.7)), PURCHASE_MODELS) == choose_model(_scores(0.6, 0.7))
+def test_a_winning_covariate_model_is_chosen_and_served():
+    """No fallback to the base model: the fit (models/purchase_model) serves the winner."""
+    choice = choose_model(_scores(0.45, 0.66))
+    assert choice["chosen_model"] == "bgnbd_covariates" and choice["reason"].startswith("bgnbd_covariates over bgnbd: lower")
+    assert "not served" not in choice["reason"]

@@ -26,14 +26,19 @@ WITH base AS (
              ELSE len(list_filter(t.probability_cutoffs_pct, lambda c: c < floor(100 * p.purchase_probability + 0.5)))
         END AS purchase_probability_i,
         p.customer_id IS NOT NULL AS predicted,
-        bp.*  EXCLUDE (frequency, recency, "T", monetary_value)
+        bp.*  EXCLUDE (frequency, recency, "T", monetary_value, first_channel_rank, first_order_value_level)
     FROM features.rfm AS rfm
     JOIN bands.thresholds AS t ON t.account = rfm.account
     LEFT JOIN predictions.customers AS p
       ON p.account = rfm.account AND p.customer_id = rfm.customer_id
+    -- under a covariate model the distinct rows are per history and covariate level
+    -- (temp table customer_levels; no rows, so NULL keys, without covariates)
+    LEFT JOIN customer_levels AS lv ON lv.customer_id = rfm.customer_id
     LEFT JOIN band_probabilities AS bp
       ON bp.frequency = rfm.frequency AND bp.recency = rfm.recency
      AND bp."T" = rfm."T" AND bp.monetary_value = rfm.monetary_value
+     AND bp.first_channel_rank IS NOT DISTINCT FROM lv.first_channel_rank
+     AND bp.first_order_value_level IS NOT DISTINCT FROM lv.first_order_value_level
     WHERE rfm.account = $account
 )
 SELECT

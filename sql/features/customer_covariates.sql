@@ -43,6 +43,10 @@ SELECT
     coalesce(
         (v.log_value - avg(v.log_value) OVER ()) / nullif(stddev_pop(v.log_value) OVER (), 0), 0
     ) AS first_order_value_z,
-    c.as_of
+    c.as_of,
+    -- the covariate models' value level: few levels keep their distinct rows few; bound
+    -- from stats/purchase/bgnbd_covariates.py (VALUE_STEP, VALUE_LIMIT), rounded here once
+    round(least(greatest(first_order_value_z, -$value_limit), $value_limit) / $value_step) * $value_step + 0.0  -- no -0.0
+        AS first_order_value_level
 FROM customers AS c
 JOIN valued AS v USING (customer_id)

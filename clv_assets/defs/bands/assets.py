@@ -1,5 +1,7 @@
 """Bands: each customer's history and predictions relative to the account's normal behaviour."""
 
+from dataclasses import replace
+
 import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
@@ -8,11 +10,13 @@ from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.band_config import BandThresholds
 from clv_assets.lib.draws import load_draws
 from clv_assets.lib.keys import CUSTOMER_BANDS, CUSTOMER_PREDICTIONS
+from clv_assets.lib.model_rows import register_levels, scoring_rows, with_level_keys
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
 from clv_assets.stats.band_confidence import band_probabilities, with_probability_columns
 from clv_assets.stats.bands import LABELS
-from clv_assets.stats.predict import PredictionSettings, aligned_draws, in_row_order, map_chunks
+from clv_assets.stats.predict import PredictionSettings, aligned_draws, base_model_groups, in_row_order, map_chunks
+from clv_assets.stats.purchase.bgnbd_covariates import LEVEL_KEYS
 from clv_assets.stats.registry import GAMMA_GAMMA
 
 
@@ -64,9 +68,9 @@ def customer_bands(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
     with duckdb.get_connection() as conn:
         thresholds = run_sql(conn, "SELECT * FROM bands.thresholds WHERE account = $account", params).df()
         totals = run_sql(conn, read_query("account_draws_of_account"), params).df()
-        histories = run_sql(conn, read_query("customer_histories"), params).df()
         # an account without predictions has no band confidence
         model = None if totals.empty else totals["purchase_model"].iloc[0]
+        histories = scoring_rows(conn, account, model)
         if model:
             horizons = run_sql(conn, read_query("prediction_horizons"), params).df().iloc[0].to_dict()
             purchases, _ = load_draws(conn, account, model, len(totals))
@@ -76,7 +80,10 @@ def customer_bands(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         if model else None
     )
     with duckdb.get_connection() as conn:
-        conn.register("band_probabilities", with_probability_columns(histories, probabilities))
+        frame = with_probability_columns(histories, probabilities)
+        # joined back on the history and, under a covariate model, the covariate level
+        conn.register("band_probabilities", frame.join(with_level_keys(histories)[list(LEVEL_KEYS)]))
+        register_levels(conn, account, model)
         with transaction(conn):
             replace_account_rows(conn, "bands.customers", account, read_sql("bands.customers"), params)
         metadata = partition_metadata(conn, "bands.customers", account)
@@ -107,9 +114,13 @@ def _band_probabilities(
         discount_rate=float(totals["discount_rate"].iloc[0]),
         model=model,
     )
-    bg, gg = aligned_draws(purchases, gg, model)
-    order, parts = map_chunks(
-        histories, bg, gg, settings,
-        lambda chunk, draws: band_probabilities(draws, thresholds, means),
-    )
-    return in_row_order(parts, list(parts[0]) if parts else [], order, histories.index)
+    frames = []
+    for where, base, params in base_model_groups(histories, purchases, model):  # one group without covariates
+        rows = histories.iloc[where]
+        bg, gg_ = aligned_draws(params, gg, base)
+        order, parts = map_chunks(
+            rows, bg, gg_, replace(settings, model=base),
+            lambda chunk, draws: band_probabilities(draws, thresholds, means),
+        )
+        frames.append(in_row_order(parts, list(parts[0]) if parts else [], order, rows.index))
+    return pd.concat(frames).loc[histories.index] if frames else pd.DataFrame(index=histories.index)

@@ -31,8 +31,9 @@ from clv_assets.lib.warehouse import (
     transaction,
 )
 from clv_assets.stats.evaluation import backtest, metrics
-from clv_assets.stats.evaluation.choice import CANDIDATES, CHOICE_SCORE, DEFAULT_MODEL, choose_model, served_choice
+from clv_assets.stats.evaluation.choice import CANDIDATES, CHOICE_SCORE, DEFAULT_MODEL, choose_model
 from clv_assets.stats.numerics import thin
+from clv_assets.stats.purchase.bgnbd_covariates import GRID_PARAMETERS, no_effects
 from clv_assets.stats.registry import COVARIATE_PURCHASE_MODELS, GAMMA_GAMMA, PURCHASE_MODELS
 
 # candidates a backtest may be given: the purchase models, and those with covariates
@@ -117,7 +118,7 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
         holdout = run_sql(conn, read_query("evaluation_holdout"), params).df()
         daily = run_sql(conn, read_query("evaluation_daily"), params).df()
         covariates = (
-            run_sql(conn, read_sql("features.customer_covariates"), {**params, "top_channels": 3}).df()
+            run_sql(conn, read_sql("features.customer_covariates"), {**params, "top_channels": 3, **GRID_PARAMETERS}).df()
             if any(c in COVARIATE_PURCHASE_MODELS for c in config.candidates) else None
         )
     customers = rfm.merge(holdout, on="customer_id", how="left", validate="one_to_one")
@@ -148,7 +149,7 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
     )
     gg = fit(GAMMA_GAMMA, spend_rows, config.settings())
     aov = backtest.expected_order_value(thin(gg.draws, config.predictive_draws), customers)
-    scores, deciles, tracks, candidate_draws, effects = [], [], [], {}, [_EMPTY_EFFECTS]
+    scores, deciles, tracks, candidate_draws, effects = [], [], [], {}, [no_effects().assign(model=pd.Series(dtype="object"))]
     actual_cumulative = np.cumsum(daily["repeat_orders"].to_numpy())
     for model in config.candidates:
         if model in COVARIATE_PURCHASE_MODELS:
@@ -190,7 +191,7 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
         context.log.info(f"{account}: {model} by {posterior.method}: " + ", ".join(f"{k}={v:.4g}" for k, v in figures.items()))
     scores = pd.DataFrame(scores)
     deciles, tracks = pd.concat(deciles, ignore_index=True), pd.concat(tracks, ignore_index=True)
-    choice = served_choice(choose_model(scores), PURCHASE_MODELS)
+    choice = choose_model(scores)  # a winning covariate model is fitted and served (models/purchase_model)
     lift_model = choice["chosen_model"] if choice["chosen_model"] in candidate_draws else config.candidates[0]
     try:
         segments = load_segments()
@@ -240,13 +241,6 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
     )
 
 
-# the effects of no covariate candidate, typed as models.evaluation_effects reads them
-_EMPTY_EFFECTS = pd.DataFrame({
-    **{c: pd.Series(dtype="object") for c in ("model", "coefficient", "covariate", "level")},
-    **{c: pd.Series(dtype="float64") for c in ("mean", "low", "high", "ratio", "ratio_low", "ratio_high")},
-})
-
-
 def _widen_max_r_hat(conn) -> None:
     """A warehouse whose first backtest had no MCMC fit typed max_r_hat as INTEGER (all
     NULL): widen it, or later r_hat values would be cut to whole numbers on insert."""
@@ -271,30 +265,25 @@ def _posterior_mean(values):
 
 def _covariate_candidate(model, customers, covariates, aov, window, n_days, config):
     """Fit a covariate model on the calibration customers' distinct (history, covariates)
-    rows by NUTS (its coefficient vectors have no Laplace path yet) and score it as the
-    others: its posterior, figures, deciles and tracking curve."""
+    rows as the served fit does (NUTS, or Laplace above ``max_mcmc_rows``) and score it as
+    the others: its posterior, figures, deciles and tracking curve."""
     from clv_assets.stats.evaluation.backtest import covariate_predictive_summary, covariate_tracking
     from clv_assets.stats.fitting import fit
-    from clv_assets.stats.purchase.bgnbd_covariates import covariate_columns, distinct_rows
+    from clv_assets.stats.purchase.bgnbd_covariates import covariate_columns, covariate_levels, distinct_rows
 
     spec = COVARIATE_PURCHASE_MODELS[model]
     covs = customers[["customer_id"]].merge(covariates, on="customer_id", how="left", validate="one_to_one")
     if covs["first_channel_rank"].isna().any():
         raise dg.Failure(f"{model}: customers without covariates as of the cutoff")
     rows = pd.concat([customers[["frequency", "recency", "T", "first_order_date"]], covariate_columns(covs)], axis=1)
-    settings = config.settings()
-    settings.method = "mcmc" if settings.method in ("auto", "laplace") else settings.method
-    posterior = fit(spec, distinct_rows(rows.drop(columns="first_order_date")), settings)
+    posterior = fit(spec, distinct_rows(rows.drop(columns="first_order_date")), config.settings())
     draws = spec.thin(posterior.draws, config.predictive_draws)
     keys = [*spec.columns]
     distinct, inverse = np.unique(rows[keys].to_numpy(float), axis=0, return_inverse=True)
     summary = covariate_predictive_summary(model, draws, pd.DataFrame(distinct, columns=keys), float(window.holdout_days))
     figures, calibration = metrics.score(summary.iloc[inverse.reshape(-1)].reset_index(drop=True), customers, aov)
     table = spec.effects(posterior.draws)
-    names = covs.groupby("first_channel_rank")["first_channel"].first()
-    levels = {"channel_2": names.get(2), "channel_3": names.get(3), "channel_other": "other channels" if 4 in names.index else None,
-              "value_z": "first order value, +1 sd"}
-    table["level"] = table["covariate"].map(levels)
+    table["level"] = table["covariate"].map(covariate_levels(covs.groupby("first_channel_rank")["first_channel"].first().to_dict()))
     return posterior, figures, calibration, covariate_tracking(model, draws, rows, window.start, n_days), table
 
 

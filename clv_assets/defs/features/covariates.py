@@ -8,6 +8,7 @@ from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.keys import CUSTOMER_COVARIATES, RAW_ORDERS, RFM
 from clv_assets.lib.sql_asset import materialize_sql_table
 from clv_assets.lib.warehouse import run_sql
+from clv_assets.stats.purchase.bgnbd_covariates import GRID_PARAMETERS
 
 _AS_OF_SQL = "SELECT max(as_of) FROM features.rfm WHERE account = $account"
 
@@ -35,5 +36,5 @@ def customer_covariates(context: dg.AssetExecutionContext, config: CovariatesCon
     """
     with duckdb.get_connection() as conn:  # the features' observation end
         (as_of,) = run_sql(conn, _AS_OF_SQL, {"account": validate_account(context.partition_key)}).fetchone()
-    params = {"top_channels": config.top_channels, "as_of": as_of}
+    params = {"top_channels": config.top_channels, "as_of": as_of, **GRID_PARAMETERS}
     return materialize_sql_table(context, duckdb, "features.customer_covariates", params)

@@ -1,6 +1,8 @@
-"""Bayesian fits per account: the purchase model (BG/NBD by default; MBG/NBD or Pareto/NBD
-when configured or chosen by the holdout backtest) and Gamma-Gamma (spend)."""
+"""Bayesian fits per account: the purchase model (BG/NBD by default; MBG/NBD or Pareto/NBD,
+with or without covariates, when configured or chosen by the holdout backtest) and
+Gamma-Gamma (spend)."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from pydantic import field_validator
@@ -16,10 +18,12 @@ from clv_assets.defs.models.refit import FitChoice, choose, fit_settings_identit
 from clv_assets.lib.account_settings import AUTO_MODEL, checked_model_name
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.eligibility import ineligibility_reason, too_small_to_pool
-from clv_assets.lib.keys import EVALUATION, GAMMA_GAMMA_FIT, PURCHASE_MODEL_FIT, RFM
+from clv_assets.lib.keys import CUSTOMER_COVARIATES, EVALUATION, GAMMA_GAMMA_FIT, PURCHASE_MODEL_FIT, RFM
+from clv_assets.lib.model_rows import training_rows
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import column_schema_metadata, partition_metadata, read_query, read_sql, replace_account_rows, run_sql, table_exists, transaction
-from clv_assets.stats.registry import DEFAULT_PURCHASE_MODEL, GAMMA_GAMMA, PURCHASE_MODELS
+from clv_assets.defs.models.effects import fit_effects_metadata, write_fit_effects
+from clv_assets.stats.registry import COVARIATE_PURCHASE_MODELS, DEFAULT_PURCHASE_MODEL, GAMMA_GAMMA, PURCHASE_MODELS, SERVED_PURCHASE_MODELS
 from clv_assets.stats.specs import CLVModel, Posterior
 
 
@@ -60,12 +64,12 @@ class FitConfig(SamplerConfig):
 
 class PurchaseFitConfig(FitConfig):
     """:class:`FitConfig` plus the purchase model: ``bgnbd`` (default), ``mbgnbd``,
-    ``pareto_nbd``, or ``auto``, the model the account's latest holdout backtest
-    (``models/evaluation``) scored best. An account's settings file may set ``"model"``
-    too, which wins over this default."""
+    ``pareto_nbd``, one of them with covariates (``bgnbd_covariates``, ...), or ``auto``,
+    the model the account's latest holdout backtest (``models/evaluation``) scored best.
+    An account's settings file may set ``"model"`` too, which wins over this default."""
 
     model: str = DEFAULT_PURCHASE_MODEL
-    """'bgnbd', 'mbgnbd', 'pareto_nbd', or 'auto' (the model the holdout backtest chose)."""
+    """'bgnbd', 'mbgnbd', 'pareto_nbd', 'bgnbd_covariates', 'mbgnbd_covariates', 'pareto_nbd_covariates' (with the first order's channel and value, features.customer_covariates), or 'auto' (the model the holdout backtest chose)."""
 
     @field_validator("model")
     @classmethod
@@ -77,7 +81,7 @@ def purchase_model_to_fit(conn, account: str, requested: str) -> tuple[CLVModel,
     """The purchase model to fit for ``account`` and why: the requested one, or with
     ``auto`` the one its latest holdout backtest chose (the default before any backtest)."""
     if requested != AUTO_MODEL:
-        return PURCHASE_MODELS[requested], f"{requested} requested"
+        return SERVED_PURCHASE_MODELS[requested], f"{requested} requested"
     choice = (
         run_sql(conn, read_query("model_choice_of_account"), {"account": account}).fetchone()
         if table_exists(conn, "models.model_choice")
@@ -88,7 +92,7 @@ def purchase_model_to_fit(conn, account: str, requested: str) -> tuple[CLVModel,
             f"auto: no holdout backtest yet (clv_evaluation_job), default {DEFAULT_PURCHASE_MODEL}"
         )
     chosen, reason, evaluated_at = choice
-    return PURCHASE_MODELS[chosen], f"auto: backtest of {evaluated_at:%Y-%m-%d} chose {chosen}: {reason}"
+    return SERVED_PURCHASE_MODELS[chosen], f"auto: backtest of {evaluated_at:%Y-%m-%d} chose {chosen}: {reason}"
 
 
 def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None):
@@ -99,7 +103,7 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
     with_independence = spec is GAMMA_GAMMA
     # the purchase model's rows are replaced whichever candidate they were from, so an
     # account holds one purchase model's fit and draws
-    scope = {"model": tuple(PURCHASE_MODELS)} if purchases else {"model": spec.name}
+    scope = {"model": tuple(SERVED_PURCHASE_MODELS)} if purchases else {"model": spec.name}
     config_type = PurchaseFitConfig if purchases else FitConfig
 
     # A multi_asset so that an ineligible account can skip the output and its checks
@@ -109,7 +113,7 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
         specs=[
             dg.AssetSpec(
                 key,
-                deps=[RFM, EVALUATION] if purchases else [RFM],
+                deps=[RFM, EVALUATION, CUSTOMER_COVARIATES] if purchases else [RFM],
                 group_name="models",
                 kinds={"pymc", "duckdb"},
                 description=description,
@@ -135,7 +139,7 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
             model_spec, model_reason = purchase_model_to_fit(conn, account, requested) if purchases else (spec, None)
             cursor = run_sql(conn, read_query("account_eligibility"), params)
             facts = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
-            rows = run_sql(conn, read_query(model_spec.training_rows), params).df()
+            rows = training_rows(conn, account, model_spec)
             population = stored_pooled_prior(conn, model_spec.name)
             stored = stored_fits(conn, account, list(scope["model"]) if purchases else [spec.name])
         status = {
@@ -203,12 +207,14 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
         priors = pooled_priors(pooled) if pooled is not None else None
         prior_label = f"pooled prior from {int(pooled['n_accounts'].min())} accounts" if pooled is not None else "default"
         posterior = fit(model_spec, rows, settings, priors=priors)
-        summary = summarize(posterior, model_spec.parameters)
+        # stored as scalars: a covariate model's coefficient vectors one row per covariate
+        stored_posterior = replace(posterior, draws=model_spec.scalar_draws(posterior.draws))
+        summary = summarize(stored_posterior, model_spec.stored_parameters)
         checks = diagnostics_results(
             key, summary, posterior.method, posterior.divergences, config.max_r_hat, config.min_ess
         )
         # before anything is written: a fit whose plots fail leaves the stored fit as it was
-        plot_metadata = diagnostic_plots(model_spec, posterior, rows)
+        plot_metadata = diagnostic_plots(model_spec, stored_posterior, rows)
         passed = all(check.passed for check in checks)
         fitted_at = datetime.now(UTC)
         write = {
@@ -233,9 +239,10 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
         with duckdb.get_connection() as conn:
             ensure_prior_columns(conn)
             conn.register("fit_summary", summary)
-            conn.register("fit_draws", _long_draws(posterior))
+            conn.register("fit_draws", _long_draws(stored_posterior))
             with transaction(conn):
                 replace_account_rows(conn, "models.fits", account, read_sql("models.fits"), write, scope)
+                effects = write_fit_effects(conn, account, model_spec, posterior, write) if purchases else None
                 if passed:  # failed draws never replace the last good ones
                     replace_account_rows(
                         conn, "models.posterior_draws", account, read_sql("models.posterior_draws"), write, scope
@@ -259,6 +266,7 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
                 "fit_age_days": 0,
                 "refit_every_days": refit_every_days,
                 "summary": dg.MetadataValue.md(summary.round(4).to_markdown(index=False)),
+                **fit_effects_metadata(effects),
                 **plot_metadata,
             }
         )
@@ -358,7 +366,9 @@ def diagnostic_plots(spec: CLVModel, posterior: Posterior, rows: pd.DataFrame) -
     from clv_assets.stats import plots  # matplotlib loads only when a fit runs
 
     title = f"{spec.name} posterior ({posterior.method}, {posterior.n_customers:,} customers)"
-    images = {"posterior_plot": (plots.posterior_png(posterior.draws, spec.parameters, title), title)}
+    # the scalar parameters (a covariate model's coefficients are in its effects table instead)
+    shown = [name for name in spec.parameters if name in posterior.draws]
+    images = {"posterior_plot": (plots.posterior_png(posterior.draws, shown, title), title)}
     tables = {}
     if spec.name in PURCHASE_MODELS:
         age = float(rows["T"].max())

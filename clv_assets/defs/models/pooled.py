@@ -39,6 +39,8 @@ def learn_population(conn) -> pd.DataFrame:
     draws = run_sql(conn, read_query("pooled_prior_inputs")).df()
     frames = []
     for (model, account), group in draws.groupby(["model", "account"], sort=True):
+        if model not in MODELS:  # a covariate model's coefficients are not pooled across accounts
+            continue
         values = {p: g["value"].to_numpy(float) for p, g in group.groupby("parameter")}
         if model == GAMMA_GAMMA.name:
             rows = run_sql(conn, read_query(GAMMA_GAMMA.training_rows), {"account": account}).df()

@@ -9,10 +9,11 @@ from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.draws import load_draws
 from clv_assets.lib.prediction_config import PredictionConfig
 from clv_assets.lib.keys import CUSTOMER_PREDICTIONS, GAMMA_GAMMA_FIT, PURCHASE_MODEL_FIT
+from clv_assets.lib.model_rows import register_levels, scoring_rows, with_level_keys
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
-from clv_assets.stats.predict import PredictionSettings, empty_predictions, predict_rows
-from clv_assets.stats.registry import GAMMA_GAMMA, PURCHASE_MODELS
+from clv_assets.stats.predict import PredictionSettings, empty_predictions, predict
+from clv_assets.stats.registry import COVARIATE_PURCHASE_MODELS, GAMMA_GAMMA, SERVED_PURCHASE_MODELS
 
 
 @dg.asset(
@@ -34,7 +35,9 @@ def customer_predictions(
     30, "likely to buy now"); expected average order value; predicted spend
     (the horizon's CLV); the date by which a next order becomes more likely than not.
     Means with 90% posterior intervals, from the latest fits that passed diagnostics
-    (the purchase model, BG/NBD by default, is named in ``purchase_model``).
+    (the purchase model, BG/NBD by default, is named in ``purchase_model``). Under a
+    model with covariates, also the one or two covariates that move the customer's
+    prediction most, in words (``prediction_drivers``).
     """
     account = validate_account(context.partition_key)
     config = config.for_account(landing.account_settings(account).get("predictions"), str(landing.settings_file(account)))
@@ -44,14 +47,17 @@ def customer_predictions(
         if not not_fitted:
             served = run_sql(
                 conn, read_query("served_purchase_model"),
-                {"account": account, "purchase_models": list(PURCHASE_MODELS)},
+                {"account": account, "purchase_models": list(SERVED_PURCHASE_MODELS)},
             ).fetchone()
             if served is None:
                 raise dg.Failure(f"no stored posterior draws of a purchase model for account {account!r}")
             model = served[0]
             bg, bg_fitted_at = load_draws(conn, account, model, config.draws)
             gg, gg_fitted_at = load_draws(conn, account, GAMMA_GAMMA.name, config.draws)
-        histories = run_sql(conn, read_query("customer_histories"), {"account": account}).df()
+        histories = scoring_rows(conn, account, model)
+        channels = dict(run_sql(conn, read_query("covariate_channels_of_account"), {"account": account}).fetchall()) if (
+            model in COVARIATE_PURCHASE_MODELS) else {}
+    drivers = None
     if not_fitted:
         # an account too small to fit has no predictions (rather than stale ones)
         reason = "; ".join(f"{name}: {why}" for name, why in not_fitted)
@@ -67,7 +73,14 @@ def customer_predictions(
             chunk_rows=config.chunk_rows,
             model=model,
         )
-        predictions, draw_totals = predict_rows(histories, bg, gg, settings)
+        predictions, draw_totals = predict(histories, bg, gg, settings)
+        if model in COVARIATE_PURCHASE_MODELS:
+            from clv_assets.stats.explain import level_explanations
+
+            drivers = level_explanations(model, bg, histories, channels, float(config.horizon_days))
+    # the join keys of sql/predictions/customers.sql: history, covariate level (NULL without
+    # covariates); and the drivers in words (NULL without covariates)
+    predictions = with_level_keys(predictions).assign(prediction_drivers=drivers)
     params = {
         "account": account,
         "horizon_days": config.horizon_days,
@@ -82,6 +95,7 @@ def customer_predictions(
     with duckdb.get_connection() as conn:
         conn.register("history_predictions", predictions)
         conn.register("draw_totals", draw_totals)
+        register_levels(conn, account, model)
         with transaction(conn):
             replace_account_rows(conn, "predictions.customers", account, read_sql("predictions.customers"), params)
             replace_account_rows(

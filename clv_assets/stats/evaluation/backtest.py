@@ -19,7 +19,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from clv_assets.stats.registry import COVARIATE_PURCHASE_MODELS, GAMMA_GAMMA, PURCHASE_MODELS
+from clv_assets.stats.registry import GAMMA_GAMMA, PURCHASE_MODELS
 
 INTERVAL = (0.05, 0.95)
 MAX_ORDERS = 10_000  # guard of the predictive-interval search
@@ -163,16 +163,12 @@ def covariate_predictive_summary(
 ) -> pd.DataFrame:
     """:func:`predictive_summary` of a covariate model (``COVARIATE_PURCHASE_MODELS``) on
     rows with history and covariate columns: per distinct covariate vector, its base
-    model's summary at that vector's parameter draws."""
-    spec = COVARIATE_PURCHASE_MODELS[model]
-    Z = rows[list(spec.covariates)].to_numpy(float)
-    levels, inverse = np.unique(Z, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    model's summary at that vector's parameter draws (``predict.base_model_groups``)."""
+    from clv_assets.stats.predict import base_model_groups
+
     parts, positions = [], []
-    for k, z in enumerate(levels):
-        where = np.flatnonzero(inverse == k)
-        params = spec.customer_parameters(draws, z)
-        parts.append(predictive_summary(spec.base, params, rows.iloc[where].reset_index(drop=True), t, chunk_rows, workers))
+    for where, base, params in base_model_groups(rows, draws, model):
+        parts.append(predictive_summary(base, params, rows.iloc[where].reset_index(drop=True), t, chunk_rows, workers))
         positions.append(where)
     summary = pd.concat(parts, ignore_index=True)
     return summary.iloc[np.argsort(np.concatenate(positions), kind="stable")].reset_index(drop=True)
@@ -181,17 +177,13 @@ def covariate_predictive_summary(
 def covariate_tracking(model: str, draws: Mapping[str, np.ndarray], customers: pd.DataFrame, start: date, n_days: int) -> np.ndarray:
     """:func:`tracking` of a covariate model: each covariate vector's new customers by day
     (from ``customers``' ``first_order_date``) convolved with that vector's E[X(t)]."""
-    spec = COVARIATE_PURCHASE_MODELS[model]
-    base = PURCHASE_MODELS[spec.base]
+    from clv_assets.stats.predict import base_model_groups
+
     day = (pd.to_datetime(customers["first_order_date"]) - pd.Timestamp(start)).dt.days.to_numpy()
-    Z = customers[list(spec.covariates)].to_numpy(float)
-    levels, inverse = np.unique(Z, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
     days = np.arange(n_days, dtype=float)
     total = np.zeros(n_days)
-    for k, z in enumerate(levels):
-        params = spec.customer_parameters(draws, z)
-        curve = base.expected_purchases(**params, x=0.0, t_x=0.0, T=0.0, t=days).mean(axis=0)
-        new = np.bincount(day[inverse == k], minlength=n_days)[:n_days].astype(float)
+    for where, base, params in base_model_groups(customers, draws, model):
+        curve = PURCHASE_MODELS[base].expected_purchases(**params, x=0.0, t_x=0.0, T=0.0, t=days).mean(axis=0)
+        new = np.bincount(day[where], minlength=n_days)[:n_days].astype(float)
         total += np.convolve(new, curve)[:n_days]
     return total

@@ -82,15 +82,3 @@ def choose_base_model(scores: pd.DataFrame) -> dict:
         "reason": reason,
         "candidates_compared": compared,
     }
-
-
-def served_choice(choice: dict, servable) -> dict:
-    """``choice`` when its model can be served (``servable``: the names the purchase-model
-    fit and the predictions take), else its base model, the reason saying so: the graph's
-    fit and predictions do not take covariates yet, so a covariate model that wins the
-    backtest is recorded in the reason, and its base model is served."""
-    model = choice["chosen_model"]
-    if model in servable:
-        return choice
-    base = COVARIATE_PURCHASE_MODELS[model].base
-    return {**choice, "chosen_model": base, "reason": f"{choice['reason']}; {model} is not served yet (the fit and predictions take no covariates): {base} served"}

@@ -20,13 +20,14 @@ and the standardised log first-order value rounded to a grid (:data:`VALUE_STEP`
 keeps distinct (frequency, recency, T, covariates) rows few. An account with fewer
 channels has an all-zero column, whose coefficient stays at its prior.
 
-Not registered in ``PURCHASE_MODELS``: its rows carry covariate columns the registry's
-history-only paths (predictions, backtest) do not give yet (issue 28, step 3).
+In ``COVARIATE_PURCHASE_MODELS``, not ``PURCHASE_MODELS``: its rows carry covariate
+columns (``lib/model_rows.py`` reads them), and every consumer scores its draws through
+``stats.predict.base_model_groups``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -44,24 +45,56 @@ HISTORY = ("frequency", "recency", "T")
 VALUE_STEP = 0.25  # grid of the standardised log first-order value
 VALUE_LIMIT = 3.0  # clipped to +/- this many standard deviations
 COEFFICIENTS = ("purchase_coefficient_alpha", "dropout_coefficient_a", "dropout_coefficient_b")
+# the SQL parameters of features.customer_covariates' first_order_value_level (the grid)
+GRID_PARAMETERS = {"value_step": VALUE_STEP, "value_limit": VALUE_LIMIT}
+# the columns of features.customer_covariates that give a customer's covariate vector: rows
+# equal on them are one covariate level (the predictions join their rows back on them)
+LEVEL_KEYS = ("first_channel_rank", "first_order_value_level")
 
 
 def covariate_columns(covariates: pd.DataFrame) -> pd.DataFrame:
     """The model's covariate columns from ``features.customer_covariates`` rows
-    (``first_channel_rank``, ``first_order_value_z``; ``top_channels`` = 3)."""
+    (``first_channel_rank``, ``first_order_value_level``; ``top_channels`` = 3)."""
     import pandas as pd
 
     rank = covariates["first_channel_rank"].to_numpy()
-    value = np.clip(covariates["first_order_value_z"].to_numpy(float), -VALUE_LIMIT, VALUE_LIMIT)
     return pd.DataFrame(
         {
             "channel_2": (rank == 2).astype(float),
             "channel_3": (rank == 3).astype(float),
             "channel_other": (rank >= 4).astype(float),
-            "value_z": np.round(value / VALUE_STEP) * VALUE_STEP,
+            "value_z": covariates["first_order_value_level"].to_numpy(float),
         },
         index=covariates.index,
     )
+
+
+def covariate_levels(channel_names: Mapping[int, str]) -> dict[str, str | None]:
+    """Each covariate in words for an account whose first-order channels by rank are
+    ``channel_names`` (``features.customer_covariates``: first_channel_rank -> first_channel);
+    None for a rank the account does not have."""
+    return {
+        "channel_2": channel_names.get(2), "channel_3": channel_names.get(3),
+        "channel_other": "other channels" if 4 in channel_names else None, "value_z": "first order value, +1 sd",
+    }
+
+
+def no_effects() -> pd.DataFrame:
+    """:meth:`CovariatePurchaseModel.effects` with its ``level`` in words and no rows, typed
+    (a table written from it has the columns' types)."""
+    import pandas as pd
+
+    return pd.DataFrame({
+        **{c: pd.Series(dtype="object") for c in ("coefficient", "covariate", "level")},
+        **{c: pd.Series(dtype="float64") for c in ("mean", "low", "high", "ratio", "ratio_low", "ratio_high")},
+    })
+
+
+def with_covariates(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` (with :data:`LEVEL_KEYS`) and their model covariate columns beside."""
+    import pandas as pd
+
+    return pd.concat([rows, covariate_columns(rows)], axis=1)
 
 
 def distinct_rows(customers: pd.DataFrame) -> pd.DataFrame:
@@ -210,6 +243,32 @@ class CovariatePurchaseModel(CLVModel):
     base: str  # the registered model it extends (the model choice compares them)
     base_expected_purchases: Callable  # that model's conditional expectation
 
+    @property
+    def stored_parameters(self) -> tuple[str, ...]:
+        """Each coefficient stored per covariate, as ``purchase_coefficient_alpha[channel_2]``."""
+        return tuple(
+            name for p in self.parameters
+            for name in ([component(p, c) for c in self.covariates] if p in self.coefficients else [p])
+        )
+
+    def scalar_draws(self, draws: dict) -> dict[str, np.ndarray]:
+        """Each coefficient vector (last axis: :attr:`covariates`) split into its components."""
+        out = {}
+        for name, values in draws.items():
+            if name in self.coefficients:
+                values = np.asarray(values, dtype=float)
+                out |= {component(name, c): values[..., j] for j, c in enumerate(self.covariates)}
+            else:
+                out[name] = values
+        return out
+
+    def vector_draws(self, draws: dict) -> dict[str, np.ndarray]:
+        """The coefficient vectors (draws, covariates) back from their stored components."""
+        out = {name: values for name, values in draws.items() if "[" not in name}
+        for name in self.coefficients:
+            out[name] = np.stack([np.asarray(draws[component(name, c)], dtype=float) for c in self.covariates], axis=-1)
+        return out
+
     def customer_parameters(self, draws: dict, z: np.ndarray) -> dict[str, np.ndarray]:
         """The base model's parameter draws of a customer with covariate vector ``z``: BG/NBD's
         and MBG/NBD's (r, alpha, a, b), Pareto/NBD's (r, alpha, s, beta) (1-D draws out)."""
@@ -280,6 +339,11 @@ class CovariatePurchaseModel(CLVModel):
         return pd.DataFrame.from_records(records)
 
 
+def component(coefficient: str, covariate: str) -> str:
+    """The stored name of one covariate's coefficient (``models.fits.parameter``)."""
+    return f"{coefficient}[{covariate}]"
+
+
 def _flat(values, vector: bool) -> np.ndarray:
     """Draws as (draws,) or, for a coefficient, (draws, covariates), from (chains, draws[, k])
     or already flat draws."""
@@ -304,6 +368,7 @@ def _model(name: str, label: str, base: str, reference: str, expected_purchases:
         typical_parameters={"r": 0.245, "alpha_scale": 31.5, "a_scale": 0.78, "b_scale": 2.41,
                             "purchase_coefficient_alpha": 0.0, "dropout_coefficient_a": 0.0, "dropout_coefficient_b": 0.0},
         likelihood_data=likelihood_data,
+        training_rows="covariate_purchase_training_rows",
         covariates=COVARIATES,
         coefficients=COEFFICIENTS,
         base=base,
@@ -332,6 +397,7 @@ PARETO_NBD_COVARIATES = CovariatePurchaseModel(
     typical_parameters={"r": 0.56, "alpha_scale": 74.1, "s": 0.557, "beta_scale": 71.8, "purchase_coefficient": 0.0, "dropout_coefficient": 0.0},
     nuts_by_default=False,
     likelihood_data=likelihood_data,
+    training_rows="covariate_purchase_training_rows",
     covariates=COVARIATES,
     coefficients=("purchase_coefficient", "dropout_coefficient"),
     base="pareto_nbd",
