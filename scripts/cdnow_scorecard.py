@@ -1,19 +1,23 @@
 """Print the CDNOW holdout scorecard of every candidate model against the published figures.
 
-Usage: .venv/bin/python scripts/cdnow_scorecard.py [--method METHOD] [--cdnow PATH] [--markdown PATH]
+Usage: .venv/bin/python scripts/cdnow_scorecard.py [--method METHOD] [--cdnow PATH] [--no-covariates] [--markdown PATH]
 
 Lands the CDNOW 1/10 sample in a temporary landing folder, DuckDB file and Dagster
 instance, materialises models/evaluation with calibration weeks 1-39 (to 1997-09-30) and
 holdout weeks 40-78 (to 1998-06-30), and prints models.evaluation, models.model_choice,
 the published BG/NBD figures (Fader, Hardie & Lee 2005) beside ours, and
-models.evaluation_segments. ``--markdown PATH`` also writes them as a page headed by the
-command, commit, date and machine (the project's page: docs/measurements/cdnow_scorecard.md).
+models.evaluation_segments. Each purchase model runs beside its covariate model (the
+first order's value: CDNOW has no channel), whose effects (models.evaluation_effects)
+are printed too; ``--no-covariates`` runs the models without covariates only.
+``--markdown PATH`` also writes them as a page headed by the command, commit, date and
+machine (the project's page: docs/measurements/cdnow_scorecard.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -25,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report_page import Page, add_markdown_option, fmt, markdown_table, method_label  # noqa: E402
 
 from clv_assets.lib.run_config import FIT_METHODS  # noqa: E402
+from clv_assets.stats.registry import COVARIATE_PURCHASE_MODELS, PURCHASE_MODELS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT = "cdnow-sample"
@@ -39,13 +44,28 @@ FIGURES = {
     "rmse_orders": ("`rmse_orders`", ".4f"),
     "brier_p_order": ("`brier_p_order`", ".4f"),
     "auc_top_decile_spend": ("`auc_top_decile_spend`", ".4f"),
+    "auc_one_time_repeat": ("`auc_one_time_repeat` (one-time buyers: who repeats)", ".4f"),
     "gini_spend": ("`gini_spend`", ".4f"),
     "interval_coverage": ("`interval_coverage`", ".4f"),
     "interval_expected_coverage": ("`interval_expected_coverage`", ".4f"),
     "mean_interval_width": ("mean interval width (transactions)", ".2f"),
     "parameters": ("posterior means (days)", "s"),
+    "max_r_hat": ("largest r-hat (NUTS only)", ".3f"),
     "fit_seconds": ("fit seconds (building included)", ".1f"),
 }
+# every backtest candidate by name, with or without covariates
+CANDIDATE_MODELS = {**PURCHASE_MODELS, **COVARIATE_PURCHASE_MODELS}
+# the effects of the first order's value shown (models.evaluation_effects.coefficient):
+# what exp(coefficient) multiplies, per model family
+EFFECTS = {
+    "purchase_coefficient_alpha": "purchase rate",
+    "purchase_coefficient": "purchase rate",
+    "dropout_coefficient_a": "dropout a (a higher a: more dropout)",
+    "dropout_coefficient_b": "dropout b (a higher b: less dropout)",
+    "dropout_coefficient": "dropout rate",
+}
+VALUE_COVARIATE = "value_z"
+CHANNEL_COVARIATES = ("channel_2", "channel_3", "channel_other")
 # Fader, Hardie & Lee (2005), "Counting your customers the easy way": BG/NBD MLE on this
 # sample (alpha in weeks there, x 7 here), and its forecast of cumulative repeat
 # transactions at week 78: about 4% under what happened.
@@ -92,19 +112,105 @@ def lift_cell(row, figure: str) -> str:
     return f"{row[figure]:.2f} ({fmt(row[f'{figure}_p05'], '.2f', 'n/a')}-{fmt(row[f'{figure}_p95'], '.2f', 'n/a')})"
 
 
+def candidates(covariates: bool) -> list[str]:
+    """The backtest's candidates in the page's column order: each purchase model, then its
+    covariate model (``covariates``)."""
+    return [
+        name for base in PURCHASE_MODELS
+        for name in [base, *(c for c, spec in COVARIATE_PURCHASE_MODELS.items() if covariates and spec.base == base)]
+    ]
+
+
 def _cell(figure: str, value) -> str:
     label, spec = FIGURES[figure]
-    if figure == "parameters":
-        return ", ".join(f"{k} {v:.3f}" if v < 10 else f"{k} {v:.2f}" for k, v in json.loads(value).items())
+    if figure == "parameters":  # a coefficient vector (a list) is in the effects table
+        return ", ".join(f"{k} {v:.3f}" if v < 10 else f"{k} {v:.2f}" for k, v in json.loads(value).items()
+                         if not isinstance(v, list))
     if figure == "method":
         return method_label(value)
     return fmt(value, spec)
+
+
+def interval(row, prefix: str = "ratio") -> str:
+    """``1.40 (1.28 to 1.51)``: an effect's posterior mean and 90% interval."""
+    return f"{row[prefix]:.2f} ({row[f'{prefix}_p05']:.2f} to {row[f'{prefix}_p95']:.2f})"
+
+
+def effects_table(effects) -> str:
+    """The first order's value per covariate model: each coefficient's ratio per +1 sd
+    (purchase before dropout; ``effects`` in the models' order)."""
+    value = effects[effects.covariate == VALUE_COVARIATE]
+    value = value.assign(_order=value.coefficient.map(list(EFFECTS).index)).sort_values("_order", kind="stable")
+    value = value.assign(_model=value.model.map(list(dict.fromkeys(effects.model)).index)).sort_values("_model", kind="stable")
+    return markdown_table(
+        ["model", "ratio of", "per +1 sd of the first order's value (90%)", "coefficient (90%)"],
+        [[CANDIDATE_MODELS[r.model].label, EFFECTS.get(r.coefficient, r.coefficient), interval(r), interval(r, "mean")]
+         for _, r in value.iterrows()],
+    )
+
+
+def dropout_sentence(effects, scores) -> str:
+    """For BG/NBD-family covariate models (dropout through a and b): the mean dropout
+    probability after a purchase, a / (a + b), at the posterior means, at an average first
+    order and one 1 sd more valuable (a point figure: the table gives each ratio alone)."""
+    parts = []
+    for model, row in scores.iterrows():
+        params = json.loads(row.parameters)
+        if "a_scale" not in params:
+            continue
+        value = effects[(effects.model == model) & (effects.covariate == VALUE_COVARIATE)].set_index("coefficient")["mean"]
+        a, b = params["a_scale"], params["b_scale"]
+        a1, b1 = a * math.exp(value["dropout_coefficient_a"]), b * math.exp(value["dropout_coefficient_b"])
+        before, after = a / (a + b), a1 / (a1 + b1)
+        parts.append(f"{CANDIDATE_MODELS[model].label} {before:.3f} at an average first order, {after:.3f} at +1 sd "
+                     f"(x{after / before:.2f})")
+    if not parts:
+        return ""
+    return ("In the BG/NBD family a and b move together; what they mean for dropout, at the posterior means: the mean "
+            "probability of dropping out after a purchase, a / (a + b), is " + "; ".join(parts) + ".")
+
+
+def pairs_sentence(scores) -> str:
+    """Each covariate model against its base model by the choice's own test (``model: auto``
+    applies it to the best base model's pair only)."""
+    from clv_assets.stats.evaluation.choice import covariates_win
+
+    verdicts = []
+    for model, spec in COVARIATE_PURCHASE_MODELS.items():
+        if model in scores.index and spec.base in scores.index:
+            wins, why = covariates_win(scores.loc[model], scores.loc[spec.base])
+            verdicts.append(f"{spec.label} {'would be taken' if wins else 'would not be taken'}: {why}")
+    return ("Each covariate model against its own base model by the same test (the choice applies it to the best "
+            "base model only): " + "; ".join(verdicts) + ".") if verdicts else ""
+
+
+def channel_sentence(effects, scores) -> str:
+    """What the channel coefficients show on a one-channel account (``scores``: the
+    covariate models' scorecard rows): their prior, if nothing broke."""
+    channels = effects[effects.covariate.isin(CHANNEL_COVARIATES)]
+    if not len(channels):
+        return ""
+    r_hat = scores.max_r_hat.max()
+    return (
+        f"CDNOW has one channel (every first order's channel is `unknown`, rank 1), so the channel indicators "
+        f"({', '.join(f'`{c}`' for c in CHANNEL_COVARIATES)}) are 0 for every customer and the likelihood does not "
+        f"depend on their {len(channels)} coefficients: they should stay at their Normal(0, 1) prior (mean 0, 90% "
+        f"interval -1.64 to 1.64), and they do: posterior means {channels['mean'].min():+.3f} to "
+        f"{channels['mean'].max():+.3f}, interval bounds {channels.mean_p05.min():.2f} to {channels.mean_p05.max():.2f} "
+        f"and {channels.mean_p95.min():.2f} to {channels.mean_p95.max():.2f}. They do not break the fit: "
+        + (f"the largest r-hat of the covariate fits by NUTS, these coefficients included, is {r_hat:.3f}. "
+           if r_hat == r_hat else "no covariate fit was by NUTS, so there is no r-hat. ")
+        + "Nor the effects table: their rows are in `models.evaluation_effects` with no level (the account has no "
+        "such channel) and are left out above."
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", default="auto", choices=FIT_METHODS)
     parser.add_argument("--cdnow", type=Path, default=ROOT / "clv_assets_tests" / "fixtures" / "cdnow" / "CDNOW_sample.txt")
+    parser.add_argument("--covariates", action=argparse.BooleanOptionalAction, default=True,
+                        help="each purchase model beside its covariate model (the first order's value; default: on)")
     add_markdown_option(parser, "cdnow_scorecard.md")
     args = parser.parse_args()
     page = Page("CDNOW holdout scorecard", "scripts/cdnow_scorecard.py")
@@ -118,7 +224,6 @@ def main() -> int:
         from clv_assets.cdnow import cdnow_orders, evaluation_run_config, materialize_backtest
         from clv_assets.lib.resources import warehouse_resource
         from clv_assets.lib.segments import load_segments
-        from clv_assets.stats.registry import PURCHASE_MODELS
 
         (root / "landing" / ACCOUNT).mkdir(parents=True)
         cdnow_orders(args.cdnow).to_csv(root / "landing" / ACCOUNT / "cdnow.csv", index=False)
@@ -127,7 +232,7 @@ def main() -> int:
         result = materialize_backtest(
             ACCOUNT, root / "landing", warehouse, dg.DagsterInstance.get(),
             # Dagster's own console log stays quiet, as in clv-assets; every event is in the instance
-            {**evaluation_run_config(method=args.method), "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+            {**evaluation_run_config(method=args.method, candidates=candidates(args.covariates)), "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
         )
         run_seconds = time.perf_counter() - started
         if not result.success:
@@ -137,11 +242,12 @@ def main() -> int:
             scores = conn.execute("SELECT * FROM models.evaluation WHERE account = $a ORDER BY model", {"a": ACCOUNT}).df()
             choice = conn.execute("SELECT * FROM models.model_choice WHERE account = $a", {"a": ACCOUNT}).df()
             lift = conn.execute("SELECT * FROM models.evaluation_segments WHERE account = $a ORDER BY segment", {"a": ACCOUNT}).df()
+            effects = conn.execute("SELECT * FROM models.evaluation_effects WHERE account = $a", {"a": ACCOUNT}).df()
     window = scores.iloc[0]
     scores = scores.set_index("model")
-    # the registry's order, whichever candidates ran
-    models = [name for name in PURCHASE_MODELS if name in scores.index]
-    labels = [PURCHASE_MODELS[name].label for name in models]
+    # each model beside its covariate model, whichever candidates ran
+    models = [name for name in candidates(True) if name in scores.index]
+    labels = [CANDIDATE_MODELS[name].label for name in models]
 
     summary = (f"CDNOW 1/10 sample: {int(window.n_customers):,} customers, calibration weeks 1-39 to "
                f"{window.cutoff.date()}, holdout weeks 40-78 {window.holdout_start.date()} .. "
@@ -150,8 +256,14 @@ def main() -> int:
         [FIGURES[f][0], *(_cell(f, scores.loc[m, f]) for m in models)] for f in FIGURES if f in scores.columns
     ])
     chosen = choice.iloc[0]
-    chosen_line = (f"`method: auto` would serve **{PURCHASE_MODELS[chosen.chosen_model].label}** "
+    chosen_line = (f"`model: auto` would serve **{CANDIDATE_MODELS[chosen.chosen_model].label}** "
                    f"({chosen.score_name} {chosen.score:.4f}): {chosen.reason}")
+    covariate_models = [m for m in models if m in COVARIATE_PURCHASE_MODELS]
+    effects = effects.set_index("model").loc[covariate_models].reset_index()  # the scorecard's order
+    value_effects = effects_table(effects) if covariate_models else ""
+    channels = channel_sentence(effects, scores.loc[covariate_models]) if covariate_models else ""
+    dropout = dropout_sentence(effects, scores.loc[covariate_models]) if covariate_models else ""
+    pairs = pairs_sentence(scores)
 
     published_rows = []
     if PUBLISHED_MODEL in scores.index:
@@ -188,11 +300,17 @@ def main() -> int:
     lift_table = markdown_table(
         ["segment", "members", "comparison group", "share ordered: members / comparison", "order-rate lift (90%)",
          "mean holdout spend: members / comparison", "spend lift (90%)"], lift_rows)
-    lift_model = PURCHASE_MODELS[lift.purchase_model.iloc[0]].label if len(lift) else "-"
+    lift_model = CANDIDATE_MODELS[lift.purchase_model.iloc[0]].label if len(lift) else "-"
 
     print(summary + "\n")
     print(scorecard)
     print(f"\n{chosen_line}\n")
+    if pairs:
+        print(f"{pairs}\n")
+    if covariate_models:
+        print("effects of the first order's value (models.evaluation_effects):")
+        print(value_effects)
+        print(f"\n{dropout}\n\n{channels}\n")
     print(published)
     print(f"\nsegment lift (models.evaluation_segments; segments as of the cutoff, {lift_model}):")
     print(lift_table)
@@ -205,11 +323,29 @@ def main() -> int:
         "the published MLE too, so that gap is the model's, not the code's. Observed interval coverage should "
         "match the expected coverage (counts are discrete, so a 90% interval holds more). The segment lift is "
         "members / comparison group on the holdout, with 90% Poisson-bootstrap intervals."
+        + (" Each purchase model stands beside its covariate model, fitted on the same calibration customers with "
+           "the first order's value (log, standardised within the account, on a 0.25 sd grid) as a purchase and "
+           "dropout covariate; `auc_one_time_repeat` is where such a covariate can help, since without it a "
+           "one-time buyer's prediction depends on their age alone. `model: auto` takes a covariate model only where "
+           "it beats its own base model on both the MAE (beyond the 0.5% tie tolerance) and the one-time-buyer AUC."
+           if covariate_models else "")
     )
     page.text(summary)
     page.section("Scorecard")
     page.blocks.append(scorecard)
     page.text(chosen_line)
+    if pairs:
+        page.text(pairs)
+    if covariate_models:
+        page.section("With and without the first order's value")
+        page.text("The first order's value is CDNOW's only covariate. Its effects in each covariate model "
+                  "(`models.evaluation_effects`): exp(coefficient), the factor a first order one standard deviation "
+                  "more valuable multiplies the parameter by, with its 90% posterior interval; an interval that "
+                  "covers 1 is no evidence of an effect.")
+        page.blocks.append(value_effects)
+        if dropout:
+            page.text(dropout)
+        page.text(channels)
     page.section("Against the published figures")
     page.blocks.append(published)
     page.section(f"Segment lift on the holdout (segments as of the cutoff under {lift_model})")
