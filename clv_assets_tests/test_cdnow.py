@@ -59,3 +59,19 @@ def test_cdnow_posterior_recovers_the_published_estimates(cdnow_fits, model, par
     assert row.method == "mcmc" and row.diagnostics_passed
     assert abs(row["mean"] / published - 1) <= 0.10, (row["mean"], published)
     assert row.hdi_5 <= published <= row.hdi_95, (row.hdi_5, published, row.hdi_95)
+
+
+def test_cdnow_first_order_value_is_the_only_covariate(workspace, cdnow_fits):
+    """CDNOW has no channel column: every first order's channel is 'unknown' (rank 1), so the
+    covariate models' channel indicators are 0 for everyone and the first order's value is
+    their only covariate (the scorecard's covariate models rest on this)."""
+    from clv_assets.stats.purchase.bgnbd_covariates import covariate_columns
+
+    covariates = workspace.query("SELECT * FROM features.customer_covariates WHERE account = $a", {"a": ACCOUNT})
+    assert len(covariates) == 2357
+    assert set(covariates.first_channel) == {"unknown"} and set(covariates.first_channel_rank) == {1}
+    assert covariates.first_order_value_z.mean() == pytest.approx(0, abs=1e-9)
+    assert covariates.first_order_value_z.std(ddof=0) == pytest.approx(1)
+    columns = covariate_columns(covariates)
+    assert (columns[["channel_2", "channel_3", "channel_other"]] == 0).all().all()
+    assert columns.value_z.nunique() >= 10
