@@ -106,6 +106,14 @@ def test_band_shares_are_the_shares_of_searchsorted_bands():
     expected = np.stack([(index == k).mean(axis=0) for k in range(len(cutoffs) + 1)])
     np.testing.assert_array_equal(band_shares(values, cutoffs), expected)
     np.testing.assert_array_equal(band_shares(values[:, :1], []), np.ones((1, 1)))
+    # scaled per draw (a draw's account mean), and in whole percent: as the numpy expressions
+    scale = rng.gamma(2.0, 1.0, len(values))
+    np.testing.assert_array_equal(band_shares(values, cutoffs, scale), band_shares(values / scale[:, None], cutoffs))
+    probabilities = rng.random(values.shape)
+    probabilities[0, 0] = 0.255  # a half percent
+    np.testing.assert_array_equal(
+        band_shares(probabilities, [25, 50, 75], percent=True), band_shares(np.floor(100.0 * probabilities + 0.5), [25, 50, 75])
+    )
 
 
 def test_unique_columns_equals_numpy_unique_by_columns():
