@@ -87,10 +87,9 @@ def test_backtest_scores_the_covariate_model_and_records_why_it_wins(tmp_path):
     assert scores.loc["bgnbd_covariates", "auc_one_time_repeat"] > scores.loc["bgnbd", "auc_one_time_repeat"]
     assert scores.loc["bgnbd_covariates", "mae_orders"] < scores.loc["bgnbd", "mae_orders"]
     assert scores.loc["bgnbd_covariates", "max_r_hat"] < 1.05
-    # it wins, but the graph's fit and predictions take no covariates yet: BG/NBD is served
-    assert choice.chosen_model == "bgnbd"
-    assert choice.reason.startswith("lowest mae_orders") is False and "bgnbd_covariates over bgnbd: lower mae_orders" in choice.reason
-    assert "not served yet" in choice.reason
+    # it wins and is chosen: models/purchase_model fits and serves it (test_covariate_serving.py)
+    assert choice.chosen_model == "bgnbd_covariates"
+    assert choice.reason.startswith("bgnbd_covariates over bgnbd: lower mae_orders") and "not served" not in choice.reason
 
 
 def test_without_effects_the_choice_keeps_the_model_without_covariates(tmp_path):

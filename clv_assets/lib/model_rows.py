@@ -62,3 +62,16 @@ def with_level_keys(rows: pd.DataFrame) -> pd.DataFrame:
     without covariates) and without the model's covariate columns."""
     keys = {key: rows[key] if key in rows else float("nan") for key in LEVEL_KEYS}
     return rows.drop(columns=[c for c in COVARIATES if c in rows] + [k for k in LEVEL_KEYS if k in rows]).assign(**keys)
+
+
+def history_predictions(predictions: pd.DataFrame, drivers: pd.Series | None = None) -> pd.DataFrame:
+    """The ``history_predictions`` input of ``sql/predictions/customers.sql``: the rows'
+    predictions with their join keys (:func:`with_level_keys`) and ``prediction_drivers``
+    (the covariates that move each row's prediction, in words; NULL without covariates)."""
+    return with_level_keys(predictions).assign(prediction_drivers=drivers)
+
+
+def band_probability_rows(probabilities: pd.DataFrame, histories: pd.DataFrame) -> pd.DataFrame:
+    """The ``band_probabilities`` input of ``sql/bands/customers.sql``: ``probabilities``
+    (``band_confidence.with_probability_columns`` of ``histories``) with the level keys."""
+    return probabilities.join(with_level_keys(histories)[list(LEVEL_KEYS)])

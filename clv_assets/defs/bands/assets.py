@@ -10,13 +10,12 @@ from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.band_config import BandThresholds
 from clv_assets.lib.draws import load_draws
 from clv_assets.lib.keys import CUSTOMER_BANDS, CUSTOMER_PREDICTIONS
-from clv_assets.lib.model_rows import register_levels, scoring_rows, with_level_keys
+from clv_assets.lib.model_rows import band_probability_rows, register_levels, scoring_rows
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
 from clv_assets.stats.band_confidence import band_probabilities, with_probability_columns
 from clv_assets.stats.bands import LABELS
 from clv_assets.stats.predict import PredictionSettings, aligned_draws, base_model_groups, in_row_order, map_chunks
-from clv_assets.stats.purchase.bgnbd_covariates import LEVEL_KEYS
 from clv_assets.stats.registry import GAMMA_GAMMA
 
 
@@ -80,9 +79,8 @@ def customer_bands(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         if model else None
     )
     with duckdb.get_connection() as conn:
-        frame = with_probability_columns(histories, probabilities)
         # joined back on the history and, under a covariate model, the covariate level
-        conn.register("band_probabilities", frame.join(with_level_keys(histories)[list(LEVEL_KEYS)]))
+        conn.register("band_probabilities", band_probability_rows(with_probability_columns(histories, probabilities), histories))
         register_levels(conn, account, model)
         with transaction(conn):
             replace_account_rows(conn, "bands.customers", account, read_sql("bands.customers"), params)

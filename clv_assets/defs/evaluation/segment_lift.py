@@ -15,6 +15,7 @@ import pandas as pd
 
 from clv_assets.lib.band_config import BandThresholds
 from clv_assets.lib.segments import Segment, lift_groups_query
+from clv_assets.lib.model_rows import band_probability_rows, history_predictions, register_levels
 from clv_assets.lib.warehouse import read_sql, run_sql
 from clv_assets.stats.band_confidence import with_probability_columns
 from clv_assets.stats.bands import LABELS
@@ -55,7 +56,8 @@ def profile_as_of_cutoff(
     replace = f" REPLACE ({', '.join(f'CAST({c} AS DATE) AS {c}' for c in dates)})" if dates else ""
     conn.execute(f"CREATE TABLE features.rfm AS SELECT *{replace} FROM calibration_rfm")
     conn.execute(_NO_CHANNELS)
-    conn.register("history_predictions", predictions)
+    conn.register("history_predictions", history_predictions(predictions))
+    register_levels(conn, account, model)  # a model without covariates: no levels
     params = {
         "account": account,
         "horizon_days": settings.horizon_days,
@@ -70,7 +72,7 @@ def profile_as_of_cutoff(
         "overridden": [],
         **LABELS,
     }
-    conn.register("band_probabilities", with_probability_columns(histories, None))
+    conn.register("band_probabilities", band_probability_rows(with_probability_columns(histories, None), histories))
     for table in ("predictions.customers", "bands.thresholds", "bands.customers", "marts.customer_profile"):
         run_sql(conn, f"CREATE TABLE {table} AS {read_sql(table)}", params)
     return conn

@@ -9,7 +9,7 @@ from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.draws import load_draws
 from clv_assets.lib.prediction_config import PredictionConfig
 from clv_assets.lib.keys import CUSTOMER_PREDICTIONS, GAMMA_GAMMA_FIT, PURCHASE_MODEL_FIT
-from clv_assets.lib.model_rows import register_levels, scoring_rows, with_level_keys
+from clv_assets.lib.model_rows import history_predictions, register_levels, scoring_rows
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
 from clv_assets.stats.predict import PredictionSettings, empty_predictions, predict
@@ -78,9 +78,7 @@ def customer_predictions(
             from clv_assets.stats.explain import level_explanations
 
             drivers = level_explanations(model, bg, histories, channels, float(config.horizon_days))
-    # the join keys of sql/predictions/customers.sql: history, covariate level (NULL without
-    # covariates); and the drivers in words (NULL without covariates)
-    predictions = with_level_keys(predictions).assign(prediction_drivers=drivers)
+    predictions = history_predictions(predictions, drivers)
     params = {
         "account": account,
         "horizon_days": config.horizon_days,
