@@ -38,14 +38,16 @@ unit the models count.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from clv_assets.stats.predict import QUANTILES, PredictionSettings, aligned_draws, predict_rows, unique_columns
-from clv_assets.stats.registry import PURCHASE_MODELS
+from clv_assets.stats.predict import QUANTILES, PredictionSettings, aligned_draws, base_model_groups, predict, unique_columns
+from clv_assets.stats.purchase.bgnbd_covariates import LEVEL_KEYS, with_covariates
+from clv_assets.stats.registry import COVARIATE_PURCHASE_MODELS, PURCHASE_MODELS
 
 HISTORY = ("frequency", "recency", "T", "monetary_value")
 TOTALS = ("orders", "buyers", "spend")
@@ -75,6 +77,7 @@ class AuditSettings:
     # on the parameters (:func:`extended_to_all_draws`); 0: every draw. The simulated
     # path takes every draw.
     posterior_draws: int = 50
+    workers: int = 2  # threads over the chunks of distinct histories (as the predictions')
 
 
 def audit_windows(purchase_horizon_days: int, horizon_days: int, checkpoints=CHECKPOINTS) -> list[tuple[int, int]]:
@@ -90,13 +93,14 @@ def sub_horizon_means(customers: pd.DataFrame, bg: dict, gg: dict, model: str, d
     """Per customer (``customers``' rows, with the :data:`HISTORY` columns): expected orders,
     P(at least one order) and expected spend within ``days`` of the as_of date, posterior
     means from :func:`predict_rows` on the distinct histories (the predictions' own code)."""
-    histories = customers.groupby(list(HISTORY), sort=False).size().rename("n").reset_index()
+    keys = [*HISTORY, *(LEVEL_KEYS if model in COVARIATE_PURCHASE_MODELS else ())]
+    histories = customers.groupby(keys, sort=False).size().rename("n").reset_index()
     settings = PredictionSettings(
         horizon_days=days, purchase_horizon_days=days, churn_horizon_days=days, model=model, workers=1
     )
-    predicted, _ = predict_rows(histories, bg, gg, settings)
-    means = customers[list(HISTORY)].merge(
-        predicted[[*HISTORY, "expected_orders", "p_order", "predicted_spend"]], on=list(HISTORY), how="left"
+    predicted, _ = predict(_scored(histories, model), bg, gg, settings)
+    means = customers[keys].merge(
+        predicted[[*keys, "expected_orders", "p_order", "predicted_spend"]], on=keys, how="left"
     )
     return pd.DataFrame(
         {
@@ -140,7 +144,6 @@ def draw_moments(
       (infinite when a <= 2: then the variance is inf and the caller simulates).
       Sums over a row's customers need only n, sum(m) and sum(m^2).
     """
-    purchase = PURCHASE_MODELS[model]
     bg, gg = thinned_draws(bg, gg, model, settings.posterior_draws)
     n_draws = len(next(iter(bg.values())))
     groups = membership.shape[1]
@@ -149,6 +152,35 @@ def draw_moments(
     p_order = np.zeros(len(rows))
     if not len(rows):
         return means, variances, p_order
+    # given a draw, customers are independent: the groups' moments are sums over the
+    # rows of each covariate level (one level of every row without covariates)
+    for where, base, params in base_model_groups(_scored(rows, model), bg, model):
+        part = rows.iloc[where]
+        level_means, level_variances, p_order[where] = _base_draw_moments(
+            part, membership[where], params, gg, PURCHASE_MODELS[base], days, settings
+        )
+        for name in TOTALS:
+            means[name] += level_means[name]
+            variances[name] += level_variances[name]
+    return means, variances, p_order
+
+
+def _scored(rows: pd.DataFrame, model: str) -> pd.DataFrame:
+    """``rows`` as :func:`base_model_groups` reads them: with a covariate model's covariate
+    columns from the rows' :data:`LEVEL_KEYS` (as stored with the snapshot)."""
+    return with_covariates(rows.reset_index(drop=True)) if model in COVARIATE_PURCHASE_MODELS else rows
+
+
+def _base_draw_moments(
+    rows: pd.DataFrame, membership: np.ndarray, bg: dict, gg: dict, purchase, days: float, settings: AuditSettings
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    """:func:`draw_moments` of rows scored at the same parameter draws ``bg`` of the
+    model without covariates ``purchase`` (already thinned and aligned with ``gg``)."""
+    n_draws = len(next(iter(bg.values())))
+    groups = membership.shape[1]
+    means = {name: np.zeros((n_draws, groups)) for name in TOTALS}
+    variances = {name: np.zeros((n_draws, groups)) for name in TOTALS}
+    p_order = np.zeros(len(rows))
     x, t_x, T, n, sum_m, sum_m2 = (rows[c].to_numpy(float) for c in ("frequency", "recency", "T", "n", "sum_m", "sum_m2"))
     # rows repeat a history once per combination of groups: the per-draw work is per
     # distinct history, with the rows' n, sum_m and sum_m2 summed per history and group
@@ -172,7 +204,11 @@ def draw_moments(
         inv2 = np.where(finite, inv1 / (a - 2.0), np.inf)
     k_mean, k_lin, k_quad = p * inv1, p * inv2, p * p * (inv2 - inv1 * inv1)
     p_history = np.zeros(histories.shape[1])
-    for start in range(0, histories.shape[1], settings.chunk_rows):
+
+    def chunk(start: int) -> tuple[dict, dict]:
+        """The chunk's share of the groups' per-draw means and variances (its histories'
+        P(order) written in place): chunks are independent, so they run on threads
+        (numpy releases the GIL) and their shares are summed."""
         part = slice(start, start + settings.chunk_rows)
         xc, pair, f = hx[part], pair_of_history[part], freq_of_history[part]
         nw, sw, s2w = n_hg[part], sm_hg[part], sm2_hg[part]
@@ -180,22 +216,30 @@ def draw_moments(
         mu = alive * expected[:, pair]
         var = np.maximum(alive * second[:, pair] - mu * mu, 0.0)
         buy = alive * (1.0 - p_none[:, pair])
-        means["orders"] += mu @ nw
-        means["buyers"] += buy @ nw
+        m, s2 = {}, {}
+        m["orders"] = mu @ nw
+        m["buyers"] = buy @ nw
         # E[S] = E[N] p / (a - 1) (n v + x sum_m) summed over the history's customers
         spend = mu * k_mean[:, f]
-        means["spend"] += (spend * v) @ nw + (spend * xc) @ sw
-        variances["orders"] += var @ nw
-        variances["buyers"] += (buy * (1.0 - buy)) @ nw
+        m["spend"] = (spend * v) @ nw + (spend * xc) @ sw
+        s2["orders"] = var @ nw
+        s2["buyers"] = (buy * (1.0 - buy)) @ nw
         # Var(S) = sum_b2 [p inv2 (E[N] + Var(N) p) + p^2 (inv2 - inv1^2) E[N]^2], with
         # sum_b2 = v^2 n + 2 v x sum_m + x^2 sum_m2; an infinite variance marks its groups
         infinite = ~finite[:, f]
         with np.errstate(invalid="ignore"):
             c = np.where(infinite, 0.0, k_lin[:, f] * (mu + var * p) + k_quad[:, f] * (mu * mu))
-        variances["spend"] += (c * (v * v)) @ nw + (c * (2.0 * v * xc)) @ sw + (c * (xc * xc)) @ s2w
+        s2["spend"] = (c * (v * v)) @ nw + (c * (2.0 * v * xc)) @ sw + (c * (xc * xc)) @ s2w
         if infinite.any():
-            variances["spend"][(infinite.astype(float) @ nw) > 0] = np.inf
+            s2["spend"][(infinite.astype(float) @ nw) > 0] = np.inf
         p_history[part] = buy.mean(axis=0)
+        return m, s2
+
+    with ThreadPoolExecutor(max_workers=max(1, settings.workers)) as pool:
+        for m, s2 in pool.map(chunk, range(0, histories.shape[1], settings.chunk_rows)):
+            for name in TOTALS:
+                means[name] += m[name]
+                variances[name] += s2[name]
     p_order[:] = p_history[history_of_row]
     return means, variances, p_order
 
@@ -230,7 +274,7 @@ def extended_to_all_draws(
     intervals' ends stay within 2% of their width of the 200-draw ones where the thinned
     draws alone move them by up to 15% (test_audit_coverage.py). Returned
     unchanged when nothing was thinned or too few draws were evaluated for the fit."""
-    full = np.log(np.column_stack([np.asarray(v, float) for v in (*bg.values(), *gg.values())]))
+    full = _regressors(bg, gg)
     # 1 + 2 k coefficients per fit (k parameters: linear and squared terms), 20 draws to spare
     if len(pick) >= len(full) or len(pick) < 2 * full.shape[1] + 21 or not np.isfinite(full).all():
         return means, variances
@@ -256,6 +300,17 @@ def extended_to_all_draws(
         extended[:, np.isfinite(var).all(axis=0) & ~usable] = 0.0
         out_variances[name] = extended
     return out_means, out_variances
+
+
+def _regressors(bg: dict, gg: dict) -> np.ndarray:
+    """The posterior draws as regressors, (draws, columns): the log of each positive
+    parameter; a covariate model's coefficients (a column per covariate) as they are,
+    already on the log scale of the parameters they scale."""
+    columns = []
+    for values in (*bg.values(), *gg.values()):
+        values = np.asarray(values, float).reshape(len(values), -1)
+        columns.append(values if values.shape[1] > 1 or (values <= 0).any() else np.log(values))
+    return np.column_stack(columns)
 
 
 def _alive_second_moment(purchase, bg: dict, pairs: np.ndarray, days: float) -> np.ndarray:
@@ -355,16 +410,21 @@ def simulated_totals(
     ``membership`` (customers, groups) is 1 where a customer belongs to a group (a
     customer may be in several: segments overlap).
     """
-    purchase = PURCHASE_MODELS[model]
     bg, gg = aligned_draws(bg, gg, model)
     n_draws = len(next(iter(bg.values())))
     pick = np.arange(settings.simulations) % n_draws
     p, q, v = (gg[k][pick][:, None] for k in ("p", "q", "v"))
     rng = np.random.default_rng(settings.seed)
     totals = {name: np.zeros((settings.simulations, membership.shape[1])) for name in TOTALS}
-    for start in range(0, len(customers), settings.chunk_customers):
-        chunk = customers.iloc[start : start + settings.chunk_customers]
-        weights = membership[start : start + settings.chunk_customers]
+    # per covariate level (every customer at once without covariates), in chunks
+    chunks = [
+        (where[start : start + settings.chunk_customers], PURCHASE_MODELS[base], params)
+        for where, base, params in base_model_groups(_scored(customers, model), bg, model)
+        for start in range(0, len(where), settings.chunk_customers)
+    ]
+    for where, purchase, bg in chunks:
+        chunk = customers.iloc[where]
+        weights = membership[where]
         x, t_x, T, m = (chunk[c].to_numpy(float) for c in HISTORY)
         histories, of_row = unique_columns(np.stack([x, t_x, T]))
         # per posterior draw and distinct history, then per simulation and customer

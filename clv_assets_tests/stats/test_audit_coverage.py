@@ -8,6 +8,8 @@ a group large enough for the normal, and the moments come from the models' own p
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -197,3 +199,54 @@ def test_fifty_draws_give_the_intervals_of_two_hundred(days):
     print(f"{days:.0f} days: ends moved by at most {worst:.3f} of the width (50 draws alone: {alone:.3f}); means {centre:.4f}")
     assert worst < 0.04
     assert centre < 0.005
+
+
+@pytest.mark.fast
+def test_a_covariate_model_is_audited_as_its_base_model_at_each_customers_parameters():
+    """The audit of a covariate BG/NBD (issue 28's served models): its groups' per-draw
+    moments and simulated totals equal those of plain BG/NBD on each covariate level's
+    customers at that level's parameters, written out here from Fader & Hardie's
+    parameterisation (alpha_i = alpha exp(-z'c_alpha), a_i = a exp(z'c_a), b_i = b exp(z'c_b)),
+    summed over the levels (customers are independent given a draw)."""
+    histories, _ = simulated_account(5, 30.0, customers=600)
+    rng = np.random.default_rng(1)
+    histories["first_channel_rank"] = rng.choice([1, 2, 4], len(histories))
+    histories["first_order_value_level"] = rng.choice([-0.5, 0.0, 1.25], len(histories))
+    draws = 40
+    noise = np.random.default_rng(2).normal(0, 0.05, (draws, 8))
+    cov = {
+        "r": BG["r"] * np.exp(noise[:, 0]), "alpha_scale": BG["alpha"] * np.exp(noise[:, 1]),
+        "a_scale": BG["a"] * np.exp(noise[:, 2]), "b_scale": BG["b"] * np.exp(noise[:, 3]),
+        "purchase_coefficient_alpha": np.array([0.7, 0.0, -0.4, 0.3]) + noise[:, 4:5],
+        "dropout_coefficient_a": np.array([-0.5, 0.0, 0.3, 0.2]) + noise[:, 5:6],
+        "dropout_coefficient_b": np.array([0.2, 0.0, 0.1, -0.3]) + noise[:, 6:7],
+    }
+    gg = {"p": GG["p"] * np.exp(noise[:, 7]), "q": np.full(draws, GG["q"]), "v": np.full(draws, GG["gamma"])}
+    rows = histories.assign(n=1, sum_m=histories["monetary_value"], sum_m2=histories["monetary_value"] ** 2)
+    membership = np.column_stack([np.ones(len(rows)), rows["frequency"] > 0, rng.random(len(rows)) < 0.3]).astype(float)
+    settings = AuditSettings(200, seed=4, posterior_draws=0)
+    means, variances, p_order = draw_moments(rows, membership, cov, gg, "bgnbd_covariates", 60.0, settings)
+    simulated = simulated_totals(histories, membership, cov, gg, "bgnbd_covariates", 60.0, replace(settings, simulations=4000))
+    expected_means = {name: 0.0 for name in TOTALS}
+    expected_variances = {name: 0.0 for name in TOTALS}
+    expected_p = np.zeros(len(rows))
+    for (rank, level), part in rows.groupby(["first_channel_rank", "first_order_value_level"]):
+        z = np.array([rank == 2, rank == 3, rank >= 4, level], dtype=float)
+        base = {
+            "r": cov["r"], "alpha": cov["alpha_scale"] * np.exp(-cov["purchase_coefficient_alpha"] @ z),
+            "a": cov["a_scale"] * np.exp(cov["dropout_coefficient_a"] @ z), "b": cov["b_scale"] * np.exp(cov["dropout_coefficient_b"] @ z),
+        }
+        where = part.index.to_numpy()
+        m, v, p = draw_moments(part.reset_index(drop=True), membership[where], base, gg, "bgnbd", 60.0, settings)
+        expected_p[where] = p
+        for name in TOTALS:
+            expected_means[name] = expected_means[name] + m[name]
+            expected_variances[name] = expected_variances[name] + v[name]
+    for name in TOTALS:
+        np.testing.assert_allclose(means[name], expected_means[name], rtol=1e-10)
+        np.testing.assert_allclose(variances[name], expected_variances[name], rtol=1e-10)
+        # the simulation customer by customer agrees with the exact moments (4,000 samples)
+        mean = expected_means[name].mean(axis=0)
+        sd = np.sqrt(expected_variances[name].mean(axis=0) + expected_means[name].var(axis=0))
+        assert np.all(np.abs(simulated[name].mean(axis=0) - mean) < 4 * sd / np.sqrt(4000) + 1e-9), name
+    np.testing.assert_allclose(p_order, expected_p, rtol=1e-10)

@@ -35,9 +35,14 @@ SELECT
     p.churn_band,
     p.spend_tier,
     p.purchase_probability_band,
-    coalesce(s.segments, []) AS segments
+    coalesce(s.segments, []) AS segments,
+    -- the covariate level a covariate model scored the customer at (NULL without covariates)
+    CAST(CASE WHEN $covariates THEN c.first_channel_rank END AS TINYINT) AS first_channel_rank,
+    CAST(CASE WHEN $covariates THEN c.first_order_value_level END AS FLOAT) AS first_order_value_level
 FROM marts.customer_profile AS p
 JOIN features.rfm AS r ON r.account = p.account AND r.customer_id = p.customer_id
 LEFT JOIN segments AS s ON s.customer_id = p.customer_id
+LEFT JOIN features.customer_covariates AS c
+  ON $covariates AND c.account = r.account AND c.customer_id = r.customer_id AND c.as_of = r.as_of
 WHERE p.account = $account
   AND p.expected_orders IS NOT NULL

@@ -14,6 +14,7 @@ WITH window_orders AS (
 SELECT
     s.frequency, s.recency, s."T",
     s.order_likelihood_band, s.churn_band, s.spend_tier, s.purchase_probability_band, s.segments,
+    s.first_channel_rank, CAST(s.first_order_value_level AS DOUBLE) AS first_order_value_level,
     count(*) AS n,
     sum(CAST(s.monetary_value AS DOUBLE)) AS sum_m,
     sum(CAST(s.monetary_value AS DOUBLE) * CAST(s.monetary_value AS DOUBLE)) AS sum_m2,

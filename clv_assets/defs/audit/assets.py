@@ -26,7 +26,7 @@ from clv_assets.lib.keys import CUSTOMER_SEGMENTS, CUSTOMER_TRANSACTIONS, PREDIC
 from clv_assets.lib.warehouse import column_schema_metadata, partition_metadata, read_query, read_sql, replace_account_rows, run_sql, table_exists, transaction
 from clv_assets.stats.audit import CHECKPOINTS, TOTALS, AuditSettings, audit_png, audit_windows, calibration_bins, group_intervals
 from clv_assets.stats.predict import aligned_draws
-from clv_assets.stats.registry import GAMMA_GAMMA
+from clv_assets.stats.registry import COVARIATE_PURCHASE_MODELS, GAMMA_GAMMA, SERVED_PURCHASE_MODELS
 
 AUDIT = {"partitions_def": accounts_partitions, "group_name": "audit", "kinds": {"duckdb"}}
 AUDIT_TABLES = ("marts.prediction_audit", "marts.prediction_audit_detail", "marts.prediction_calibration")
@@ -65,13 +65,18 @@ def prediction_snapshots(context: dg.AssetExecutionContext, config: SnapshotConf
         bg, _ = load_draws(conn, account, model, config.draws)
         gg, _ = load_draws(conn, account, GAMMA_GAMMA.name, config.draws)
         bg, gg = aligned_draws(bg, gg, model)
+        # stored as the fits store them: one scalar per name (a coefficient per covariate)
         draws = pd.concat(
             pd.DataFrame({"model": name, "draw": np.arange(len(values)), "parameter": parameter, "value": values})
-            for name, params in ((model, bg), (GAMMA_GAMMA.name, gg))
+            for name, params in ((model, SERVED_PURCHASE_MODELS[model].scalar_draws(bg)), (GAMMA_GAMMA.name, gg))
             for parameter, values in params.items()
         )
         conn.register("snapshot_draws", draws)
-        params = {"account": account, "as_of": as_of, "run_id": context.run_id, "purchase_model": model}
+        params = {
+            "account": account, "as_of": as_of, "run_id": context.run_id, "purchase_model": model,
+            # a covariate model's predictions depend on each customer's covariate level too
+            "covariates": model in COVARIATE_PURCHASE_MODELS,
+        }
         with transaction(conn):
             for table in SNAPSHOT_TABLES:
                 replace_account_rows(conn, table, account, read_sql(table), params, scope={"as_of": as_of})
@@ -175,6 +180,7 @@ def prediction_audit(context: dg.AssetExecutionContext, config: AuditConfig, duc
             started = time.perf_counter()
             of_snapshot = draws[draws["as_of"] == snap.as_of]
             bg, gg = (_draw_arrays(of_snapshot[of_snapshot["model"] == name]) for name in (snap.model, GAMMA_GAMMA.name))
+            bg = SERVED_PURCHASE_MODELS[snap.model].vector_draws(bg)
             outcomes = run_sql(
                 conn, read_query("snapshot_outcomes"), {"account": account, "snapshot_as_of": snap.as_of, "days": days}
             ).df()
