@@ -18,6 +18,7 @@ from clv_assets_tests.conftest import use_own_folders
 from clv_assets_tests.test_covariate_backtest import EFFECTS, NO_EFFECTS, simulate_orders
 
 AS_OF = "2025-06-24"
+LATER = "2025-07-24"  # the audit's 7- and 30-day windows of the AS_OF snapshot have matured
 SEED = 12
 BACKTEST = {"cutoff": "2024-12-31", "holdout_end": AS_OF, "candidates": ["bgnbd", "bgnbd_covariates"], "predictive_draws": 200}
 COVARIATES = ["channel_2", "channel_3", "channel_other", "value_z"]
@@ -67,7 +68,11 @@ def effects(tmp_path_factory):
         choice = _backtest(root, "shop", "laplace")
         _account(root, "shop", simulate_orders(EFFECTS, n=2000, seed=SEED), "auto")
         auto_rc = main(["materialize", "--as-of", AS_OF, "--method", "mcmc"])
-    return {"root": root, "rc": (requested_rc, auto_rc), "requested": requested, "choice": choice, "auto": _status(root, "shop")}
+        auto = _status(root, "shop")
+        # 30 days on, the fit reused: the audit scores the covariate model's snapshot
+        (root / "landing" / "shop" / "_account.json").write_text(json.dumps({"model": "auto", "refit_every_days": 60}))
+        later_rc = main(["materialize", "--as-of", LATER, "--method", "mcmc"])
+    return {"root": root, "rc": (requested_rc, auto_rc, later_rc), "requested": requested, "choice": choice, "auto": auto}
 
 
 @pytest.fixture(scope="module")
@@ -167,10 +172,24 @@ def test_band_confidences_are_filled_under_the_covariate_model(effects):
     assert bands.predicted_spend_band_confidence.notna().all() and bands.order_likelihood_band_confidence.between(0, 1).all()
 
 
-@pytest.mark.xfail(strict=True, reason="models/prediction_snapshots (defs/audit, the lead's) stores a purchase model's draws by "
-                   "PURCHASE_MODELS[model].parameters: a covariate model's coefficient vectors fail it (told the lead)")
 def test_the_whole_account_run_succeeds_under_a_covariate_model(effects):
-    assert effects["rc"] == (0, 0)
+    assert effects["rc"] == (0, 0, 0)
+
+
+def test_the_audit_scores_the_covariate_models_snapshot(effects):
+    """The snapshot keeps each customer's covariate level, and the audit's predicted buyers
+    over the purchase horizon (30 days) equal the snapshot's own P(order within 30 days)
+    summed over its customers: the audit's moments (per covariate level) against the
+    predictions' code. The data ends at AS_OF, so nobody ordered."""
+    root = effects["root"]
+    snapshot = _query(root, "SELECT * FROM models.prediction_snapshots WHERE as_of = CAST($d AS DATE)", {"d": AS_OF})
+    assert (snapshot.purchase_model == "bgnbd_covariates").all() and snapshot.first_channel_rank.notna().all()
+    audit = _query(root, "SELECT * FROM marts.prediction_audit WHERE snapshot_as_of = CAST($d AS DATE) ORDER BY matured_days", {"d": AS_OF})
+    assert list(audit.matured_days) == [7, 30] and (audit.purchase_model == "bgnbd_covariates").all()
+    assert (audit.actual_orders == 0).all() and (audit.predicted_orders > 0).all()
+    thirty = audit[audit.matured_days == 30].iloc[0]
+    np.testing.assert_allclose(thirty.predicted_buyers, snapshot.purchase_probability.astype(float).sum(), rtol=0.02)
+    assert thirty.predicted_buyers_p05 <= thirty.predicted_buyers <= thirty.predicted_buyers_p95
 
 
 def test_without_effects_auto_keeps_the_model_without_covariates(no_effects):
