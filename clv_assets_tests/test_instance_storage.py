@@ -65,6 +65,10 @@ def test_dagsters_own_sqlite_storage_reads_what_the_kept_open_storage_wrote(tmp_
         shops = [f"shop-{i}" for i in range(KeptOpenSqliteEventLogStorage.OPEN_SHARDS + 2)]
         _run_all(instance, shops)
         written = _history(instance)  # the first runs' files were closed, and are opened again
+        # commits wait for no fsync of the WAL (decision 0035): the run index's and the runs' files
+        for engine in [*instance.event_log_storage._engines.values(), instance.run_storage._kept_engine]:
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
     assert len(written["runs"]) == len(shops) and all(status == dg.DagsterRunStatus.SUCCESS for _, status, _ in written["runs"])
     assert all(any(t == "ASSET_CHECK_EVALUATION" for t, _, _ in events) for events in written["events"].values())
 

@@ -42,8 +42,30 @@ from dagster._core.storage.sqlite_storage import (
     _schedule_directory,
 )
 from dagster._serdes import ConfigurableClassData
+from sqlalchemy import event
 from sqlalchemy.pool import StaticPool
 import yaml
+
+
+def _kept_open_engine(conn_string: str, **kwargs):
+    """A SQLAlchemy engine on one of Dagster's SQLite files whose connections commit with
+    ``synchronous=NORMAL``.
+
+    Dagster's SQLite files are in WAL mode; with SQLite's default (FULL) every commit
+    waits for an fsync of the WAL: 1 ms each on this machine's disk, and an account's run
+    commits some 300 times (every event, in its run's file and in the index). With NORMAL,
+    the WAL is synced at checkpoints only: a commit stays atomic and the files cannot be
+    corrupted, but the last commits before a power cut (not a crash of the process) may
+    be lost, which for a run's event log means a run the UI shows unfinished
+    (docs/decisions/0035-dagster-sqlite-synchronous-normal.md).
+    """
+    engine = create_engine(conn_string, **kwargs)
+    event.listen(engine, "connect", _synchronous_normal)
+    return engine
+
+
+def _synchronous_normal(dbapi_connection, _record) -> None:
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
 class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
@@ -61,7 +83,7 @@ class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
         holds ``_db_lock``."""
         engine = self._engines.pop(shard, None)
         if engine is None:
-            engine = create_engine(
+            engine = _kept_open_engine(
                 self.conn_string_for_shard(shard),
                 poolclass=StaticPool,  # one connection; every use is under _db_lock
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
@@ -101,7 +123,7 @@ class KeptOpenSqliteRunStorage(SqliteRunStorage):
 
     def __init__(self, conn_string: str, inst_data=None):
         super().__init__(conn_string, inst_data)
-        self._kept_engine = create_engine(conn_string)
+        self._kept_engine = _kept_open_engine(conn_string)
 
     @contextlib.contextmanager
     def connect(self) -> Iterator:
