@@ -33,7 +33,7 @@ from clv_assets.lib.warehouse import (
 from clv_assets.stats.evaluation import backtest, metrics
 from clv_assets.stats.evaluation.choice import CANDIDATES, CHOICE_SCORE, DEFAULT_MODEL, choose_model
 from clv_assets.stats.numerics import thin
-from clv_assets.stats.purchase.bgnbd_covariates import GRID_PARAMETERS, no_effects
+from clv_assets.stats.purchase.bgnbd_covariates import GRID_PARAMETERS, LEVEL_KEYS, no_effects
 from clv_assets.stats.registry import COVARIATE_PURCHASE_MODELS, GAMMA_GAMMA, PURCHASE_MODELS
 
 # candidates a backtest may be given: the purchase models, and those with covariates
@@ -157,6 +157,7 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
                 model, customers, covariates, aov, window, len(daily), config
             )
             effects.append(model_effects.assign(model=model))
+            candidate_draws[model] = COVARIATE_PURCHASE_MODELS[model].thin(posterior.draws, config.predictive_draws)
         else:
             posterior = fit(PURCHASE_MODELS[model], histories, config.settings())
             draws = thin(posterior.draws, config.predictive_draws)
@@ -197,6 +198,8 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, duck
         segments = load_segments()
     except SegmentDefinitionError as exc:
         raise dg.Failure(str(exc)) from None
+    if lift_model in COVARIATE_PURCHASE_MODELS:  # the segments as the chosen model ranks them: with each customer's level
+        rfm = rfm.merge(covariates[["customer_id", *LEVEL_KEYS]], on="customer_id", how="left", validate="one_to_one")
     lift = segment_lift_at_cutoff(
         account, rfm, holdout, candidate_draws[lift_model], thin(gg.draws, config.predictive_draws), lift_model, segments,
         thresholds, {name: getattr(horizons, name) for name in HORIZONS},

@@ -20,7 +20,9 @@ from clv_assets.lib.warehouse import read_sql, run_sql
 from clv_assets.stats.band_confidence import with_probability_columns
 from clv_assets.stats.bands import LABELS
 from clv_assets.stats.evaluation.lift import segment_lift
-from clv_assets.stats.predict import PredictionSettings, predict_rows
+from clv_assets.stats.predict import PredictionSettings, predict
+from clv_assets.stats.purchase.bgnbd_covariates import LEVEL_KEYS, with_covariates
+from clv_assets.stats.registry import COVARIATE_PURCHASE_MODELS
 
 # predictions.customer_channels as marts.customer_profile reads it: no channel fit in a backtest
 _NO_CHANNELS = (
@@ -41,12 +43,16 @@ def profile_as_of_cutoff(
     """A scratch DuckDB holding marts.customer_profile of ``account`` as of the RFM's as_of
     (band confidences are left NULL: the lift needs the bands only), with the account's
     band ``thresholds`` and ``horizons`` (``horizon_days``, ``purchase_horizon_days``,
-    ``churn_horizon_days``; default: PredictionSettings')."""
-    histories = (
-        rfm.groupby(["frequency", "recency", "T", "monetary_value"]).size().rename("n").reset_index()
-    )
+    ``churn_horizon_days``; default: PredictionSettings'). A covariate ``model`` reads each
+    customer's level from ``rfm``'s ``LEVEL_KEYS`` columns."""
+    covariates = model in COVARIATE_PURCHASE_MODELS
+    keys = ["frequency", "recency", "T", "monetary_value", *(LEVEL_KEYS if covariates else ())]
+    histories = rfm.groupby(keys).size().rename("n").reset_index()
+    histories = with_covariates(histories) if covariates else histories
     settings = PredictionSettings(model=model, **{name: float(days) for name, days in (horizons or {}).items()})
-    predictions, _ = predict_rows(histories, purchase_draws, gg_draws, settings)
+    predictions, _ = predict(histories, purchase_draws, gg_draws, settings)
+    levels = rfm[["customer_id", *LEVEL_KEYS]] if covariates else None
+    rfm = rfm.drop(columns=list(LEVEL_KEYS), errors="ignore")
     conn = duckdb.connect()
     for schema in ("features", "predictions", "bands", "marts"):
         conn.execute(f"CREATE SCHEMA {schema}")
@@ -57,7 +63,10 @@ def profile_as_of_cutoff(
     conn.execute(f"CREATE TABLE features.rfm AS SELECT *{replace} FROM calibration_rfm")
     conn.execute(_NO_CHANNELS)
     conn.register("history_predictions", history_predictions(predictions))
-    register_levels(conn, account, model)  # a model without covariates: no levels
+    if covariates:
+        conn.register("customer_levels", levels)
+    else:
+        register_levels(conn, account, model)  # no levels
     params = {
         "account": account,
         "horizon_days": settings.horizon_days,
