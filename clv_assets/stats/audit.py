@@ -428,9 +428,16 @@ def simulated_totals(
         x, t_x, T, m = (chunk[c].to_numpy(float) for c in HISTORY)
         histories, of_row = unique_columns(np.stack([x, t_x, T]))
         # per posterior draw and distinct history, then per simulation and customer
-        cdf = _order_count_cdf(purchase, bg, histories, float(days))[:, pick][:, :, of_row]
         u = rng.random((settings.simulations, len(chunk)))
-        orders = (cdf < u[None]).sum(axis=0).astype(float)
+        # N = the number of counts k with P(N <= k) < u, counted level by level (never the
+        # (counts, simulations, customers) array: hundreds of MB over a year's window);
+        # the CDF only grows, so the first level below no u ends it
+        orders = np.zeros((settings.simulations, len(chunk)))
+        for level in _order_count_cdf(purchase, bg, histories, float(days)):
+            below = level[pick][:, of_row] < u
+            if not below.any():
+                break
+            orders += below
         # the customer's order-value scale given the repeat orders' mean m, then the sum
         # of the window's order values (Gamma(p N, scale)); zero without an order
         scale = rng.gamma(p * x + q) / (v + x * m)
@@ -441,17 +448,24 @@ def simulated_totals(
     return totals
 
 
-def _order_count_cdf(purchase, bg: dict, histories: np.ndarray, days: float) -> np.ndarray:
-    """P(N <= n) of the number of orders within ``days``, (n, draws, histories), for n up
-    to where less than :data:`PMF_TAIL` is left (the rest taken as that last count)."""
-    stop = 16
+def _order_count_cdf(purchase, bg: dict, histories: np.ndarray, days: float):
+    """P(N <= n) of the number of orders within ``days``, (draws, histories), for n = 0,
+    1, ... in turn, up to where less than :data:`PMF_TAIL` is left (that last level is 1:
+    the rest taken as its count). The pmf is computed in blocks of counts ([0, 16), [16,
+    32), [32, 64), ...), each only when the caller asks past the one before."""
+    cum = np.zeros((len(next(iter(bg.values()))), histories.shape[1]))
+    start, stop = 0, 16
     while True:
-        pmf = purchase.pmf_range(bg, histories[0], histories[1], histories[2], days, 0, stop)
-        cdf = np.cumsum(np.nan_to_num(pmf), axis=0)
-        if np.min(cdf[-1]) >= 1.0 - PMF_TAIL or stop >= MAX_ORDERS:
-            cdf[-1] = 1.0
-            return cdf
-        stop *= 2
+        pmf = np.nan_to_num(purchase.pmf_range(bg, histories[0], histories[1], histories[2], days, start, stop))
+        levels = cum + np.cumsum(pmf, axis=0)
+        cum = levels[-1]
+        last = np.min(cum) >= 1.0 - PMF_TAIL or stop >= MAX_ORDERS
+        if last:
+            levels[-1] = 1.0
+        yield from levels
+        if last:
+            return
+        start, stop = stop, 2 * stop
 
 
 def interval(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -278,21 +278,29 @@ def _draw_arrays(long: pd.DataFrame) -> dict[str, np.ndarray]:
     return {name: part.sort_values("draw")["value"].to_numpy(float) for name, part in long.groupby("parameter")}
 
 
+SEGMENT_SEPARATOR = "\x1f"  # chr(31), between the names of sql/queries/snapshot_*.sql's segments_key
+
+
 def _groups(outcomes: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """The groups scored (the account, each band value, each segment) and the rows'
     (rows, groups) membership matrix (a row is customers or one customer)."""
     labels = [("account", "account", "all")]
-    columns = [np.ones(len(outcomes))]
+    blocks = [np.ones((len(outcomes), 1))]
     for band in BANDS:  # one column per value (sorted), set at once from the codes
         code, values = pd.factorize(outcomes[band], sort=True)
         labels += [("band", band, value) for value in values]
-        columns += list(_one_hot(np.flatnonzero(code >= 0), code[code >= 0], len(outcomes), len(values)).T)
-    # segments: one (row, segment) pair per listed segment, the membership set at once
-    listed = outcomes["segments"].reset_index(drop=True).explode().dropna()
-    code, names = pd.factorize(listed.astype(str), sort=True)
+        blocks.append(_one_hot(np.flatnonzero(code >= 0), code[code >= 0], len(outcomes), len(values)))
+    # segments: few distinct combinations; each combination's membership row, then per row
+    code, keys = pd.factorize(outcomes["segments_key"].fillna(""), sort=True)
+    combinations = [key.split(SEGMENT_SEPARATOR) if key else [] for key in keys]
+    names = sorted({name for names in combinations for name in names})
+    position = {name: j for j, name in enumerate(names)}
+    of_combination = np.zeros((len(keys), len(names)))
+    for i, names_ in enumerate(combinations):
+        of_combination[i, [position[name] for name in names_]] = 1.0
     labels += [("segment", "segment", name) for name in names]
-    columns += list(_one_hot(listed.index.to_numpy(), code, len(outcomes), len(names)).T)
-    return pd.DataFrame(labels, columns=["group_kind", "group_name", "group_value"]), np.column_stack(columns)
+    blocks.append(of_combination[code] if len(outcomes) else np.zeros((0, len(names))))
+    return pd.DataFrame(labels, columns=["group_kind", "group_name", "group_value"]), np.hstack(blocks)
 
 
 def _one_hot(rows: np.ndarray, codes: np.ndarray, n_rows: int, n_codes: int) -> np.ndarray:
