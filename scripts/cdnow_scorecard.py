@@ -186,22 +186,33 @@ def pairs_sentence(scores) -> str:
 
 def channel_sentence(effects, scores) -> str:
     """What the channel coefficients show on a one-channel account (``scores``: the
-    covariate models' scorecard rows): their prior, if nothing broke."""
+    covariate models' scorecard rows): their prior, if nothing broke; and the fits' largest
+    r-hat against the served fit's convergence check."""
+    from clv_assets.defs.evaluation.assets import EvaluationConfig
+    from clv_assets.defs.models.assets import FitConfig
+
     channels = effects[effects.covariate.isin(CHANNEL_COVARIATES)]
     if not len(channels):
         return ""
-    r_hat = scores.max_r_hat.max()
+    r_hat, served, backtest = scores.max_r_hat.max(), FitConfig(), EvaluationConfig()
+    if r_hat == r_hat:
+        within = "within" if r_hat <= served.max_r_hat else "above"
+        r_hat_text = (
+            f"The largest r-hat of the covariate fits by NUTS, these coefficients included, is {r_hat:.3f} with the "
+            f"backtest's {backtest.draws} draws a chain, {within} the {served.max_r_hat} a served fit's `converged` "
+            f"check allows (a served fit draws {served.draws} a chain)."
+        )
+    else:
+        r_hat_text = "No covariate fit was by NUTS, so there is no r-hat."
     return (
         f"CDNOW has one channel (every first order's channel is `unknown`, rank 1), so the channel indicators "
         f"({', '.join(f'`{c}`' for c in CHANNEL_COVARIATES)}) are 0 for every customer and the likelihood does not "
         f"depend on their {len(channels)} coefficients: they should stay at their Normal(0, 1) prior (mean 0, 90% "
         f"interval -1.64 to 1.64), and they do: posterior means {channels['mean'].min():+.3f} to "
-        f"{channels['mean'].max():+.3f}, interval bounds {channels.mean_p05.min():.2f} to {channels.mean_p05.max():.2f} "
-        f"and {channels.mean_p95.min():.2f} to {channels.mean_p95.max():.2f}. They do not break the fit: "
-        + (f"the largest r-hat of the covariate fits by NUTS, these coefficients included, is {r_hat:.3f}. "
-           if r_hat == r_hat else "no covariate fit was by NUTS, so there is no r-hat. ")
-        + "Nor the effects table: their rows are in `models.evaluation_effects` with no level (the account has no "
-        "such channel) and are left out above."
+        f"{channels['mean'].max():+.3f}, lower 90% bounds {channels.mean_p05.min():.2f} to {channels.mean_p05.max():.2f}, "
+        f"upper {channels.mean_p95.min():.2f} to {channels.mean_p95.max():.2f}. They break neither the fits (each "
+        f"fitted and was scored) nor the effects table: their rows are in `models.evaluation_effects` with no level "
+        f"(the account has no such channel) and are left out above. {r_hat_text}"
     )
 
 
