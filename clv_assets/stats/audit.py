@@ -185,10 +185,14 @@ def _base_draw_moments(
     # rows repeat a history once per combination of groups: the per-draw work is per
     # distinct history, with the rows' n, sum_m and sum_m2 summed per history and group
     histories, history_of_row = unique_columns(np.stack([x, t_x, T]))
-    order = np.argsort(history_of_row, kind="stable")
-    starts = np.searchsorted(history_of_row[order], np.arange(histories.shape[1]))
-    weights = membership[order]
-    n_hg, sm_hg, sm2_hg = (np.add.reduceat(w[order, None] * weights, starts, axis=0) for w in (n, sum_m, sum_m2))
+    # one bincount per group and sum (groups are few, rows many)
+    by_group = np.ascontiguousarray(membership.T)
+    n_hg, sm_hg, sm2_hg = (
+        np.column_stack(
+            [np.bincount(history_of_row, weights=w * member, minlength=histories.shape[1]) for member in by_group]
+        ).reshape(histories.shape[1], membership.shape[1])
+        for w in (n, sum_m, sum_m2)
+    )
     hx, ht_x, hT = histories
     pairs, pair_of_history = unique_columns(np.stack([hx, hT]))
     future = purchase.future_if_alive(**bg, x=pairs[0], T=pairs[1], t=float(days))
@@ -216,20 +220,20 @@ def _base_draw_moments(
         mu = alive * expected[:, pair]
         var = np.maximum(alive * second[:, pair] - mu * mu, 0.0)
         buy = alive * (1.0 - p_none[:, pair])
-        m, s2 = {}, {}
-        m["orders"] = mu @ nw
-        m["buyers"] = buy @ nw
         # E[S] = E[N] p / (a - 1) (n v + x sum_m) summed over the history's customers
         spend = mu * k_mean[:, f]
-        m["spend"] = (spend * v) @ nw + (spend * xc) @ sw
-        s2["orders"] = var @ nw
-        s2["buyers"] = (buy * (1.0 - buy)) @ nw
         # Var(S) = sum_b2 [p inv2 (E[N] + Var(N) p) + p^2 (inv2 - inv1^2) E[N]^2], with
         # sum_b2 = v^2 n + 2 v x sum_m + x^2 sum_m2; an infinite variance marks its groups
         infinite = ~finite[:, f]
         with np.errstate(invalid="ignore"):
             c = np.where(infinite, 0.0, k_lin[:, f] * (mu + var * p) + k_quad[:, f] * (mu * mu))
-        s2["spend"] = (c * (v * v)) @ nw + (c * (2.0 * v * xc)) @ sw + (c * (xc * xc)) @ s2w
+        # the sums over the chunk's histories as three products (the quantities stacked:
+        # one large product instead of ten small ones)
+        per_n = np.split(np.concatenate([mu, buy, spend * v, var, buy * (1.0 - buy), c * (v * v)]) @ nw, 6)
+        per_m = np.split((np.concatenate([spend, c * (2.0 * v)]) * xc) @ sw, 2)
+        per_m2 = (c * (xc * xc)) @ s2w
+        m = {"orders": per_n[0], "buyers": per_n[1], "spend": per_n[2] + per_m[0]}
+        s2 = {"orders": per_n[3], "buyers": per_n[4], "spend": per_n[5] + per_m[1] + per_m2}
         if infinite.any():
             s2["spend"][(infinite.astype(float) @ nw) > 0] = np.inf
         p_history[part] = buy.mean(axis=0)
