@@ -38,6 +38,7 @@ NEWTON_STEPS = 20
 # largest Newton step (unconstrained units) at which the mode counts as found: the summed
 # gradient's rounding noise (~1e-6 at 100k rows) keeps steps at ~1e-9, far below any sd
 NEWTON_TOLERANCE = 1e-7
+CHORD_CONTRACTION = 0.25  # a kept Hessian's step must be at most this share of the previous one
 RELATIVE_STEP = 1e-5  # finite-difference step of the Hessian, relative to max(1, |x|)
 
 
@@ -83,11 +84,21 @@ class LaplaceFunctions:
 
         result = minimize(negative, self.start, jac=True, method="L-BFGS-B", options={"maxiter": 5000})
         x = result.x
+        # A Hessian costs 2 x (number of parameters) gradients: it is kept while the steps it
+        # gives shrink fast (near the mode it hardly changes) and taken anew when they do not.
+        # A covariate model (17 parameters, 536k rows at 1M customers) took 4 Hessians here.
+        hessian, previous = None, np.inf
         for _ in range(NEWTON_STEPS):
-            step = np.linalg.solve(self.negative_hessian(x), self.logp_dlogp(x)[1])
+            if hessian is None:
+                hessian = self.negative_hessian(x)
+            step = np.linalg.solve(hessian, self.logp_dlogp(x)[1])
             x = x + step
-            if np.max(np.abs(step)) < NEWTON_TOLERANCE:
+            size = np.max(np.abs(step))
+            if size < NEWTON_TOLERANCE:
                 break
+            if size > CHORD_CONTRACTION * previous:
+                hessian = None
+            previous = size
         return x
 
     def negative_hessian(self, x: np.ndarray) -> np.ndarray:
