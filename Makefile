@@ -72,6 +72,7 @@ measurements: bench
 	$(BIN)/python scripts/segment_report.py --generate --markdown docs/measurements/segments.md
 	$(BIN)/python scripts/pooled_backtest.py --sources cdnow demo pareto-mix seasonal-gifts --population auto \
 	  --markdown docs/measurements/pooled_prior.md
+	$(BIN)/python scripts/bench_audit.py --markdown docs/measurements/prediction_audit.md
 
 lock: setup
 	$(BIN)/uv pip freeze --python $(BIN)/python --exclude-editable | grep -v '^uv==' \
