@@ -137,31 +137,58 @@ def likelihood_data(values: dict) -> dict:
     }
 
 
+def level_data(values: dict) -> dict:
+    """:func:`likelihood_data` regrouped for :func:`weighted_loglik`: the distinct covariate
+    vectors ``Z_level`` (levels x covariates) and each row's level ``row_level``; the
+    distinct (level, frequency) pairs (``pair_level``, ``pair_x``) with their counts
+    ``n_pair``; and the rows' histories and counts."""
+    data = likelihood_data(values)
+    Z_level, row_level = np.unique(data["Z"], axis=0, return_inverse=True)
+    row_level = row_level.reshape(-1)
+    pairs, pair = np.unique(np.column_stack([row_level, data["frequency"]]), axis=0, return_inverse=True)
+    return {
+        "Z_level": Z_level, "row_level": row_level.astype(np.int64),
+        "pair_level": pairs[:, 0].astype(np.int64), "pair_x": pairs[:, 1],
+        "n_pair": np.bincount(pair.reshape(-1), weights=data["n"], minlength=len(pairs)),
+        "frequency": data["frequency"], "recency": data["recency"], "T": data["T"], "n": data["n"],
+    }
+
+
 def weighted_loglik(data: dict, r, alpha, a, b, *, modified: bool = False):
-    """sum over rows of count x BG/NBD log-likelihood with per-row ``alpha``, ``a``, ``b``
-    (pymc-marketing's ``BetaGeoNBD`` logp, in log space)::
+    """sum over rows of count x BG/NBD log-likelihood, ``alpha``, ``a``, ``b`` per covariate
+    level (:func:`level_data`), pymc-marketing's ``BetaGeoNBD`` logp in log space::
 
         ll = log G(r + x) - log G(r) + log B(a, b + x) - log B(a, b) + r log alpha
              + logaddexp(-(r + x) log(alpha + T), 1{x>0} [log a - log(b + x - 1) - (r + x) log(alpha + t_x)])
+
+    The gamma-function terms depend on a row only through its level and frequency, so they
+    are evaluated once per distinct (level, frequency) pair, as the models without
+    covariates do per frequency (``bgnbd_family.beta_geo_weighted_loglik``): a gradient
+    at 536k rows (1M customers) took 0.21 s per row-wise evaluation.
 
     ``modified``: MBG/NBD (``ModifiedBetaGeoNBD``): b + x becomes b + x + 1 in the beta
     function and the "died" term, which every customer has (one-time buyers too).
     """
     import pytensor.tensor as pt
 
-    x, t_x, T = data["frequency"], data["recency"], data["T"]
     shift = 1.0 if modified else 0.0
-    common = (
-        pt.gammaln(r + x) - pt.gammaln(r) + pt.gammaln(a + b) + pt.gammaln(b + x + shift) - pt.gammaln(b)
-        - pt.gammaln(a + b + x + shift) + r * pt.log(alpha)
+    level, xp = data["pair_level"], data["pair_x"]
+    ap, bp, alphap = a[level], b[level], alpha[level]
+    per_pair = pt.dot(
+        data["n_pair"],
+        pt.gammaln(r + xp) - pt.gammaln(r) + pt.gammaln(ap + bp) + pt.gammaln(bp + xp + shift) - pt.gammaln(bp)
+        - pt.gammaln(ap + bp + xp + shift) + r * pt.log(alphap),
     )
-    alive = -(r + x) * pt.log(alpha + T)
+    x, t_x, T = data["frequency"], data["recency"], data["T"]
+    row = data["row_level"]
+    alpha_i, log_a, log_b_term = alpha[row], pt.log(a)[row], b[row]
+    alive = -(r + x) * pt.log(alpha_i + T)
     if modified:
-        died = pt.log(a) - pt.log(b + x) - (r + x) * pt.log(alpha + t_x)
-        return pt.dot(data["n"], common + pt.logaddexp(alive, died))
+        died = log_a - pt.log(log_b_term + x) - (r + x) * pt.log(alpha_i + t_x)
+        return per_pair + pt.dot(data["n"], pt.logaddexp(alive, died))
     xs = pt.maximum(x, 1.0)  # the died term exists for x > 0 only
-    died = pt.log(a) - pt.log(b + xs - 1.0) - (r + x) * pt.log(alpha + t_x)
-    return pt.dot(data["n"], common + pt.switch(x > 0, pt.logaddexp(alive, died), alive))
+    died = log_a - pt.log(log_b_term + xs - 1.0) - (r + x) * pt.log(alpha_i + t_x)
+    return per_pair + pt.dot(data["n"], pt.switch(x > 0, pt.logaddexp(alive, died), alive))
 
 
 def pareto_priors() -> dict:
@@ -225,7 +252,7 @@ def build(rows: pd.DataFrame, priors_: dict | None = None, *, spec: CovariatePur
         a_scale = pm.Deterministic("a_scale", phi * kappa)
         b_scale = pm.Deterministic("b_scale", (1.0 - phi) * kappa)
         r = p["r"].create_variable("r")
-        Z = data["Z"]
+        Z = data["Z_level"]  # per covariate level: the rows index them
         alpha = alpha_scale * pt.exp(-pt.dot(Z, gamma))
         a = a_scale * pt.exp(pt.dot(Z, gamma_a))
         b = b_scale * pt.exp(pt.dot(Z, gamma_b))
@@ -367,7 +394,7 @@ def _model(name: str, label: str, base: str, reference: str, expected_purchases:
         reference=reference,
         typical_parameters={"r": 0.245, "alpha_scale": 31.5, "a_scale": 0.78, "b_scale": 2.41,
                             "purchase_coefficient_alpha": 0.0, "dropout_coefficient_a": 0.0, "dropout_coefficient_b": 0.0},
-        likelihood_data=likelihood_data,
+        likelihood_data=level_data,
         training_rows="covariate_purchase_training_rows",
         covariates=COVARIATES,
         coefficients=COEFFICIENTS,
