@@ -167,6 +167,17 @@ def test_the_profile_says_which_covariate_moves_each_prediction(effects):
     assert len(high) and high.prediction_drivers.str.match(r"higher first order value \(\+[\d.]+ sd\): [\d.]+x").all()
 
 
+def test_every_purchase_fit_materialisation_shows_the_effects(effects):
+    """The fit's UI metadata has the effects table, on the run that fitted and on the runs
+    that reused the fit (from models.fit_effects)."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(effects["root"] / "dagster_home")) as instance:
+        records = instance.fetch_materializations(dg.AssetKey(["models", "purchase_model"]), limit=10).records
+    shown = [r.asset_materialization.metadata.get("covariate_effects") for r in records]
+    assert len(shown) == 3 and all(s is not None and "email" in s.value and "first order value, +1 sd" in s.value for s in shown)
+
+
 def test_band_confidences_are_filled_under_the_covariate_model(effects):
     bands = _query(effects["root"], "SELECT * FROM bands.customers")
     assert bands.predicted_spend_band_confidence.notna().all() and bands.order_likelihood_band_confidence.between(0, 1).all()

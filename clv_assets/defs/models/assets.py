@@ -22,7 +22,7 @@ from clv_assets.lib.keys import CUSTOMER_COVARIATES, EVALUATION, GAMMA_GAMMA_FIT
 from clv_assets.lib.model_rows import training_rows
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import column_schema_metadata, partition_metadata, read_query, read_sql, replace_account_rows, run_sql, table_exists, transaction
-from clv_assets.defs.models.effects import fit_effects_metadata, write_fit_effects
+from clv_assets.defs.models.effects import fit_effects_metadata, stored_fit_effects, write_fit_effects
 from clv_assets.stats.registry import COVARIATE_PURCHASE_MODELS, DEFAULT_PURCHASE_MODEL, GAMMA_GAMMA, PURCHASE_MODELS, SERVED_PURCHASE_MODELS
 from clv_assets.stats.specs import CLVModel, Posterior
 
@@ -302,6 +302,7 @@ def _reused_fit(
     with duckdb.get_connection() as conn, transaction(conn):
         replace_account_rows(conn, "models.fit_status", account, read_sql("models.fit_status"), row, scope)
         metadata = partition_metadata(conn, "models.fits", account)
+        effects = stored_fit_effects(conn, account) if status["model"] in COVARIATE_PURCHASE_MODELS else None
     summary = stored[SUMMARY_COLUMNS].reset_index(drop=True)
     yield dg.MaterializeResult(
         asset_key=key,
@@ -321,6 +322,7 @@ def _reused_fit(
             "fitted_at": pd.Timestamp(first["fitted_at"]).isoformat(),
             "refit_every_days": status["refit_every_days"],
             "summary": dg.MetadataValue.md(summary.round(4).to_markdown(index=False)),
+            **fit_effects_metadata(effects),
         },
     )
     yield from diagnostics_results(

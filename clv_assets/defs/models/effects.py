@@ -4,7 +4,7 @@ covariate level with 90% intervals, in the table and in the fit's UI metadata.""
 import dagster as dg
 import pandas as pd
 
-from clv_assets.lib.warehouse import read_query, read_sql, replace_account_rows, run_sql
+from clv_assets.lib.warehouse import read_query, read_sql, replace_account_rows, run_sql, table_exists
 from clv_assets.stats.purchase.bgnbd_covariates import covariate_levels, no_effects
 from clv_assets.stats.registry import COVARIATE_PURCHASE_MODELS
 from clv_assets.stats.specs import CLVModel, Posterior
@@ -21,6 +21,14 @@ def write_fit_effects(conn, account: str, spec: CLVModel, posterior: Posterior, 
     conn.register("fit_effect_rows", no_effects() if effects is None else effects)
     replace_account_rows(conn, "models.fit_effects", account, read_sql("models.fit_effects"), params)
     return effects
+
+
+def stored_fit_effects(conn, account: str) -> pd.DataFrame | None:
+    """The account's stored effects (a reused fit's), as :func:`write_fit_effects` returns them."""
+    if not table_exists(conn, "models.fit_effects"):
+        return None
+    stored = run_sql(conn, read_query("fit_effects_of_account"), {"account": account}).df()
+    return stored if len(stored) else None
 
 
 def fit_effects_metadata(effects: pd.DataFrame | None) -> dict:
