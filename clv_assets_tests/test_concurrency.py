@@ -416,3 +416,27 @@ def test_held_warehouse_is_one_instance_for_this_process_and_waited_for_by_other
             assert second.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'mine'").fetchone()[0] == 0
         assert _open_elsewhere(warehouse) == "busy"
     assert _open_elsewhere(warehouse) == "5"
+
+
+def test_held_warehouse_gives_back_its_cached_blocks_after_each_connection(tmp_path):
+    """A held instance lets go of the table blocks it cached once a connection closes
+    (the later steps of a large run peaked 1 GB higher without it), and keeps its
+    configured memory limit."""
+    import duckdb
+
+    from clv_assets.lib.resources import hold_open
+    from clv_assets.lib.warehouse import transaction
+
+    resource = warehouse_resource(tmp_path / "warehouse.duckdb")
+    with hold_open(resource):
+        with resource.get_connection() as conn, transaction(conn):
+            conn.execute("CREATE TABLE wide AS SELECT random() AS a, random() AS b, random() AS c FROM range(5000000)")
+        with resource.get_connection() as conn:
+            conn.execute("SELECT sum(a), sum(b), sum(c) FROM wide").fetchall()
+            cached = conn.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()[0]
+        with resource.get_connection() as conn:
+            left = conn.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()[0]
+            limit = conn.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert cached > 100e6 and left <= 64e6
+    configured = duckdb.connect(config={"memory_limit": resource.connection_config["memory_limit"]})
+    assert limit == configured.execute("SELECT current_setting('memory_limit')").fetchone()[0]
