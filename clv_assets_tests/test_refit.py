@@ -45,7 +45,7 @@ def _run(folder, day, *extra: str) -> pd.DataFrame:
 
 
 def _fitted_at(folder) -> pd.Series:
-    return _query(folder, "SELECT model, max(fitted_at) AS t FROM models.fits GROUP BY model").set_index("model").t
+    return _query(folder, "SELECT model, max(fitted_at) AS t FROM models.fits GROUP BY model ORDER BY model").set_index("model").t
 
 
 def test_second_day_scores_the_stored_draws_without_sampling(folder):
