@@ -99,7 +99,7 @@ def main() -> None:
     page.table(["day: command", f"{args.accounts} accounts", "per account (wall x workers / accounts)",
                 f"{TARGET_ACCOUNTS:,} accounts at this rate", "target"], rows)
     page.text(f"Scoring day: {len(reused)} of {args.accounts} accounts reused their fits "
-              f"(`models.fit_status.fit_choice`); {len(resampled)} were sampled anew (`models.fits.fitted_at` changed)"
+              f"(`models.fit_status.fit_choice`); {len(resampled)} sampled anew (`models.fits.fitted_at` changed)"
               + (f": {', '.join(resampled[:10])}" if resampled else "") + ".")
     page.write(args.markdown)
     _done_with(root, args.keep)

@@ -426,7 +426,7 @@ def simulated_totals(
         for where, base, params in base_model_groups(_scored(customers, model), bg, model)
         for start in range(0, len(where), settings.chunk_customers)
     ]
-    for where, purchase, bg in chunks:
+    for where, purchase, level_draws in chunks:
         chunk = customers.iloc[where]
         weights = membership[where]
         x, t_x, T, m = (chunk[c].to_numpy(float) for c in HISTORY)
@@ -437,7 +437,7 @@ def simulated_totals(
         # (counts, simulations, customers) array: hundreds of MB over a year's window);
         # the CDF only grows, so the first level below no u ends it
         orders = np.zeros((settings.simulations, len(chunk)))
-        for level in _order_count_cdf(purchase, bg, histories, float(days)):
+        for level in _order_count_cdf(purchase, level_draws, histories, float(days)):
             below = level[pick][:, of_row] < u
             if not below.any():
                 break
