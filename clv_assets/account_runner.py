@@ -96,11 +96,11 @@ def materialize(requested: list[str], options: RunOptions, workers: int = 1, wor
         instance.add_dynamic_partitions(accounts_partitions.name, new)
         print(f"registered account partition(s): {', '.join(new)}")
     defs = build_defs(landing_dir=landing)
+    job = defs.resolve_job_def(ACCOUNT_JOB)
     if workers > 1 and len(accounts) > 1:
-        failed = _run_in_workers(instance, accounts, options, workers)
+        failed = _run_in_workers(instance, job, accounts, options, workers)
     else:
-        # a worker shares the file with the other workers: it opens it per connection
-        failed = _run_here(instance, defs.resolve_job_def(ACCOUNT_JOB), accounts, options.run_config(), hold=not worker)
+        failed = _run_here(instance, job, accounts, options.run_config())
     refresh = None
     if not worker:
         refresh = _refresh_pooled_prior(instance, defs, [a for a in accounts if a not in failed], options)
@@ -159,7 +159,7 @@ def _refresh_pooled_prior(instance, defs, accounts: list[str], options: RunOptio
     if waiting:
         print(f"running again the account(s) that waited for the pooled prior: {', '.join(waiting)}", flush=True)
     job = defs.resolve_job_def(ACCOUNT_JOB)
-    failed = _run_here(instance, job, waiting, options.run_config(), hold=True) if waiting else []
+    failed = _run_here(instance, job, waiting, options.run_config()) if waiting else []
     return PooledRefresh(outcome, rerun=waiting, failed=failed)
 
 
@@ -169,32 +169,18 @@ def _warehouse_exists() -> bool:
     return settings.warehouse_path().exists() or lake_settings() is not None
 
 
-# Longest stretch this process keeps the warehouse to itself (see _run_here).
-MAX_HOLD_SECONDS = 60.0
-
-
-def _run_here(instance, job, accounts: list[str], run_config: dict, hold: bool = False) -> list[str]:
-    """One run per account, one after the other in this process (imports and compiled models are reused).
-
-    ``hold``: keep the warehouse open across runs (``hold_open``: no open, close and
-    checkpoint per connection, ~30% of a small account's run). Between two runs, once
-    it has been held ``MAX_HOLD_SECONDS``, it is let go for a moment, so a run launched
-    elsewhere (the daemon, the UI) waits about a minute, not the whole command.
-    """
-    from contextlib import ExitStack
-
+def _run_here(instance, job, accounts: list[str], run_config: dict) -> list[str]:
+    """One run per account, one after the other in this process (imports and compiled models
+    are reused), the warehouse held open across them (``hold_open``: no open, close and
+    checkpoint per connection, ~30% of a small account's run). A process that wants the
+    file meanwhile (another worker, a run of the daemon or the UI) gets it at the end of
+    one of this process's connections: workers take turns, one fitting while another
+    writes."""
     from clv_assets.lib.resources import hold_open, warehouse_resource
 
     failed = []
-    with ExitStack() as held:
-        held_since = None
+    with hold_open(warehouse_resource(settings.warehouse_path())):
         for i, account in enumerate(accounts, 1):
-            if hold and (held_since is None or time.monotonic() - held_since > MAX_HOLD_SECONDS):
-                if held_since is not None:
-                    held.close()
-                    time.sleep(0.2)  # a process waiting for the file polls every 0.05 s
-                held.enter_context(hold_open(warehouse_resource(settings.warehouse_path())))
-                held_since = time.monotonic()
             if not _run_account(instance, job, account, run_config, f"[{i}/{len(accounts)}]"):
                 failed.append(account)
     return failed
@@ -214,8 +200,9 @@ def _run_account(instance, job, account: str, run_config: dict, counter: str) ->
     return result.success
 
 
-def _run_in_workers(instance, accounts: list[str], options: RunOptions, workers: int) -> list[str]:
-    """Split the accounts over ``workers`` processes, each running its share like ``_run_here``.
+def _run_in_workers(instance, job, accounts: list[str], options: RunOptions, workers: int) -> list[str]:
+    """Split the accounts over ``workers`` processes, each running its share like ``_run_here``:
+    this process and ``workers - 1`` worker processes (one process start and import fewer).
 
     Fits of different accounts then sample side by side, while the warehouse lock
     serialises their short reads and writes.
@@ -226,7 +213,8 @@ def _run_in_workers(instance, accounts: list[str], options: RunOptions, workers:
 
     started = time.time()
     shares = [accounts[i::workers] for i in range(workers)]
-    procs = [subprocess.Popen(options.worker_argv(share)) for share in shares if share]
+    procs = [subprocess.Popen(options.worker_argv(share)) for share in shares[1:] if share]
+    _run_here(instance, job, shares[0], options.run_config())
     for proc in procs:
         proc.wait()
     # the instance, not the workers' exit codes, says which account ended how

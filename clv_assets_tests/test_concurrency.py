@@ -418,6 +418,42 @@ def test_held_warehouse_is_one_instance_for_this_process_and_waited_for_by_other
     assert _open_elsewhere(warehouse) == "5"
 
 
+WRITER = textwrap.dedent('''
+    import sys
+    from clv_assets.lib.resources import warehouse_resource
+    with warehouse_resource(sys.argv[1]).get_connection() as conn:
+        conn.execute("INSERT INTO held_rows VALUES (42)")
+    print("written")
+''')
+
+
+def test_held_warehouse_is_let_go_for_a_waiting_process_at_a_connections_end(tmp_path):
+    """A holding process (each ``clv-assets materialize --workers`` process) lets go of the
+    file once another process says it waits and the hold is ``MIN_HOLD_SECONDS`` old, at
+    the end of its next connection; it takes the file again at its next connection and
+    sees what the other process wrote. Without a connection ending, the other one waits."""
+    from clv_assets.lib.resources import MIN_HOLD_SECONDS, hold_open
+    from clv_assets.lib.warehouse import transaction
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    resource = warehouse_resource(warehouse)
+    with hold_open(resource):
+        with resource.get_connection() as conn, transaction(conn):
+            conn.execute("CREATE TABLE held_rows AS SELECT range AS i FROM range(5)")
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(warehouse)], stdout=subprocess.PIPE, text=True)
+        time.sleep(MIN_HOLD_SECONDS + 2.0)  # the writer has started and waits: no connection ended meanwhile
+        assert writer.poll() is None
+        deadline = time.monotonic() + 60
+        while writer.poll() is None and time.monotonic() < deadline:
+            with resource.get_connection() as conn:  # its end lets the file go
+                conn.execute("SELECT 1").fetchall()
+            time.sleep(0.1)
+        assert writer.wait(timeout=60) == 0 and writer.stdout.read().strip() == "written"
+        with resource.get_connection() as conn:
+            assert conn.execute("SELECT count(*), max(i) FROM held_rows").fetchone() == (6, 42)
+    assert not Path(f"{warehouse}.waiting").exists()
+
+
 def test_held_warehouse_gives_back_its_cached_blocks_after_each_connection(tmp_path):
     """A held instance lets go of the table blocks it cached once a connection closes
     (the later steps of a large run peaked 1 GB higher without it), and keeps its

@@ -73,16 +73,13 @@ class WarehouseResource(DuckDBResource):
             with lake_connection(self.lake_catalog, self.lake_data, self.connection_config) as conn:
                 yield conn
             return
-        held = _HELD.get(self.database)
-        if held is not None:
-            # the process holds the file open (hold_open): a cursor is a new connection
-            # to that instance, and closing it neither checkpoints nor lets go of the file
-            conn = held.cursor()
-            try:
+        hold = _HELD.get(self.database)
+        if hold is not None:
+            # the process holds the file (hold_open): a connection is a cursor of one
+            # instance; closing it neither checkpoints nor lets go of the file, unless
+            # another process waits for it (then the hold lets go, see _Hold)
+            with hold.cursor() as conn:
                 yield conn
-            finally:
-                conn.close()
-                _release_cached_blocks(held, self.connection_config.get("memory_limit"))
             return
         if self.database == ":memory:":
             conn = duckdb.connect(":memory:", config=self.connection_config)
@@ -91,18 +88,9 @@ class WarehouseResource(DuckDBResource):
             finally:
                 conn.close()
             return
-        deadline = time.monotonic() + self.lock_timeout
-        # one lock object per file and process: reentrant when a connection is opened
-        # while another one of this thread is open (DuckDB shares the instance then)
-        lock = FileLock(f"{self.database}.lock", is_singleton=True)
+        lock = _acquire_file_lock(self.database, self.lock_timeout)
         try:
-            lock.acquire(timeout=self.lock_timeout)
-        except Timeout:
-            raise WarehouseBusy(
-                f"warehouse {self.database} stayed locked by another process for {self.lock_timeout:.0f} s"
-            ) from None
-        try:
-            conn = _connect_when_free(self.database, self.connection_config, deadline)
+            conn = _connect_when_free(self.database, self.connection_config, time.monotonic() + self.lock_timeout)
             try:
                 yield conn
             finally:
@@ -113,9 +101,101 @@ class WarehouseResource(DuckDBResource):
             lock.release()
 
 
-_HELD: dict[str, duckdb.DuckDBPyConnection] = {}
+def _waiting_marker(database: str) -> Path:
+    """The file a process waiting for the warehouse keeps touching, so that a process
+    holding it open (hold_open) lets go at its next connection's end."""
+    return Path(f"{database}.waiting")
+
+
+# how often a waiting process tries the lock again and touches the marker
+WAIT_POLL_SECONDS = 0.1
+
+
+def _acquire_file_lock(database: str, timeout: float) -> FileLock:
+    """Take the cross-process lock of ``database``, saying meanwhile that this process waits."""
+    # one lock object per file and process: reentrant when a connection is opened
+    # while another one of this thread is open (DuckDB shares the instance then)
+    lock = FileLock(f"{database}.lock", is_singleton=True)
+    marker = _waiting_marker(database)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            lock.acquire(timeout=min(WAIT_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+            break
+        except Timeout:
+            if time.monotonic() >= deadline:
+                with suppress(OSError):
+                    marker.unlink(missing_ok=True)
+                raise WarehouseBusy(
+                    f"warehouse {database} stayed locked by another process for {timeout:.0f} s"
+                ) from None
+            with suppress(OSError):
+                marker.touch()
+    # another waiter touches it again within WAIT_POLL_SECONDS
+    with suppress(OSError):
+        marker.unlink(missing_ok=True)
+    return lock
+
+
 # what the held instance may keep cached between two connections
 RELEASED_TO = "64MB"
+# a hold lets go for a waiting process once it has had the file this long: two processes
+# that both read and write take turns per stretch, not per connection (an open and a
+# close with its checkpoint cost ~50 ms on a warehouse of many accounts)
+MIN_HOLD_SECONDS = 1.0
+
+
+class _Hold:
+    """The warehouse held open by this process (:func:`hold_open`): opened at its first
+    connection, let go at a connection's end when another process waits for the file
+    (it keeps touching ``<warehouse>.waiting``) and the file has been held
+    ``MIN_HOLD_SECONDS``, opened again at the next connection."""
+
+    def __init__(self, warehouse: WarehouseResource):
+        self.warehouse = warehouse
+        self.conn: duckdb.DuckDBPyConnection | None = None
+        self.lock: FileLock | None = None
+        self.since = 0.0
+        self.open_cursors = 0
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self.conn is None:
+            database = self.warehouse.database
+            self.lock = _acquire_file_lock(database, self.warehouse.lock_timeout)
+            try:
+                self.conn = _connect_when_free(
+                    database, self.warehouse.connection_config, time.monotonic() + self.warehouse.lock_timeout
+                )
+            except BaseException:
+                self.lock.release()
+                self.lock = None
+                raise
+            self.since = time.monotonic()
+        conn = self.conn.cursor()
+        self.open_cursors += 1
+        try:
+            yield conn
+        finally:
+            conn.close()
+            self.open_cursors -= 1
+            if self.open_cursors == 0:
+                if self._wanted_elsewhere():
+                    self.let_go()
+                else:
+                    _release_cached_blocks(self.conn, self.warehouse.connection_config.get("memory_limit"))
+
+    def _wanted_elsewhere(self) -> bool:
+        return time.monotonic() - self.since >= MIN_HOLD_SECONDS and _waiting_marker(self.warehouse.database).exists()
+
+    def let_go(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()  # checkpoints: the file is whole for the next process
+            finally:
+                self.conn = None
+                self.lock.release()
+                self.lock = None
 
 
 def _release_cached_blocks(held: duckdb.DuckDBPyConnection, memory_limit: str | None) -> None:
@@ -142,19 +222,24 @@ def hold_open(warehouse: WarehouseResource) -> Iterator[None]:
     """Keep ``warehouse``'s file open in this process for the length of the block.
 
     Every ``get_connection`` of the block is then a cursor of one DuckDB instance: no
-    open, catalog read and checkpoint per connection (two dozen per account run). Other
-    processes wait for the file lock until the block ends. A lake or an in-memory
-    database is left as it is.
+    open, catalog read and checkpoint per connection (two dozen per account run). A
+    process that wants the file meanwhile says so, and the hold lets go at the end of
+    its next connection (after ``MIN_HOLD_SECONDS`` of holding), so worker processes
+    take turns: one fits while the other writes. A lake or an in-memory database is
+    left as it is.
     """
     if warehouse.is_lake or warehouse.database == ":memory:" or warehouse.database in _HELD:
         yield
         return
-    with warehouse.get_connection() as conn:
-        _HELD[warehouse.database] = conn
-        try:
-            yield
-        finally:
-            del _HELD[warehouse.database]
+    hold = _HELD[warehouse.database] = _Hold(warehouse)
+    try:
+        yield
+    finally:
+        del _HELD[warehouse.database]
+        hold.let_go()
+
+
+_HELD: dict[str, _Hold] = {}
 
 
 def _connect_when_free(database: str, config: dict, deadline: float) -> duckdb.DuckDBPyConnection:
