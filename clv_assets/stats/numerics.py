@@ -134,12 +134,15 @@ class NoOrderCurve:
     for a (1, rows) array of times, and its slope in t (minus the density of the time to
     the first purchase, so negative).
 
-    ``value(t, *params)`` and ``slope(t, *params)`` are closed forms in the model's
-    ``params``, arrays broadcasting to (draws, rows); :meth:`take` keeps some of the rows.
+    ``value_at(t, *params)`` and ``value_and_slope_at(t, *params)`` (both at once: they
+    share their costliest factor, which the next-order search needs at every probe) are
+    closed forms in the model's ``params``, arrays broadcasting to (draws, rows); a
+    parameter of the draws alone (draws, 1) or of the rows alone (1, rows) is best left
+    so, as :meth:`take` then copies only what varies. :meth:`take` keeps some of the rows.
     """
 
     value_at: Callable
-    slope_at: Callable
+    value_and_slope_at: Callable
     params: tuple
 
     def __call__(self, t) -> np.ndarray:
@@ -149,7 +152,10 @@ class NoOrderCurve:
         return self.value_at(t, *self.params)
 
     def slope(self, t) -> np.ndarray:
-        return self.slope_at(t, *self.params)
+        return self.value_and_slope(t)[1]
+
+    def value_and_slope(self, t) -> tuple[np.ndarray, np.ndarray]:
+        return self.value_and_slope_at(t, *self.params)
 
     def take(self, cols=slice(None), draws=slice(None)) -> NoOrderCurve:
         """The curve of the rows ``cols`` and the posterior draws ``draws`` only."""
@@ -170,6 +176,39 @@ def bisection_halvings(longest: float, tol: float) -> int:
     while longest / 2.0**k > tol:
         k += 1
     return k
+
+
+def posterior_mean_order_probability(
+    p_alive: np.ndarray, cols: np.ndarray, value: np.ndarray, slope: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The posterior means of P(order by t) = ``p_alive * (1 - value)`` and of its slope
+    ``-p_alive * slope`` of the rows ``cols`` of ``p_alive``, given the no-order curve's
+    ``value`` and ``slope`` there (draws, len(cols)).
+
+    One compiled pass, where numpy gathered the rows' draws and built four full-size
+    temporaries per probe of the next-order search. The sums run over the draws in
+    order, as numpy's ``mean(axis=0)`` of several columns does, so the search's
+    comparisons see the same bits; numpy sums a single column pairwise, so one column is
+    left to numpy.
+    """
+    if cols.size == 1:
+        weights = p_alive[:, cols]
+        return (weights * (1.0 - value)).mean(axis=0), -(weights * slope).mean(axis=0)
+    f, f_slope = np.zeros(cols.size), np.zeros(cols.size)
+    _sum_order_probability(p_alive, cols, value, slope, f, f_slope)
+    n_draws = p_alive.shape[0]
+    return f / n_draws, -(f_slope / n_draws)
+
+
+@compiled
+def _sum_order_probability(p_alive, cols, value, slope, f, f_slope):
+    """``f += p_alive[:, cols] * (1 - value)`` and ``f_slope += p_alive[:, cols] * slope``
+    summed over the draws (rows of ``value``), in draw order."""
+    for d in range(value.shape[0]):
+        for i in range(value.shape[1]):
+            weight = p_alive[d, cols[i]]
+            f[i] += weight * (1.0 - value[d, i])
+            f_slope[i] += weight * slope[d, i]
 
 
 GUESS_DRAWS = 10  # draws of the thinned search that gives the full search its first guess
@@ -214,9 +253,8 @@ def time_to_next_purchase_quantile(
 
     def at(cols: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """f and its slope at grid points ``j`` of the rows ``cols``."""
-        part, t = curve.take(cols), (j * step[cols])[None, :]
-        weights = p_alive[:, cols]
-        return (weights * (1.0 - part.value(t))).mean(axis=0), -(weights * part.slope(t)).mean(axis=0)
+        value, slope = curve.take(cols).value_and_slope((j * step[cols])[None, :])
+        return posterior_mean_order_probability(p_alive, cols, value, slope)
 
     out = np.full(n_r, np.nan)
     f_end, slope_end = at(np.arange(n_r), np.full(n_r, n_steps))
@@ -224,7 +262,7 @@ def time_to_next_purchase_quantile(
     # the bracket (lo, hi] in grid steps, f and its slope at both ends; f(0) = 0
     lo, hi = np.zeros(cols.size, dtype=np.int64), np.full(cols.size, n_steps, dtype=np.int64)
     f_lo, f_hi, slope_hi = np.zeros(cols.size), f_end[cols], slope_end[cols]
-    slope_lo = -(p_alive[:, cols] * curve.take(cols).slope(np.zeros((1, cols.size)))).mean(axis=0)
+    slope_lo = posterior_mean_order_probability(p_alive, cols, *curve.take(cols).value_and_slope(np.zeros((1, cols.size))))[1]
     # how far above the Newton step the upper probe goes, in grid steps (the chord's
     # crossing caps it): all the way until a guess or a Newton step is close
     reach = np.full(cols.size, n_steps, dtype=np.int64)

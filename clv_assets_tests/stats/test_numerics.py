@@ -69,6 +69,19 @@ def test_next_order_search_finds_the_bisections_day(model):
         np.testing.assert_array_equal(time_to_next_purchase_quantile(p_alive, curve, q=0.5, horizon=horizon, tol=tol), expected)
 
 
+def test_posterior_mean_order_probability_has_numpys_bits():
+    """The compiled means of the next-order search equal numpy's ``mean(axis=0)`` of the
+    gathered draws bit for bit, for one column (numpy sums it pairwise) and several."""
+    rng = np.random.default_rng(11)
+    p_alive = rng.random((200, 40))
+    for cols in (np.array([7]), np.array([3, 1]), rng.permutation(40)[:25]):
+        value, slope = rng.random((200, cols.size)), -rng.random((200, cols.size))
+        weights = p_alive[:, cols]
+        f, f_slope = numerics.posterior_mean_order_probability(p_alive, cols, value, slope)
+        np.testing.assert_array_equal(f, (weights * (1.0 - value)).mean(axis=0))
+        np.testing.assert_array_equal(f_slope, -(weights * slope).mean(axis=0))
+
+
 def test_shape_helpers():
     assert numerics.as_draws([1.0, 2.0, 3.0]).shape == (3, 1)
     assert numerics.as_rows(4.0).shape == (1, 1)

@@ -191,11 +191,22 @@ def mix_with_dead_range(p_alive, r1, alpha1, a, b1, t, n_start: int, n_stop: int
 def nbd_p_none_if_alive(r, alpha, x, T) -> NoOrderCurve:
     """BG/NBD and MBG/NBD: a purchase comes before any dropout, so P(none | alive) is the
     NBD zero term ((alpha+T)/(alpha+T+t))^(r+x)."""
-    shape, scale = as_draws(r) + as_rows(x), as_draws(alpha) + as_rows(T)
-    return NoOrderCurve(_nbd_zero, lambda t, shape, scale: -shape / (scale + t) * _nbd_zero(t, shape, scale), (shape, scale))
+    # the draws and the rows apart: the next-order search takes rows of the curve at every
+    # probe, a copy of the rows alone rather than of (draws, rows) arrays
+    return NoOrderCurve(_nbd_zero, _nbd_zero_and_slope, (as_draws(r), as_rows(x), as_draws(alpha), as_rows(T)))
 
 
-def _nbd_zero(t, shape, scale):
+def _nbd_zero(t, r, x, alpha, T):
+    return _nbd_zero_of(t, r + x, alpha + T)
+
+
+def _nbd_zero_and_slope(t, r, x, alpha, T):
+    shape, scale = r + x, alpha + T
+    zero = _nbd_zero_of(t, shape, scale)
+    return zero, -shape / (scale + t) * zero
+
+
+def _nbd_zero_of(t, shape, scale):
     return np.exp(-shape * np.log1p(t / scale))
 
 

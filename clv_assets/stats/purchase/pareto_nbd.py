@@ -277,15 +277,21 @@ def _no_order_curve(r1, a1, s, b1) -> NoOrderCurve:
     checked in the tests) without quadrature.
     """
     never = 1.0 - _purchase_first(r1, a1, s, b1)  # independent of t: once per curve
-    return NoOrderCurve(_no_order_value, _no_order_slope, (never, r1, a1, s, b1))
+    return NoOrderCurve(_no_order_value, _no_order_value_and_slope, (never, r1, a1, s, b1))
 
 
 def _no_order_value(t, never, r1, a1, s, b1):
-    return never + _no_event_factor(r1, a1, s, b1, t) * _purchase_first(r1, a1 + t, s, b1 + t)
+    return _no_order_given(_no_event_factor(r1, a1, s, b1, t), t, never, r1, a1, s, b1)
 
 
-def _no_order_slope(t, never, r1, a1, s, b1):
-    return -_no_event_factor(r1, a1, s, b1, t) * r1 / (a1 + t)
+def _no_order_value_and_slope(t, never, r1, a1, s, b1):
+    no_event = _no_event_factor(r1, a1, s, b1, t)
+    return _no_order_given(no_event, t, never, r1, a1, s, b1), -no_event * r1 / (a1 + t)
+
+
+def _no_order_given(no_event, t, never, r1, a1, s, b1):
+    """P0(t) from K(t), ``no_event`` (:func:`_no_event_factor`)."""
+    return never + no_event * _purchase_first(r1, a1 + t, s, b1 + t)
 
 
 def pareto_nbd_future_if_alive(r, alpha, s, beta, x, T, t) -> dict[str, np.ndarray]:
