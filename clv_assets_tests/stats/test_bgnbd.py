@@ -39,6 +39,19 @@ def test_p_alive_matches_pymc_marketing(beta_geo):
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-14)
 
 
+def test_p_alive_has_the_bits_of_its_closed_form():
+    """P(alive), computed once per distinct frequency where it can, equals the closed form
+    [1 + 1{x>0} exp(log odds)]^-1 as expit(-log odds) element by element, bit for bit."""
+    rng = np.random.default_rng(2)
+    x = np.sort(rng.poisson(2.0, 300)).astype(float)
+    T = rng.integers(1, 700, 300).astype(float)
+    t_x = np.where(x > 0, np.floor(rng.random(300) * T), 0.0)
+    r, alpha, a, b = (np.asarray(DRAWS[k], float)[:, None] for k in ("r", "alpha", "a", "b"))
+    log_odds = np.log(a) - np.log(b + np.maximum(x, 1.0) - 1.0) + (r + x) * np.log1p((T - t_x) / (alpha + t_x))
+    expected = np.where(x > 0, special.expit(-log_odds), 1.0)
+    np.testing.assert_array_equal(bgnbd.bgnbd_p_alive(**DRAWS, x=x, t_x=t_x, T=T), expected)
+
+
 @pytest.mark.parametrize("t", [1.0, 30.0, 365.0])
 def test_expected_purchases_matches_pymc_marketing(beta_geo, t):
     bg, df = beta_geo

@@ -82,7 +82,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.special import expit
 
-from clv_assets.stats.numerics import as_draws, as_rows, full, out_shape, shaped_if_alive, time_to_next_purchase_quantile
+from clv_assets.stats.numerics import (
+    as_draws,
+    as_rows,
+    compiled,
+    full,
+    out_shape,
+    shaped_if_alive,
+    time_to_next_purchase_quantile,
+)
 from clv_assets.stats.purchase import bgnbd_family as family
 from clv_assets.stats.specs import PurchaseModel
 
@@ -138,9 +146,31 @@ def bgnbd_p_alive(r, alpha, a, b, x, t_x, T) -> np.ndarray:
     """
     r, alpha, a, b = map(as_draws, (r, alpha, a, b))
     x, t_x, T = map(as_rows, (x, t_x, T))
-    log_div = _log_odds_dead(r, alpha, a, b, x, t_x, T)
-    out = np.where(x > 0, expit(-log_div), 1.0)
-    return full(out, out_shape((r, alpha, a, b), (x, t_x, T)))
+    # _log_odds_dead's operations, in its order, with the terms of the draw and x alone
+    # computed once per distinct x (the rows of a prediction chunk share one or two): of
+    # its full-size passes only log1p((T - t_x) / (alpha + t_x)) is left, written in
+    # place, then the log odds and expit(-log odds) in place too
+    out = np.empty(out_shape((r, alpha, a, b), (x, t_x, T)))
+    np.add(alpha, t_x, out=out)
+    np.divide(T - t_x, out, out=out)
+    np.log1p(out, out=out)
+    frequencies, of_row = np.unique(x, return_inverse=True)
+    frequencies = frequencies[None, :]
+    per_draw = np.log(a) - np.log(b + np.maximum(frequencies, 1.0) - 1.0), r + frequencies
+    _minus_log_odds(*(np.broadcast_to(v, (out.shape[0], frequencies.size)) for v in per_draw), of_row.reshape(-1), out)
+    expit(out, out=out)
+    np.copyto(out, 1.0, where=~(x > 0))
+    return out
+
+
+@compiled
+def _minus_log_odds(offset, rate, of_row, out):
+    """``out = -(offset[:, of_row] + rate[:, of_row] * out)``: minus _log_odds_dead from
+    its per-draw-and-frequency terms and its log1p factor (``out``), without gathered copies."""
+    for d in range(out.shape[0]):
+        for i in range(out.shape[1]):
+            k = of_row[i]
+            out[d, i] = -(offset[d, k] + rate[d, k] * out[d, i])
 
 
 def bgnbd_expected_purchases(r, alpha, a, b, x, t_x, T, t) -> np.ndarray:
