@@ -15,7 +15,14 @@ from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
 from clv_assets.stats.band_confidence import band_probabilities, with_probability_columns
 from clv_assets.stats.bands import LABELS
-from clv_assets.stats.predict import PredictionSettings, aligned_draws, base_model_groups, in_row_order, map_chunks
+from clv_assets.stats.predict import (
+    PredictionSettings,
+    aligned_draws,
+    base_model_groups,
+    in_index_order,
+    in_row_order,
+    map_chunks,
+)
 from clv_assets.stats.registry import GAMMA_GAMMA
 
 
@@ -121,4 +128,4 @@ def _band_probabilities(
             lambda chunk, draws: band_probabilities(draws, thresholds, means),
         )
         frames.append(in_row_order(parts, list(parts[0]) if parts else [], order, rows.index))
-    return pd.concat(frames).loc[histories.index] if frames else pd.DataFrame(index=histories.index)
+    return in_index_order(frames, histories.index) if frames else pd.DataFrame(index=histories.index)
