@@ -374,10 +374,64 @@ def bench_whole_job(cases: list, args, as_of: str) -> list[dict]:
             print(f"  ours, fits + predictions: {ours_seconds:.1f} s, peak {ours_peak:.0f} MB")
             print(f"  ratio naive / ours: {naive['seconds'] / ours_seconds:.1f}x time, "
                   f"{naive['peak_mb'] / ours_peak:.1f}x peak memory")
+        result["writes"] = write_floor(env["CLV_WAREHOUSE"], account)
+        print(f"  writing the run's tables alone: {sum(s for s, _ in result['writes'].values()):.1f} s "
+              f"({len(result['writes'])} tables of at least {FLOOR_MIN_ROWS:,} rows)")
         results.append(result)
         _done_with(root, args.keep)
         print()
     return results
+
+
+FLOOR_MIN_ROWS = 10_000  # smaller tables write in milliseconds
+
+
+def write_floor(warehouse: str, account: str) -> dict[str, tuple[float, int]]:
+    """Seconds to store each of ``account``'s tables again as its step does (delete the
+    account's rows, insert them, commit), from an in-memory copy: what the run's writes
+    cost without any of the work that computes them. Per table of at least
+    ``FLOOR_MIN_ROWS`` rows: (seconds, rows). The tables end as they were."""
+    from clv_assets.lib.resources import warehouse_resource
+
+    floor = {}
+    with warehouse_resource(warehouse).get_connection() as conn:
+        conn.execute("SET enable_progress_bar = false")
+        tables = [t for (t,) in conn.execute(
+            "SELECT DISTINCT schema_name || '.' || table_name FROM duckdb_columns() "
+            "WHERE column_name = 'account' AND database_name = current_database() ORDER BY 1"
+        ).fetchall()]
+        for table in tables:
+            conn.execute(f"CREATE OR REPLACE TEMP TABLE _rows AS SELECT * FROM {table} WHERE account = $a", {"a": account})
+            (rows,) = conn.execute("SELECT count(*) FROM _rows").fetchone()
+            if rows < FLOOR_MIN_ROWS:
+                continue
+            started = time.perf_counter()
+            conn.execute("BEGIN")
+            conn.execute(f"DELETE FROM {table} WHERE account = $a", {"a": account})
+            conn.execute(f"INSERT INTO {table} SELECT * FROM _rows")
+            conn.execute("COMMIT")
+            floor[table] = (time.perf_counter() - started, rows)
+        conn.execute("DROP TABLE _rows")
+    return floor
+
+
+def page_write_floor(page: Page, results: list[dict]) -> None:
+    """What storing the run's rows costs on its own (:func:`write_floor`), beside the steps."""
+    page.section("Writing alone: the run's tables stored again from memory")
+    page.text("After the timed runs, each table of the account with at least "
+              f"{FLOOR_MIN_ROWS:,} rows is stored again as its step stores it (delete the account's rows, insert, "
+              "commit) from an in-memory copy of those rows: the cost of the writes (DuckDB's compression and "
+              "the file) without the work that computes them. Seconds, and rows in brackets.")
+    tables = sorted({t for r in results for t in r.get("writes", {})})
+    rows = [[f"`{t}`", *(f"{r['writes'][t][0]:.2f} ({r['writes'][t][1]:,})" if t in r.get("writes", {}) else "-"
+                         for r in results)] for t in tables]
+    totals = []
+    for r in results:
+        steps_total = sum(s.get("seconds", 0.0) for s in r["median_run"]["all_steps"].values())
+        writes = sum(s for s, _ in r.get("writes", {}).values())
+        totals.append(f"**{writes:.1f} s** of {steps_total:.1f} s of steps ({writes / steps_total:.0%})")
+    rows.append(["all of them, against the steps of the median run", *totals])
+    page.table(["table", *(r["label"] for r in results)], rows)
 
 
 def _verdict(ok: bool) -> str:
@@ -440,6 +494,7 @@ def page_whole_job(page: Page, results: list[dict], repeat: int, startup: dict) 
         rest.append(f"{steps_total:.1f} / {r['median_run']['wall'] - steps_total:.1f}")
     rows.append(["steps / the rest of the command (start, imports, run creation, publish, freshness run)", *rest])
     page.table(["step", *(r["label"] for r in results)], rows)
+    page_write_floor(page, results)
 
     naive = [r for r in results if r["naive"]]
     if naive:
