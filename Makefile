@@ -8,7 +8,7 @@ export CLV_WAREHOUSE ?= $(CURDIR)/data/warehouse.duckdb
 export CLV_LANDING_DIR ?= $(CURDIR)/data/landing
 # PyTensor's and numba's compile caches: .venv/pytensor_cache and .venv/numba_cache (clv_assets/__init__.py)
 
-.PHONY: setup demo ui test test-fast bench measurements docs lock clean postgres dashboard dashboard-serve dashboard-setup
+.PHONY: setup demo ui test test-fast bench bench-10m bench-daily measurements docs lock clean postgres dashboard dashboard-serve dashboard-setup
 
 setup: $(VENV)/.installed
 
@@ -67,7 +67,15 @@ bench: setup
 	$(BIN)/python scripts/bench.py --sizes 100000 1000000 --generator demo distinct --no-naive --many 20 --customers 5000 --modes workers \
 	  --prediction-models 20000 --backtest --fits --markdown docs/measurements/performance.md
 
-measurements: bench
+# 10M customers, one timed run after the warm-up (each takes minutes)
+bench-10m: setup
+	$(BIN)/python scripts/bench.py --sizes 10000000 --generator distinct --repeat 1 --no-naive \
+	  --markdown docs/measurements/performance_10m.md
+
+bench-daily: setup
+	$(BIN)/python scripts/bench_daily.py --accounts 40 --customers 2000 --markdown docs/measurements/many_accounts.md
+
+measurements: bench bench-10m bench-daily
 	$(BIN)/python scripts/cdnow_scorecard.py --markdown docs/measurements/cdnow_scorecard.md
 	$(BIN)/python scripts/segment_report.py --generate --markdown docs/measurements/segments.md
 	$(BIN)/python scripts/pooled_backtest.py --sources cdnow demo pareto-mix seasonal-gifts --population auto \
