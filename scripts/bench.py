@@ -326,9 +326,10 @@ def bench_whole_job(cases: list, args, as_of: str) -> list[dict]:
         # --refit: every measured run fits both models (a same-day run would reuse the
         # warm-up's fits, refit_every_days); a daily scoring run without fits costs less
         command = cli + ["materialize", "--refit", "--account", account, "--as-of", as_of]
-        # the warm-up run registers the partition and warms the compile caches
-        warm = measure_tree(command, env)
-        print(f"  warm-up run {warm['wall']:.1f} s", flush=True)
+        # the warm-up run registers the partition and warms the compile caches (at 10M it
+        # takes as long as a timed run; the caches are warm from any earlier size)
+        warm = measure_tree(command, env) if args.warm_up else {"wall": None}
+        print(f"  warm-up run {fmt(warm['wall'])} s", flush=True)
         runs = []
         for _ in range(args.repeat):
             run = measure_tree(command, env)
@@ -453,12 +454,12 @@ def _fit_cell(result: dict, model: str, asset: str) -> str:
     return f"{label} by {method_label(method)}, {fmt(distinct, ',')} distinct rows: {fmt(seconds)} s"
 
 
-def page_whole_job(page: Page, results: list[dict], repeat: int, startup: dict) -> None:
+def page_whole_job(page: Page, results: list[dict], repeat: int, startup: dict, warm_up: bool = True) -> None:
     from clv_assets.lib.keys import ACCOUNT_JOB
     from clv_assets.stats.registry import GAMMA_GAMMA
 
     page.section(f"Whole job: `clv-assets materialize` of one account ({ACCOUNT_JOB}, default settings, a new process)")
-    page.text(f"Median of {repeat} timed run(s) after a warm-up run; peak RSS is the largest over the timed runs. "
+    page.text(f"Median of {repeat} timed run(s){' after a warm-up run' if warm_up else ' (no warm-up run: the compile caches were warm)'}; peak RSS is the largest over the timed runs. "
               f"A new process's start and imports alone: {fmt(startup.get('definitions'))} s "
               f"(`import clv_assets.definitions`, median of 3). Generated accounts: `demo` is `clv-assets demo`'s "
               "shape (first orders in the first of two years), `distinct` many distinct histories (daily first "
@@ -475,7 +476,7 @@ def page_whole_job(page: Page, results: list[dict], repeat: int, startup: dict) 
             target_cell = "-"
         purchase = next((m for m in r["fits"] if m != GAMMA_GAMMA.name), None)
         rows.append([
-            r["label"], fmt(r["orders"], ","), f"**{median_and_runs(r['runs'])}**", f"{r['warm']:.1f} s",
+            r["label"], fmt(r["orders"], ","), f"**{median_and_runs(r['runs'])}**", f"{fmt(r['warm'])} s",
             f"{r['e2e']['peak_mb']:,.0f} MB", f"{r['e2e']['tree_peak_mb']:,.0f} MB",
             _fit_cell(r, purchase, "models/purchase_model") if purchase else "-",
             _fit_cell(r, GAMMA_GAMMA.name, "models/gamma_gamma"), target_cell,
@@ -852,6 +853,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+",
                         help=f"whole-job account sizes (default {' '.join(map(str, DEFAULT_SIZES))} when no other mode is given)")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive pymc-marketing run at 100k")
+    parser.add_argument("--no-warm-up", dest="warm_up", action="store_false",
+                        help="whole job: no warm-up run before the timed ones (the compile caches already warm)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="timed runs of the whole job, rounds of --many, new processes of --backtest and --fits, "
                              "timings of --prediction-models (at least 3); medians reported")
@@ -910,7 +913,7 @@ def main() -> None:
             cases = [(folder.name, folder, None) for folder in sorted(args.landing.iterdir()) if folder.is_dir()]
         else:
             cases = [(size, None, generator) for size in (args.sizes or DEFAULT_SIZES) for generator in args.generator]
-        page_whole_job(page, bench_whole_job(cases, args, as_of), args.repeat, startup)
+        page_whole_job(page, bench_whole_job(cases, args, as_of), args.repeat, startup, args.warm_up)
     if args.many:
         page_many(page, bench_many(args.many, args.customers, args.workers, as_of, args.modes, args.repeat, args.keep,
                                    args.generator[0]))
