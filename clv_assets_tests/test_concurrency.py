@@ -400,8 +400,8 @@ def _open_elsewhere(warehouse: Path) -> str:
 def test_held_warehouse_is_one_instance_for_this_process_and_waited_for_by_others(tmp_path):
     """``hold_open`` (what ``clv-assets materialize`` does between runs): the process's
     connections are cursors of one open instance (committed rows shared, temp tables not);
-    another process waits for the file (here past its 1 s timeout: busy) until the hold
-    ends; the rows written while held are then in the file."""
+    another process waits for the file while one of them is open (here past its 1 s
+    timeout: busy); the rows written while held are then in the file."""
     from clv_assets.lib.resources import hold_open
     from clv_assets.lib.warehouse import transaction
 
@@ -414,7 +414,7 @@ def test_held_warehouse_is_one_instance_for_this_process_and_waited_for_by_other
             assert second.execute("SELECT count(*) FROM held_rows").fetchone()[0] == 5
             third.execute("CREATE TEMP TABLE mine AS SELECT 1")  # a cursor's temp tables are its own
             assert second.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'mine'").fetchone()[0] == 0
-        assert _open_elsewhere(warehouse) == "busy"
+            assert _open_elsewhere(warehouse) == "busy"
     assert _open_elsewhere(warehouse) == "5"
 
 
@@ -427,11 +427,12 @@ WRITER = textwrap.dedent('''
 ''')
 
 
-def test_held_warehouse_is_let_go_for_a_waiting_process_at_a_connections_end(tmp_path):
-    """A holding process (each ``clv-assets materialize --workers`` process) lets go of the
-    file once another process says it waits and the hold is ``MIN_HOLD_SECONDS`` old, at
-    the end of its next connection; it takes the file again at its next connection and
-    sees what the other process wrote. Without a connection ending, the other one waits."""
+def test_held_warehouse_is_let_go_for_a_waiting_process(tmp_path):
+    """A holding process (each ``clv-assets materialize`` process, workers too) lets go of
+    the file once another process says it waits and the hold is ``MIN_HOLD_SECONDS`` old:
+    at the end of a connection, and while no connection is open (the holder fits or
+    predicts) without waiting for one. It takes the file again at its next connection and
+    sees what the other process wrote. While a connection stays open the other one waits."""
     from clv_assets.lib.resources import MIN_HOLD_SECONDS, hold_open
     from clv_assets.lib.warehouse import transaction
 
@@ -440,17 +441,22 @@ def test_held_warehouse_is_let_go_for_a_waiting_process_at_a_connections_end(tmp
     with hold_open(resource):
         with resource.get_connection() as conn, transaction(conn):
             conn.execute("CREATE TABLE held_rows AS SELECT range AS i FROM range(5)")
-        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(warehouse)], stdout=subprocess.PIPE, text=True)
-        time.sleep(MIN_HOLD_SECONDS + 2.0)  # the writer has started and waits: no connection ended meanwhile
-        assert writer.poll() is None
-        deadline = time.monotonic() + 60
-        while writer.poll() is None and time.monotonic() < deadline:
-            with resource.get_connection() as conn:  # its end lets the file go
-                conn.execute("SELECT 1").fetchall()
-            time.sleep(0.1)
+        with resource.get_connection() as conn:  # open: the writer waits however long
+            writer = subprocess.Popen([sys.executable, "-c", WRITER, str(warehouse)], stdout=subprocess.PIPE, text=True)
+            time.sleep(MIN_HOLD_SECONDS + 3.0)
+            assert writer.poll() is None
+        # no connection open now: the hold lets go by itself, no connection needs to end
         assert writer.wait(timeout=60) == 0 and writer.stdout.read().strip() == "written"
         with resource.get_connection() as conn:
             assert conn.execute("SELECT count(*), max(i) FROM held_rows").fetchone() == (6, 42)
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(warehouse)], stdout=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while writer.poll() is None and time.monotonic() < deadline:
+            with resource.get_connection() as conn:  # busy: a connection's end lets it go
+                conn.execute("SELECT 1").fetchall()
+        assert writer.wait(timeout=60) == 0
+        with resource.get_connection() as conn:
+            assert conn.execute("SELECT count(*) FROM held_rows").fetchone() == (7,)
     assert not Path(f"{warehouse}.waiting").exists()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -115,8 +116,9 @@ WAIT_POLL_SECONDS = 0.1
 def _acquire_file_lock(database: str, timeout: float) -> FileLock:
     """Take the cross-process lock of ``database``, saying meanwhile that this process waits."""
     # one lock object per file and process: reentrant when a connection is opened
-    # while another one of this thread is open (DuckDB shares the instance then)
-    lock = FileLock(f"{database}.lock", is_singleton=True)
+    # while another one is open (DuckDB shares the instance then); not per thread, as a
+    # hold's watcher thread may let go of what the main thread took
+    lock = FileLock(f"{database}.lock", is_singleton=True, thread_local=False)
     marker = _waiting_marker(database)
     deadline = time.monotonic() + timeout
     while True:
@@ -148,9 +150,10 @@ MIN_HOLD_SECONDS = 1.0
 
 class _Hold:
     """The warehouse held open by this process (:func:`hold_open`): opened at its first
-    connection, let go at a connection's end when another process waits for the file
-    (it keeps touching ``<warehouse>.waiting``) and the file has been held
-    ``MIN_HOLD_SECONDS``, opened again at the next connection."""
+    connection and let go when another process waits for the file (it keeps touching
+    ``<warehouse>.waiting``) and the file has been held ``MIN_HOLD_SECONDS``: at the end
+    of a connection, or, while no connection is open (the process fits or predicts), by a
+    watcher thread within ``WAIT_POLL_SECONDS``. Opened again at the next connection."""
 
     def __init__(self, warehouse: WarehouseResource):
         self.warehouse = warehouse
@@ -158,38 +161,53 @@ class _Hold:
         self.lock: FileLock | None = None
         self.since = 0.0
         self.open_cursors = 0
+        self.mutex = threading.Lock()  # the connection and the cursor count, with the watcher
+        self.done = threading.Event()
+        self.watcher = threading.Thread(target=self._watch, name="warehouse-hold", daemon=True)
+        self.watcher.start()
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        if self.conn is None:
-            database = self.warehouse.database
-            self.lock = _acquire_file_lock(database, self.warehouse.lock_timeout)
-            try:
-                self.conn = _connect_when_free(
-                    database, self.warehouse.connection_config, time.monotonic() + self.warehouse.lock_timeout
-                )
-            except BaseException:
-                self.lock.release()
-                self.lock = None
-                raise
-            self.since = time.monotonic()
-        conn = self.conn.cursor()
-        self.open_cursors += 1
+        with self.mutex:
+            if self.conn is None:
+                self._open()
+            conn = self.conn.cursor()
+            self.open_cursors += 1
         try:
             yield conn
         finally:
             conn.close()
-            self.open_cursors -= 1
-            if self.open_cursors == 0:
-                if self._wanted_elsewhere():
-                    self.let_go()
-                else:
-                    _release_cached_blocks(self.conn, self.warehouse.connection_config.get("memory_limit"))
+            with self.mutex:
+                self.open_cursors -= 1
+                if self.open_cursors == 0:
+                    if self._wanted_elsewhere():
+                        self._let_go()
+                    else:
+                        _release_cached_blocks(self.conn, self.warehouse.connection_config.get("memory_limit"))
+
+    def _open(self) -> None:
+        database = self.warehouse.database
+        self.lock = _acquire_file_lock(database, self.warehouse.lock_timeout)
+        try:
+            self.conn = _connect_when_free(
+                database, self.warehouse.connection_config, time.monotonic() + self.warehouse.lock_timeout
+            )
+        except BaseException:
+            self.lock.release()
+            self.lock = None
+            raise
+        self.since = time.monotonic()
+
+    def _watch(self) -> None:
+        while not self.done.wait(WAIT_POLL_SECONDS):
+            with self.mutex:
+                if self.conn is not None and self.open_cursors == 0 and self._wanted_elsewhere():
+                    self._let_go()
 
     def _wanted_elsewhere(self) -> bool:
         return time.monotonic() - self.since >= MIN_HOLD_SECONDS and _waiting_marker(self.warehouse.database).exists()
 
-    def let_go(self) -> None:
+    def _let_go(self) -> None:
         if self.conn is not None:
             try:
                 self.conn.close()  # checkpoints: the file is whole for the next process
@@ -197,6 +215,12 @@ class _Hold:
                 self.conn = None
                 self.lock.release()
                 self.lock = None
+
+    def end(self) -> None:
+        self.done.set()
+        self.watcher.join()
+        with self.mutex:
+            self._let_go()
 
 
 def _release_cached_blocks(held: duckdb.DuckDBPyConnection, memory_limit: str | None) -> None:
@@ -224,9 +248,9 @@ def hold_open(warehouse: WarehouseResource) -> Iterator[None]:
 
     Every ``get_connection`` of the block is then a cursor of one DuckDB instance: no
     open, catalog read and checkpoint per connection (two dozen per account run). A
-    process that wants the file meanwhile says so, and the hold lets go at the end of
-    its next connection (after ``MIN_HOLD_SECONDS`` of holding), so worker processes
-    take turns: one fits while the other writes. A lake or an in-memory database is
+    process that wants the file meanwhile says so, and the hold lets go once it has held
+    the file ``MIN_HOLD_SECONDS``: at the end of a connection, or at once while none is
+    open, so worker processes take turns: one fits while the other writes. A lake or an in-memory database is
     left as it is.
     """
     if warehouse.is_lake or warehouse.database == ":memory:" or warehouse.database in _HELD:
@@ -237,7 +261,7 @@ def hold_open(warehouse: WarehouseResource) -> Iterator[None]:
         yield
     finally:
         del _HELD[warehouse.database]
-        hold.let_go()
+        hold.end()
 
 
 _HELD: dict[str, _Hold] = {}
