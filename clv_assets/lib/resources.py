@@ -29,11 +29,11 @@ from clv_assets.lib.landing import ACCOUNT_SETTINGS_FILE, MalformedLandingFile, 
 # DuckDB's buffer pool gets this share of the machine's (or the container's) memory. The
 # warehouse file lock lets one process at a time hold a DuckDB instance on the warehouse,
 # so the share is not multiplied by the runs or step processes waiting for the file; what
-# it leaves is for those processes' own arrays (fits sample and predict while another
-# process holds the file) and the OS page cache. 24 GiB gives 4.7 GB: a 1M-customer
-# account's SQL uses about 1.2 GB; at 10M a quarter (5.9 GB) let the bands step peak at
-# 8.8 GB with its arrays (decision 0016).
-DUCKDB_MEMORY_SHARE = 0.2
+# it leaves (three quarters) is for those processes' own arrays (fits sample and predict
+# while another process holds the file) and the OS page cache. 24 GiB gives 6 GB: a
+# 1M-customer account's SQL uses about 1.2 GB; the 10M account needs it (a fifth, 4.7 GB,
+# ran out of memory in its snapshot step; decision 0016).
+DUCKDB_MEMORY_SHARE = 0.25
 MIN_DUCKDB_MEMORY_MB = 512
 # Row groups an insert buffers before it writes them (DuckDB's default 5): one keeps a
 # million-row insert of a wide table 330 MB smaller (marts.customer_profile at 1M
@@ -286,7 +286,7 @@ def warehouse_resource(path: Path | str, lake: LakeSettings | None = None) -> Wa
 
     DuckDB shares one database instance per file and process and refuses a second
     connection configuration, so every caller goes through this. The memory limit
-    (``CLV_DUCKDB_MEMORY_LIMIT``, default a fifth of the machine's memory, see
+    (``CLV_DUCKDB_MEMORY_LIMIT``, default a quarter of the machine's memory, see
     :func:`default_duckdb_memory_limit`) makes large loads spill to disk instead of
     growing the process; ``CLV_WAREHOUSE_LOCK_TIMEOUT`` (seconds, default 900) bounds
     the wait for a warehouse held by another process (or, with a lake, for the lake's
