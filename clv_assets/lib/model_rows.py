@@ -71,7 +71,7 @@ def history_predictions(predictions: pd.DataFrame, drivers: pd.Series | None = N
     return with_level_keys(predictions).assign(prediction_drivers=drivers)
 
 
-def band_probability_rows(probabilities: pd.DataFrame, histories: pd.DataFrame) -> pd.DataFrame:
-    """The ``band_probabilities`` input of ``sql/bands/customers.sql``: ``probabilities``
-    (``band_confidence.with_probability_columns`` of ``histories``) with the level keys."""
-    return probabilities.join(with_level_keys(histories)[list(LEVEL_KEYS)])
+def band_count_rows(counts: pd.DataFrame, histories: pd.DataFrame) -> pd.DataFrame:
+    """The ``band_draw_counts`` input of ``sql/bands/customers.sql``: ``counts``
+    (``band_confidence.with_count_columns`` of ``histories``) with the level keys."""
+    return counts.join(with_level_keys(histories)[list(LEVEL_KEYS)])

@@ -3,7 +3,11 @@
 A customer's band is assigned in SQL (``sql/bands/customers.sql``) from the posterior
 mean of the banded quantity. Under each posterior draw the same quantity falls in some
 band; the share of draws that put the customer in band k is the posterior probability
-of band k, and the one of the assigned band is its ``..._confidence``. Relative bands
+of band k, and the one of the assigned band is its ``..._confidence``. This module
+counts the draws in each band, in the smallest unsigned integer that holds the number
+of draws (two bytes where a share in float64 took eight: the band step's largest arrays
+at ten million customers); the SQL divides the count of the assigned band by the number
+of draws, the same IEEE division as ``counts / n_draws``. Relative bands
 compare with the account mean *of the same draw* (an account-wide shift moves the mean
 with the customer), and so do the relative order-likelihood and purchase-probability
 bands; the spend-tier cut-offs are the account percentiles of posterior-mean predicted
@@ -33,8 +37,14 @@ PREDICTED_BANDS = {
 }
 
 
-def band_shares(values: np.ndarray, cutoffs, per_draw_scale: np.ndarray | None = None, percent: bool = False) -> np.ndarray:
-    """Share of the draws (rows of ``values``, shape (draws, n)) in each band, shape (bands, n).
+def count_dtype(n_draws: int) -> np.dtype:
+    """The smallest unsigned integer type that holds a count of ``n_draws`` draws."""
+    return np.dtype(np.uint16 if n_draws <= np.iinfo(np.uint16).max else np.uint32)
+
+
+def band_counts(values: np.ndarray, cutoffs, per_draw_scale: np.ndarray | None = None, percent: bool = False) -> np.ndarray:
+    """Number of the draws (rows of ``values``, shape (draws, n)) in each band, shape
+    (bands, n), of :func:`count_dtype`.
 
     A value's band is how many cut-offs lie strictly below it (bands are (lower, upper]),
     NaN is in the last band: ``np.searchsorted(cutoffs, values, side="left")``. The value
@@ -47,9 +57,9 @@ def band_shares(values: np.ndarray, cutoffs, per_draw_scale: np.ndarray | None =
     values = np.asarray(values, float)
     cutoffs = np.sort(np.asarray(cutoffs, float))
     scale = np.ones(len(values)) if per_draw_scale is None else np.asarray(per_draw_scale, float)
-    counts = np.zeros((len(cutoffs) + 1, values.shape[1]), np.int64)
+    counts = np.zeros((len(cutoffs) + 1, values.shape[1]), count_dtype(len(values)))
     _count_bands(values, scale, bool(percent), cutoffs, counts)
-    return counts / len(values)
+    return counts
 
 
 @compiled
@@ -75,8 +85,8 @@ def whole_percent(probability: np.ndarray) -> np.ndarray:
     return np.floor(100.0 * probability + 0.5)
 
 
-def order_likelihood_shares(per_draw: dict[str, np.ndarray], thresholds: dict, means: dict[str, np.ndarray]) -> np.ndarray:
-    """Shares of the draws in 0 'Unlikely to order', 1 'Likely to order', 2 'Likely to
+def order_likelihood_counts(per_draw: dict[str, np.ndarray], thresholds: dict, means: dict[str, np.ndarray]) -> np.ndarray:
+    """Number of the draws in 0 'Unlikely to order', 1 'Likely to order', 2 'Likely to
     order multiple times' (the first that applies from 2 down), shape (3, n)."""
     p_order, p_multiple = per_draw["p_order"], per_draw["p_multiple_orders"]
     if thresholds["order_likelihood_basis"] == "relative":
@@ -86,22 +96,23 @@ def order_likelihood_shares(per_draw: dict[str, np.ndarray], thresholds: dict, m
         multiple = p_multiple >= thresholds["likely_to_order_multiple"]
         likely = p_order >= thresholds["likely_to_order"]
     n_draws = len(p_order)
-    counts = np.empty((3, p_order.shape[1]), np.int64)
+    counts = np.empty((3, p_order.shape[1]), count_dtype(n_draws))
     counts[2] = np.count_nonzero(multiple, axis=0)
     counts[1] = np.count_nonzero(likely & ~multiple, axis=0)
     counts[0] = n_draws - counts[1] - counts[2]
-    return counts / n_draws
+    return counts
 
 
-def purchase_probability_shares(per_draw: dict[str, np.ndarray], thresholds: dict, means: dict[str, np.ndarray]) -> np.ndarray:
+def purchase_probability_counts(per_draw: dict[str, np.ndarray], thresholds: dict, means: dict[str, np.ndarray]) -> np.ndarray:
     p = per_draw["purchase_probability"]
     if thresholds["purchase_probability_basis"] == "relative":
-        return band_shares(p, thresholds["purchase_probability_ratios"], means["purchase_probability"])
-    return band_shares(p, thresholds["probability_cutoffs_pct"], percent=True)
+        return band_counts(p, thresholds["purchase_probability_ratios"], means["purchase_probability"])
+    return band_counts(p, thresholds["probability_cutoffs_pct"], percent=True)
 
 
-def band_probabilities(draws, thresholds: dict, means: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """``{"<band>__<k>": P(band index = k)}`` per row, for every band of :data:`PREDICTED_BANDS`.
+def band_draw_counts(draws, thresholds: dict, means: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``{"<band>__<k>": number of draws with band index k}`` per row, for every band of
+    :data:`PREDICTED_BANDS` (P(band index = k) times the number of draws).
 
     ``draws`` is a chunk's ``predict.ChunkDraws``: the bands of history quantities (order
     likelihood, churn, purchase probability) are counted once per distinct history and
@@ -112,27 +123,27 @@ def band_probabilities(draws, thresholds: dict, means: dict[str, np.ndarray]) ->
     relative = thresholds["relative_cutoffs"]
     per_row, per_history = draws.per_row, draws.per_history
     of_row = {
-        "predicted_spend_band": band_shares(per_row["predicted_spend"], relative, means["predicted_spend"]),
-        "predicted_aov_band": band_shares(per_row["expected_aov"], relative, means["expected_aov"]),
-        "spend_tier": band_shares(
+        "predicted_spend_band": band_counts(per_row["predicted_spend"], relative, means["predicted_spend"]),
+        "predicted_aov_band": band_counts(per_row["expected_aov"], relative, means["expected_aov"]),
+        "spend_tier": band_counts(
             per_row["predicted_spend"],
             [thresholds["spend_tier_low_cutoff"], thresholds["spend_tier_high_cutoff"]],
         ),
     }
     of_history = {
-        "order_likelihood_band": order_likelihood_shares(per_history, thresholds, means),
-        "churn_band": band_shares(per_history["churn_probability"], thresholds["probability_cutoffs_pct"], percent=True),
-        "purchase_probability_band": purchase_probability_shares(per_history, thresholds, means),
+        "order_likelihood_band": order_likelihood_counts(per_history, thresholds, means),
+        "churn_band": band_counts(per_history["churn_probability"], thresholds["probability_cutoffs_pct"], percent=True),
+        "purchase_probability_band": purchase_probability_counts(per_history, thresholds, means),
     }
-    shares = {**of_row, **{band: values[:, draws.of_row] for band, values in of_history.items()}}
-    return {f"{band}__{k}": shares[band][k] for band, n_bands in PREDICTED_BANDS.items() for k in range(n_bands)}
+    counts = {**of_row, **{band: values[:, draws.of_row] for band, values in of_history.items()}}
+    return {f"{band}__{k}": counts[band][k] for band, n_bands in PREDICTED_BANDS.items() for k in range(n_bands)}
 
 
-def with_probability_columns(histories: pd.DataFrame, probabilities: pd.DataFrame | None) -> pd.DataFrame:
-    """The distinct histories beside their band probabilities (the ``band_probabilities``
+def with_count_columns(histories: pd.DataFrame, counts: pd.DataFrame | None) -> pd.DataFrame:
+    """The distinct histories beside their band draw counts (the ``band_draw_counts``
     input of ``sql/bands/customers.sql``); the columns exist, empty, without predictions."""
     keys = histories[["frequency", "recency", "T", "monetary_value"]]
-    if probabilities is None:
+    if counts is None:
         names = [f"{band}__{k}" for band, n in PREDICTED_BANDS.items() for k in range(n)]
-        return keys.iloc[:0].assign(**{name: pd.Series(dtype=float) for name in names})
-    return pd.concat([keys, probabilities], axis=1)
+        return keys.iloc[:0].assign(**{name: pd.Series(dtype=count_dtype(0)) for name in names})
+    return pd.concat([keys, counts], axis=1)

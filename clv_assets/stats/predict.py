@@ -158,10 +158,12 @@ def map_chunks(
     return order, parts
 
 
-def in_row_order(parts: list[dict[str, np.ndarray]], names, order: np.ndarray, index: pd.Index) -> pd.DataFrame:
+def in_row_order(
+    parts: list[dict[str, np.ndarray]], names, order: np.ndarray, index: pd.Index, dtype=float
+) -> pd.DataFrame:
     """The columns ``names`` of the chunks' results (:func:`map_chunks`), back in the rows'
-    own order (``index``), as one float block: no per-column copies at a million rows."""
-    block = np.empty((len(names), len(order)))
+    own order (``index``), as one block of ``dtype``: no per-column copies at a million rows."""
+    block = np.empty((len(names), len(order)), dtype)
     # the rows usually come in chunk order already (map_chunks): then no scatter
     in_order = np.array_equal(order, np.arange(len(order)))
     for row, name in zip(block, names):

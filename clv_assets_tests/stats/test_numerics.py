@@ -107,8 +107,8 @@ def test_draw_quantiles_equal_numpys_linear_quantiles():
             )
 
 
-def test_band_shares_are_the_shares_of_searchsorted_bands():
-    from clv_assets.stats.band_confidence import band_shares
+def test_band_counts_are_the_counts_of_searchsorted_bands():
+    from clv_assets.stats.band_confidence import band_counts
 
     rng = np.random.default_rng(4)
     cutoffs = [2.0, 0.5, 1.25, 0.8]  # any order
@@ -116,16 +116,20 @@ def test_band_shares_are_the_shares_of_searchsorted_bands():
     values = np.concatenate([rng.gamma(1.0, 1.0, 5000), sorted(cutoffs), [0.0, np.inf, np.nan]])
     values = rng.permutation(values).reshape(-1, 3)
     index = np.searchsorted(np.sort(cutoffs), values, side="left")
-    expected = np.stack([(index == k).mean(axis=0) for k in range(len(cutoffs) + 1)])
-    np.testing.assert_array_equal(band_shares(values, cutoffs), expected)
-    np.testing.assert_array_equal(band_shares(values[:, :1], []), np.ones((1, 1)))
+    expected = np.stack([(index == k).sum(axis=0) for k in range(len(cutoffs) + 1)])
+    counts = band_counts(values, cutoffs)
+    np.testing.assert_array_equal(counts, expected)
+    assert counts.dtype == np.uint16  # two bytes per count while the draws fit
+    # the SQL's share, count / draws, is numpy's share of the draws to the last bit
+    np.testing.assert_array_equal(counts / len(values), np.stack([(index == k).mean(axis=0) for k in range(len(cutoffs) + 1)]))
+    np.testing.assert_array_equal(band_counts(values[:, :1], []), np.full((1, 1), len(values)))
     # scaled per draw (a draw's account mean), and in whole percent: as the numpy expressions
     scale = rng.gamma(2.0, 1.0, len(values))
-    np.testing.assert_array_equal(band_shares(values, cutoffs, scale), band_shares(values / scale[:, None], cutoffs))
+    np.testing.assert_array_equal(band_counts(values, cutoffs, scale), band_counts(values / scale[:, None], cutoffs))
     probabilities = rng.random(values.shape)
     probabilities[0, 0] = 0.255  # a half percent
     np.testing.assert_array_equal(
-        band_shares(probabilities, [25, 50, 75], percent=True), band_shares(np.floor(100.0 * probabilities + 0.5), [25, 50, 75])
+        band_counts(probabilities, [25, 50, 75], percent=True), band_counts(np.floor(100.0 * probabilities + 0.5), [25, 50, 75])
     )
 
 

@@ -2,9 +2,10 @@
 -- with the posterior probability (confidence) of each predicted band. Cut-offs come from
 -- bands.thresholds (see that file); every band is (lower, upper]. Predicted bands are NULL
 -- for an account without predictions (too little data to fit).
--- Band probabilities per distinct history come from the temp table band_probabilities
--- (columns <band>__<k> = posterior probability of band k, 0-based), computed from the
--- posterior draws by clv_assets/stats/band_confidence.py.
+-- The confidence of a band is the share of the $draws posterior draws that put the
+-- customer in it: per distinct history, the temp table band_draw_counts holds the number
+-- of draws in each band (columns <band>__<k>, band k 0-based), counted from the draws by
+-- clv_assets/stats/band_confidence.py.
 WITH banded AS (
     -- each value next to its cut-offs
     SELECT
@@ -38,7 +39,7 @@ WITH banded AS (
     -- under a covariate model the distinct rows are per history and covariate level
     -- (temp table customer_levels; no rows, so NULL keys, without covariates)
     LEFT JOIN customer_levels AS lv ON lv.customer_id = rfm.customer_id
-    LEFT JOIN band_probabilities AS bp
+    LEFT JOIN band_draw_counts AS bp
       ON bp.frequency = rfm.frequency AND bp.recency = rfm.recency
      AND bp."T" = rfm."T" AND bp.monetary_value = rfm.monetary_value
      AND bp.first_channel_rank IS NOT DISTINCT FROM lv.first_channel_rank
@@ -84,7 +85,7 @@ SELECT
             WHEN 2 THEN predicted_spend_band__2
             WHEN 3 THEN predicted_spend_band__3
             WHEN 4 THEN predicted_spend_band__4
-        END
+        END / $draws
     END AS predicted_spend_band_confidence,
     CASE WHEN predicted THEN $relative_labels[predicted_aov_i + 1] END AS predicted_aov_band,
     CASE WHEN predicted THEN
@@ -94,7 +95,7 @@ SELECT
             WHEN 2 THEN predicted_aov_band__2
             WHEN 3 THEN predicted_aov_band__3
             WHEN 4 THEN predicted_aov_band__4
-        END
+        END / $draws
     END AS predicted_aov_band_confidence,
     CASE WHEN predicted THEN $order_likelihood_labels[order_likelihood_i + 1] END AS order_likelihood_band,
     CASE WHEN predicted THEN
@@ -102,7 +103,7 @@ SELECT
             WHEN 0 THEN order_likelihood_band__0
             WHEN 1 THEN order_likelihood_band__1
             WHEN 2 THEN order_likelihood_band__2
-        END
+        END / $draws
     END AS order_likelihood_band_confidence,
     CASE WHEN predicted THEN $spend_tier_labels[spend_tier_i + 1] END AS spend_tier,
     CASE WHEN predicted THEN
@@ -110,7 +111,7 @@ SELECT
             WHEN 0 THEN spend_tier__0
             WHEN 1 THEN spend_tier__1
             WHEN 2 THEN spend_tier__2
-        END
+        END / $draws
     END AS spend_tier_confidence,
     CASE WHEN predicted THEN $probability_labels[churn_i + 1] END AS churn_band,
     CASE WHEN predicted THEN
@@ -119,7 +120,7 @@ SELECT
             WHEN 1 THEN churn_band__1
             WHEN 2 THEN churn_band__2
             WHEN 3 THEN churn_band__3
-        END
+        END / $draws
     END AS churn_band_confidence,
     CASE WHEN predicted THEN $probability_labels[purchase_probability_i + 1] END AS purchase_probability_band,
     CASE WHEN predicted THEN
@@ -128,6 +129,6 @@ SELECT
             WHEN 1 THEN purchase_probability_band__1
             WHEN 2 THEN purchase_probability_band__2
             WHEN 3 THEN purchase_probability_band__3
-        END
+        END / $draws
     END AS purchase_probability_band_confidence
 FROM base

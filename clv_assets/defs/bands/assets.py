@@ -10,10 +10,10 @@ from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.band_config import BandThresholds
 from clv_assets.lib.draws import load_draws
 from clv_assets.lib.keys import CUSTOMER_BANDS, CUSTOMER_PREDICTIONS
-from clv_assets.lib.model_rows import band_probability_rows, register_levels, scoring_rows
+from clv_assets.lib.model_rows import band_count_rows, register_levels, scoring_rows
 from clv_assets.lib.resources import LandingZone
 from clv_assets.lib.warehouse import partition_metadata, read_query, read_sql, replace_account_rows, run_sql, transaction
-from clv_assets.stats.band_confidence import band_probabilities, with_probability_columns
+from clv_assets.stats.band_confidence import band_draw_counts, count_dtype, with_count_columns
 from clv_assets.stats.bands import LABELS
 from clv_assets.stats.predict import (
     PredictionSettings,
@@ -81,13 +81,11 @@ def customer_bands(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
             horizons = run_sql(conn, read_query("prediction_horizons"), params).df().iloc[0].to_dict()
             purchases, _ = load_draws(conn, account, model, len(totals))
             gg, _ = load_draws(conn, account, GAMMA_GAMMA.name, len(totals))
-    probabilities = (
-        _band_probabilities(histories, thresholds.iloc[0].to_dict(), totals, horizons, model, purchases, gg)
-        if model else None
-    )
+    counts = _band_draw_counts(histories, thresholds.iloc[0].to_dict(), totals, horizons, model, purchases, gg) if model else None
+    params["draws"] = len(totals)
     with duckdb.get_connection() as conn:
         # joined back on the history and, under a covariate model, the covariate level
-        conn.register("band_probabilities", band_probability_rows(with_probability_columns(histories, probabilities), histories))
+        conn.register("band_draw_counts", band_count_rows(with_count_columns(histories, counts), histories))
         register_levels(conn, account, model)
         with transaction(conn):
             replace_account_rows(conn, "bands.customers", account, read_sql("bands.customers"), params)
@@ -105,11 +103,11 @@ ACCOUNT_MEANS = {
 }
 
 
-def _band_probabilities(
+def _band_draw_counts(
     histories: pd.DataFrame, thresholds: dict, totals: pd.DataFrame, horizons: dict, model: str, purchases: dict, gg: dict
 ) -> pd.DataFrame:
-    """Per distinct history, the posterior probability of each predicted band under the
-    draws behind the account's predictions (purchase model ``model``)."""
+    """Per distinct history, how many of the draws behind the account's predictions
+    (purchase model ``model``) put it in each predicted band."""
     customers = thresholds["customers"]
     means = {name: totals[column].to_numpy(float) / customers for name, column in ACCOUNT_MEANS.items()}
     settings = PredictionSettings(
@@ -125,7 +123,7 @@ def _band_probabilities(
         bg, gg_ = aligned_draws(params, gg, base)
         order, parts = map_chunks(
             rows, bg, gg_, replace(settings, model=base),
-            lambda chunk, draws: band_probabilities(draws, thresholds, means),
+            lambda chunk, draws: band_draw_counts(draws, thresholds, means),
         )
-        frames.append(in_row_order(parts, list(parts[0]) if parts else [], order, rows.index))
+        frames.append(in_row_order(parts, list(parts[0]) if parts else [], order, rows.index, count_dtype(len(totals))))
     return in_index_order(frames, histories.index) if frames else pd.DataFrame(index=histories.index)

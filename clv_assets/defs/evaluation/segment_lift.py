@@ -15,9 +15,9 @@ import pandas as pd
 
 from clv_assets.lib.band_config import BandThresholds
 from clv_assets.lib.segments import Segment, lift_groups_query
-from clv_assets.lib.model_rows import band_probability_rows, history_predictions, register_levels
+from clv_assets.lib.model_rows import band_count_rows, history_predictions, register_levels
 from clv_assets.lib.warehouse import read_sql, run_sql
-from clv_assets.stats.band_confidence import with_probability_columns
+from clv_assets.stats.band_confidence import with_count_columns
 from clv_assets.stats.bands import LABELS
 from clv_assets.stats.evaluation.lift import segment_lift
 from clv_assets.stats.predict import PredictionSettings, predict
@@ -77,11 +77,12 @@ def profile_as_of_cutoff(
         "purchase_model_fitted_at": None,
         "gamma_gamma_fitted_at": None,
         "predicted_at": None,
+        "draws": len(next(iter(purchase_draws.values()))),
         **thresholds.model_dump(),
         "overridden": [],
         **LABELS,
     }
-    conn.register("band_probabilities", band_probability_rows(with_probability_columns(histories, None), histories))
+    conn.register("band_draw_counts", band_count_rows(with_count_columns(histories, None), histories))
     for table in ("predictions.customers", "bands.thresholds", "bands.customers", "marts.customer_profile"):
         run_sql(conn, f"CREATE TABLE {table} AS {read_sql(table)}", params)
     return conn
