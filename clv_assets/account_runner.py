@@ -103,7 +103,7 @@ def materialize(requested: list[str], options: RunOptions, workers: int = 1, wor
         failed = _run_here(instance, job, accounts, options.run_config())
     refresh = None
     if not worker:
-        refresh = _refresh_pooled_prior(instance, defs, [a for a in accounts if a not in failed], options)
+        refresh = _refresh_pooled_prior(instance, defs, job, [a for a in accounts if a not in failed], options)
         failed += refresh.failed
         _publish_and_print([a for a in accounts if a not in failed])
         _evaluate_freshness(instance, defs)
@@ -126,12 +126,12 @@ class PooledRefresh:
     waiting: list[str] = field(default_factory=list)  # accounts still waiting for a prior
 
 
-def _refresh_pooled_prior(instance, defs, accounts: list[str], options: RunOptions) -> PooledRefresh:
+def _refresh_pooled_prior(instance, defs, job, accounts: list[str], options: RunOptions) -> PooledRefresh:
     """Learn ``models/pooled_prior`` when it is due, by the sensor's rule
     (``lib/pooled_refresh.py``), as a run on the instance; then run again those of
-    ``accounts`` that were left unfitted for want of it."""
+    ``accounts`` that were left unfitted for want of it, with the account ``job``."""
     from clv_assets.defs.models.assets import FitConfig
-    from clv_assets.lib.keys import ACCOUNT_JOB, POOLED_PRIOR
+    from clv_assets.lib.keys import POOLED_PRIOR
     from clv_assets.lib.pooled_refresh import accounts_waiting_for_pooled_prior, pooled_prior_refresh_due
     from clv_assets.lib.resources import warehouse_resource
 
@@ -158,7 +158,6 @@ def _refresh_pooled_prior(instance, defs, accounts: list[str], options: RunOptio
     print(f"pooled prior: {outcome} in {time.perf_counter() - started:.1f} s", flush=True)
     if waiting:
         print(f"running again the account(s) that waited for the pooled prior: {', '.join(waiting)}", flush=True)
-    job = defs.resolve_job_def(ACCOUNT_JOB)
     failed = _run_here(instance, job, waiting, options.run_config()) if waiting else []
     return PooledRefresh(outcome, rerun=waiting, failed=failed)
 
@@ -173,8 +172,9 @@ def _run_here(instance, job, accounts: list[str], run_config: dict) -> list[str]
     """One run per account, one after the other in this process (imports and compiled models
     are reused), the warehouse held open across them (``hold_open``: no open, close and
     checkpoint per connection, ~30% of a small account's run). A process that wants the
-    file meanwhile (another worker, a run of the daemon or the UI) gets it at the end of
-    one of this process's connections: workers take turns, one fitting while another
+    file meanwhile (another worker, a run of the daemon or the UI) gets it once this
+    process has held it ``MIN_HOLD_SECONDS``: at the end of one of its connections, or at
+    once while none is open (as it fits): workers take turns, one fitting while another
     writes."""
     from clv_assets.lib.resources import hold_open, warehouse_resource
 
