@@ -64,7 +64,7 @@ docs: setup
 # the measurement pages (docs/measurements/), each written by the script that measures it;
 # run them on a quiet machine: the figures are medians of wall times
 bench: setup
-	$(BIN)/python scripts/bench.py --sizes 100000 1000000 --generator demo distinct --no-naive --many 20 --customers 5000 --modes workers \
+	$(BIN)/python scripts/bench.py --sizes 100000 1000000 --generator demo distinct --no-naive --many 20 --customers 5000 --modes one-process workers \
 	  --prediction-models 20000 --backtest --fits --markdown docs/measurements/performance.md
 
 # 10M customers, one timed run (it takes minutes; the compile caches are warm from make bench)

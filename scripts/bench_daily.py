@@ -19,7 +19,7 @@ run ``W`` at a time; the measured count is on the page), the accounts that reuse
 fits on day 2 (``models.fit_status.fit_choice``) and that nothing was sampled
 (``models.fits.fitted_at`` unchanged).
 
-    .venv/bin/python scripts/bench_daily.py [--accounts 100] [--customers 2000] [--workers 2] [--generator demo]
+    .venv/bin/python scripts/bench_daily.py [--accounts 100] [--customers 2000] [--workers 1] [--generator demo]
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=100)
     parser.add_argument("--customers", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1, help="processes (default 1: the CLI's default, one held process)")
     parser.add_argument("--generator", choices=list(GENERATORS), default="demo")
     parser.add_argument("--keep", action="store_true", help="keep the workspace")
     add_markdown_option(parser, "many_accounts.md")
