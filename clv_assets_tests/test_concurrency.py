@@ -515,3 +515,25 @@ def test_held_warehouse_gives_back_its_cached_blocks_after_each_connection(tmp_p
     assert cached > 100e6 and left <= 64e6
     configured = duckdb.connect(config={"memory_limit": resource.connection_config["memory_limit"]})
     assert limit == configured.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+
+def test_held_warehouse_keeps_rows_not_yet_checkpointed_in_memory(tmp_path):
+    """Rows committed since the last checkpoint exist only in memory (and the WAL): giving
+    back the cache after a connection leaves them, where evicting them wrote them to a
+    temporary file on every connection of a small account's run."""
+    from clv_assets.lib.resources import RELEASED_TO_BYTES, hold_open
+    from clv_assets.lib.warehouse import transaction
+
+    resource = warehouse_resource(tmp_path / "warehouse.duckdb")
+    with hold_open(resource):
+        for batch in range(30):
+            with resource.get_connection() as conn, transaction(conn):
+                conn.execute("CREATE TABLE IF NOT EXISTS small_rows (batch INTEGER, i BIGINT, note VARCHAR)")
+                conn.execute("INSERT INTO small_rows SELECT $b, range, 'row ' || range FROM range(100000)", {"b": batch})
+        with resource.get_connection() as conn:
+            unsaved = conn.execute(
+                "SELECT sum(memory_usage_bytes) FROM duckdb_memory() WHERE tag = 'IN_MEMORY_TABLE'"
+            ).fetchone()[0]
+            spilled = conn.execute("SELECT count(*) FROM duckdb_temporary_files()").fetchone()[0]
+            assert conn.execute("SELECT count(*) FROM small_rows").fetchone()[0] == 3_000_000
+    assert unsaved > RELEASED_TO_BYTES and spilled == 0

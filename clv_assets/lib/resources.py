@@ -148,8 +148,9 @@ def _acquire_file_lock(database: str, timeout: float) -> FileLock:
     return lock
 
 
-# what the held instance may keep cached between two connections
-RELEASED_TO = "64MB"
+# what the held instance may keep cached between two connections, beside the rows not yet
+# checkpointed
+RELEASED_TO_BYTES = 64_000_000  # DuckDB's "64MB"
 # a hold lets go for a waiting process once it has had the file this long: two processes
 # that both read and write take turns per stretch, not per connection (an open and a
 # close with its checkpoint cost ~50 ms on a warehouse of many accounts)
@@ -241,9 +242,17 @@ def _release_cached_blocks(held: duckdb.DuckDBPyConnection, memory_limit: str | 
     step reads what it needs again from the file (in the OS's cache, compressed as
     stored). When memory in use stands in the way (a query of another thread), the
     lowering fails and the cache stays as it was.
+
+    Rows committed since the last checkpoint (``CHECKPOINT_THRESHOLD``) live in memory
+    only, tagged ``IN_MEMORY_TABLE``: the limit is lowered to leave them too, since
+    evicting them would write them to a temporary file to be read back at the checkpoint
+    (0.2 s per small account, 28 connections of 5-25 ms each).
     """
+    (unsaved,) = held.execute(
+        "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() WHERE tag = 'IN_MEMORY_TABLE'"
+    ).fetchone()
     with suppress(duckdb.Error):
-        held.execute("SET memory_limit = $limit", {"limit": RELEASED_TO})
+        held.execute("SET memory_limit = $limit", {"limit": f"{RELEASED_TO_BYTES + int(unsaved)} bytes"})
     if memory_limit:
         held.execute("SET memory_limit = $limit", {"limit": memory_limit})
     else:
