@@ -81,6 +81,7 @@ measurements: bench bench-10m bench-daily
 	$(BIN)/python scripts/pooled_backtest.py --sources cdnow demo pareto-mix seasonal-gifts --population auto \
 	  --markdown docs/measurements/pooled_prior.md
 	$(BIN)/python scripts/bench_audit.py --markdown docs/measurements/prediction_audit.md
+	$(BIN)/python scripts/bench_sources.py --markdown docs/measurements/sources.md
 
 lock: setup
 	$(BIN)/uv pip freeze --python $(BIN)/python --exclude-editable | grep -v '^uv==' \

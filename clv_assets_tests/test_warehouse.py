@@ -101,3 +101,21 @@ def test_replacement_without_parameters(tmp_path):
     with transaction(conn):
         assert replace_account_rows(conn, "features.t", "a", "SELECT 'a' AS account, 2 AS i") == 1
     assert conn.execute("SELECT i FROM features.t").fetchall() == [(2,)]
+
+
+def test_preview_is_a_markdown_table_of_the_accounts_first_rows(tmp_path):
+    """The preview a write attaches to its materialisation: the account's rows only, NULL
+    as an empty cell, a '|' in a value escaped so that it stays one cell; and a table name
+    that is not a plain name never reaches the catalog query."""
+    from clv_assets.lib.warehouse import partition_metadata, table_exists
+
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    conn.execute("CREATE SCHEMA marts")
+    conn.execute(
+        "CREATE TABLE marts.t AS SELECT * FROM (VALUES ('a', 1, 'x|y'), ('a', 2, NULL), ('b', 3, 'z')) AS v(account, n, note)"
+    )
+    preview = partition_metadata(conn, "marts.t", "a")["preview"].value
+    assert preview.splitlines() == ["| account | n | note |", "|---|---|---|", "| a | 1 | x\\|y |", "| a | 2 |  |"]
+    assert table_exists(conn, "marts.t") and not table_exists(conn, "marts.missing")
+    with pytest.raises(ValueError):
+        table_exists(conn, "marts.t' OR true --")
