@@ -271,8 +271,8 @@ def hold_open(warehouse: WarehouseResource) -> Iterator[None]:
     open, catalog read and checkpoint per connection (two dozen per account run). A
     process that wants the file meanwhile says so, and the hold lets go once it has held
     the file ``MIN_HOLD_SECONDS``: at the end of a connection, or at once while none is
-    open, so worker processes take turns: one fits while the other writes. A lake or an in-memory database is
-    left as it is.
+    open, so worker processes take turns: one fits while the other writes. A lake or an
+    in-memory database is left as it is.
     """
     if warehouse.is_lake or warehouse.database == ":memory:" or warehouse.database in _HELD:
         yield

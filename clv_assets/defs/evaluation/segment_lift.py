@@ -77,7 +77,7 @@ def profile_as_of_cutoff(
         "purchase_model_fitted_at": None,
         "gamma_gamma_fitted_at": None,
         "predicted_at": None,
-        "draws": len(next(iter(purchase_draws.values()))),
+        "draws": 1,  # no draw counts here (the confidences stay NULL): the division needs a number only
         **thresholds.model_dump(),
         "overridden": [],
         **LABELS,
