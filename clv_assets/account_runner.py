@@ -51,7 +51,7 @@ class RunOptions:
 
     def worker_argv(self, accounts: list[str]) -> list[str]:
         """The command of a worker process running ``accounts`` with these options."""
-        argv = [sys.executable, "-m", "clv_assets.cli", "materialize", "--worker"]
+        argv = [sys.executable, "-m", "clv_assets.cli", "materialize", "--worker", "--parallel", "1"]
         argv += ["--as-of", self.as_of.isoformat()] if self.as_of else []
         argv += ["--method", self.method] if self.method else []
         argv += ["--model", self.model] if self.model else []
@@ -60,9 +60,13 @@ class RunOptions:
         return argv + [arg for account in accounts for arg in ("--account", account)]
 
 
-def materialize(requested: list[str], options: RunOptions, workers: int = 1, worker: bool = False) -> int:
+def materialize(
+    requested: list[str], options: RunOptions, workers: int = 1, worker: bool = False, parallel: int | None = None
+) -> int:
     """Register the landing folder's accounts (or ``requested``) as partitions and run each;
-    the exit status. A ``worker`` runs its accounts only: no publish, no summary."""
+    the exit status. ``parallel`` accounts run side by side in this process (default
+    :func:`default_parallel`), or with ``workers`` > 1 that many processes run one account
+    at a time each. A ``worker`` runs its accounts only: no publish, no summary."""
     from clv_assets.lib.landing import MalformedLandingFile, accounts_file, discover_accounts
 
     requested = [validate_account(a) for a in requested]
@@ -100,7 +104,7 @@ def materialize(requested: list[str], options: RunOptions, workers: int = 1, wor
     if workers > 1 and len(accounts) > 1:
         failed = _run_in_workers(instance, job, accounts, options, workers)
     else:
-        failed = _run_here(instance, job, accounts, options.run_config())
+        failed = _run_here(instance, job, accounts, options.run_config(), parallel or default_parallel())
     refresh = None
     if not worker:
         refresh = _refresh_pooled_prior(instance, defs, job, [a for a in accounts if a not in failed], options)
@@ -113,6 +117,12 @@ def materialize(requested: list[str], options: RunOptions, workers: int = 1, wor
     if refresh and not refresh.ok:
         print(f"clv-assets: error: pooled prior {refresh.outcome}", file=sys.stderr)
     return 1 if failed or (refresh and not refresh.ok) else 0
+
+
+def default_parallel() -> int:
+    """Accounts side by side in one process by default: two where two cores can run them.
+    More do not help on two cores; each also holds its account's arrays (decision 0040)."""
+    return min(2, settings.usable_cores())
 
 
 @dataclass
@@ -168,36 +178,72 @@ def _warehouse_exists() -> bool:
     return settings.warehouse_path().exists() or lake_settings() is not None
 
 
-def _run_here(instance, job, accounts: list[str], run_config: dict) -> list[str]:
-    """One run per account, one after the other in this process (imports and compiled models
-    are reused), the warehouse held open across them (``hold_open``: no open, close and
-    checkpoint per connection, ~30% of a small account's run). A process that wants the
-    file meanwhile (another worker, a run of the daemon or the UI) gets it once this
-    process has held it ``MIN_HOLD_SECONDS``: at the end of one of its connections, or at
-    once while none is open (as it fits): workers take turns, one fitting while another
-    writes."""
+def _run_here(instance, job, accounts: list[str], run_config: dict, parallel: int = 1) -> list[str]:
+    """One run per account in this process (imports and compiled models are reused),
+    ``parallel`` accounts side by side (threads) after the first, the warehouse held open
+    across them (``hold_open``: no open, close and checkpoint per connection, ~30% of a
+    small account's run). A process that wants the file meanwhile (another worker, a run
+    of the daemon or the UI) gets it once this process has held it ``MIN_HOLD_SECONDS``:
+    at the end of one of its connections, or at once while none is open (as it fits):
+    workers take turns, one fitting while another writes.
+
+    Side by side, one account's fit samples or its Python runs while the other's SQL runs
+    in DuckDB (which releases the interpreter lock): a one-process run of 20 x 5,000
+    customers uses 1.25 of 2 cores one at a time (decision 0040). The first account runs
+    alone: it creates (or migrates) the tables and compiles the models the others reuse.
+    An account that meets a write-write conflict of DuckDB's catalog beside another (two
+    runs creating one table) runs again alone.
+    """
     from clv_assets.lib.resources import hold_open, warehouse_resource
 
-    failed = []
-    with hold_open(warehouse_resource(settings.warehouse_path())):
-        for i, account in enumerate(accounts, 1):
-            if not _run_account(instance, job, account, run_config, f"[{i}/{len(accounts)}]"):
-                failed.append(account)
-    return failed
+    warehouse = warehouse_resource(settings.warehouse_path())
+    counters = {account: f"[{i}/{len(accounts)}]" for i, account in enumerate(accounts, 1)}
+    outcome: dict[str, str | None] = {}  # account -> None (succeeded) or the failure
+    with hold_open(warehouse):
+        side_by_side = min(parallel, len(accounts) - 1) if _runs_side_by_side_safely(instance, warehouse) else 1
+        for account in accounts[:1] if side_by_side > 1 else accounts:
+            outcome[account] = _run_account(instance, job, account, run_config, counters[account])
+        if side_by_side > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            rest = accounts[1:]
+            with ThreadPoolExecutor(side_by_side, thread_name_prefix="account-run") as pool:
+                runs = pool.map(lambda a: _run_account(instance, job, a, run_config, counters[a]), rest)
+                outcome |= dict(zip(rest, runs, strict=True))
+            for account in rest:
+                if outcome[account] and CATALOG_CONFLICT in outcome[account]:
+                    print(f"{counters[account]} {account}: running again alone", flush=True)
+                    outcome[account] = _run_account(instance, job, account, run_config, counters[account])
+    return [account for account in accounts if outcome[account] is not None]
 
 
-def _run_account(instance, job, account: str, run_config: dict, counter: str) -> bool:
-    """One run of ``account``, its outcome printed on one line; whether it succeeded."""
+# DuckDB's error when two transactions change one catalog entry (say, create one table)
+CATALOG_CONFLICT = "Catalog write-write conflict"
+
+
+def _runs_side_by_side_safely(instance, warehouse) -> bool:
+    """Whether runs may share this process: with the project's local instance (runs'
+    output captured per thread, no logging reset per run: ``lib/instance_storage.py``;
+    Dagster's own instance, as on PostgreSQL, has neither) and a warehouse file held open
+    (a DuckLake's connections are not cursors of one held instance; not tried side by side)."""
+    from clv_assets.lib.instance_storage import KeptOpenSqliteInstance
+
+    return isinstance(instance, KeptOpenSqliteInstance) and not warehouse.is_lake
+
+
+def _run_account(instance, job, account: str, run_config: dict, counter: str) -> str | None:
+    """One run of ``account``, its outcome printed on one line; None if it succeeded, else
+    why it failed."""
     print(f"{counter} {account}: materialising ...", flush=True)
     started = time.perf_counter()
     result = job.execute_in_process(instance=instance, partition_key=account, run_config=run_config, raise_on_error=False)
     seconds = time.perf_counter() - started
     if result.success:
         print(f"{counter} {account}: ok in {seconds:.1f} s (run {result.run_id[:8]})", flush=True)
-    else:
-        print(f"{counter} {account}: FAILED in {seconds:.1f} s (run {result.run_id[:8]}): "
-              f"{_failure_message(result)}", flush=True)
-    return result.success
+        return None
+    failure = _failure_message(result)
+    print(f"{counter} {account}: FAILED in {seconds:.1f} s (run {result.run_id[:8]}): {failure}", flush=True)
+    return failure
 
 
 def _run_in_workers(instance, job, accounts: list[str], options: RunOptions, workers: int) -> list[str]:

@@ -63,8 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         "auto: the one the account's holdout backtest (clv_evaluation_job) scored best",
     )
     mat.add_argument(
+        "--parallel", type=_positive_int, default=None,
+        help="accounts materialised side by side in this process (default: 2 on a machine of 2 or more cores)",
+    )
+    mat.add_argument(
         "--workers", type=_positive_int, default=1,
-        help="processes materialising accounts side by side (default 1)",
+        help="processes materialising accounts side by side, each one account at a time (default 1: this process)",
     )
     mat.add_argument(
         "--full-reload", action="store_true",
@@ -115,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         options = account_runner.RunOptions(
             as_of=args.as_of, method=args.method, model=args.model, full_reload=args.full_reload, refit=args.refit
         )
-        return account_runner.materialize(args.account, options, workers=args.workers, worker=args.worker)
+        return account_runner.materialize(
+            args.account, options, workers=args.workers, worker=args.worker, parallel=args.parallel
+        )
     except (InputError, InvalidAccountError, AudienceError, settings.InvalidSettingError) as exc:
         print(f"clv-assets: error: {exc}", file=sys.stderr)
         return 2

@@ -86,7 +86,7 @@ GNU_TIME = Path("/usr/bin/time")
 # (issue 29: 1M in 30 s and 2 GB, 10M in 5 minutes and 8 GB, on either generator)
 WHOLE_JOB_TARGETS = {100_000: {"seconds": 25}, 1_000_000: {"seconds": 30, "peak_mb": 2000},
                      10_000_000: {"seconds": 300, "peak_mb": 8000}}
-MANY_TARGETS = {(20, 5000): 60, (200, 1000): 600}  # the whole `materialize --workers N` command
+MANY_TARGETS = {(20, 5000): 60, (200, 1000): 600}  # the whole `materialize` command, by default or `--workers N`
 BACKTEST_TARGETS = {"cdnow": (1, 40), 5000: (2, 20)}  # case -> (round judged, seconds of the run)
 PREDICTION_RATIO_TARGET = 3.0  # every purchase model's predictions within 3x the default model's
 FIT_ACCOUNTS = 3  # simulated accounts fitted one after the other in each --fits process
@@ -609,7 +609,8 @@ def bench_many(n_accounts: int, n_customers: int, workers: int, as_of: str, mode
             print(f"  {mode}: round {len(totals)} {totals[-1]:.0f} s", flush=True)
         label = {"per-account": f"one `clv-assets materialize --account A` process per account, {workers} at a time",
                  "workers": f"`clv-assets materialize --workers {workers}`",
-                 "one-process": "`clv-assets materialize` (one process, warehouse held open)"}[mode]
+                 "one-process": "`clv-assets materialize` (the default: one process, warehouse held open, "
+                                "two accounts side by side)"}[mode]
         results[mode] = {"label": label, "totals": totals, "breakdown": run_breakdown(env["DAGSTER_HOME"], since, time.time())}
     print(f"  {'mode':<12} {'total (median)':>14} {'run':>6} {'purchase fit':>12} {'spend fit':>9} {'SQL steps':>9}")
     for mode, r in results.items():
@@ -636,7 +637,8 @@ def page_many(page: Page, many: dict) -> None:
     for mode, r in many["modes"].items():
         b = r["breakdown"]
         total = statistics.median(r["totals"])
-        verdict = f"{target} s: {_verdict(total <= target)}" if target and mode == "workers" else "-"
+        # the command's time, whichever way it runs the accounts (per-account processes aside)
+        verdict = f"{target} s: {_verdict(total <= target)}" if target and mode != "per-account" else "-"
         rows.append([r["label"], f"**{median_and_runs(r['totals'], '.0f')}**", f"{b['run']:.1f} s",
                      f"{b['purchase']:.1f} s", f"{b['spend']:.1f} s", f"{b['sql']:.1f} s",
                      f"{b['runs']}", ", ".join(b["failed"]) or "none", verdict])

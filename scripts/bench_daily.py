@@ -55,7 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=100)
     parser.add_argument("--customers", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=1, help="processes (default 1: the CLI's default, one held process)")
+    parser.add_argument("--workers", type=int, default=1, help="processes (default 1: the CLI's default, one held process running two accounts side by side)")
     parser.add_argument("--generator", choices=list(GENERATORS), default="demo")
     parser.add_argument("--keep", action="store_true", help="keep the workspace")
     add_markdown_option(parser, "many_accounts.md")

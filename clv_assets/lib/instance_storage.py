@@ -29,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 
 from dagster import DagsterInstance
-from dagster._core.instance.ref import InstanceRef
+from dagster._core.instance.ref import InstanceRef, compute_logs_directory
 from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SQLITE_BUSY_TIMEOUT_SECONDS, SqliteEventLogStorage
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
@@ -71,7 +71,7 @@ def _synchronous_normal(dbapi_connection, _record) -> None:
 class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
     """``SqliteEventLogStorage`` keeping the index's and the latest runs' connections open."""
 
-    OPEN_SHARDS = 4  # the index and the runs in progress (a process runs one at a time)
+    OPEN_SHARDS = 4  # the index and the runs in progress (a process runs at most two side by side)
 
     def __init__(self, base_dir: str, inst_data=None):
         self._engines: OrderedDict = OrderedDict()
@@ -153,12 +153,18 @@ class KeptOpenSqliteStorage(DagsterSqliteStorage):
 
 
 class KeptOpenSqliteInstance(DagsterInstance):
-    """A Dagster instance whose storage is :class:`KeptOpenSqliteStorage` in its own folder.
+    """A Dagster instance whose storage is :class:`KeptOpenSqliteStorage` in its own folder,
+    with runs' stdout and stderr captured per thread (``lib/compute_logs.py``).
 
     Named in ``dagster.yaml`` as ``instance_class`` (with no ``storage``): Dagster asks the
     class for the defaults of the folder it opens (``config_defaults(base_dir)``), so the
     storage's folder is decided when the instance is loaded, never written into the file.
-    Everything else is Dagster's own instance; a ``storage`` written into the file still wins.
+    Everything else is Dagster's own instance; a ``storage`` or ``compute_logs`` written
+    into the file still wins.
+
+    Runs side by side in one process (``clv-assets materialize --parallel``) need both
+    changes: the capture per thread, and no logging reconfiguration at each run's start
+    (:meth:`get_yaml_python_handlers`).
     """
 
     @classmethod
@@ -168,4 +174,20 @@ class KeptOpenSqliteInstance(DagsterInstance):
     @staticmethod
     def config_defaults(base_dir: str) -> dict:
         storage = ConfigurableClassData(__name__, KeptOpenSqliteStorage.__name__, yaml.dump({"base_dir": base_dir}))
-        return {**InstanceRef.config_defaults(base_dir), "storage": storage}
+        compute_logs = ConfigurableClassData(
+            "clv_assets.lib.compute_logs", "ThreadComputeLogManager", yaml.dump({"base_dir": compute_logs_directory(base_dir)})
+        )
+        return {**InstanceRef.config_defaults(base_dir), "storage": storage, "compute_logs": compute_logs}
+
+    def get_yaml_python_handlers(self) -> list:
+        """The handlers of ``python_logs.dagster_handler_config`` in ``dagster.yaml``.
+
+        Dagster's own method runs ``logging.config.dictConfig`` at every run's start even
+        when that setting is absent (and then returns no handler). That call closes every
+        handler of the process under logging's module lock, and deadlocked two runs side by
+        side: one run's event held its handler's lock waiting for the module lock. Without
+        the setting there is nothing to configure, so nothing is.
+        """
+        if not self.get_python_log_dagster_handler_config():
+            return []
+        return list(super().get_yaml_python_handlers())

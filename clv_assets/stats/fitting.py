@@ -79,6 +79,7 @@ class _Compiled:
 
 
 _COMPILED: dict[tuple, _Compiled] = {}
+_COMPILING = threading.Lock()
 
 
 def _prior_key(model: CLVModel, priors: dict | None) -> str:
@@ -91,18 +92,21 @@ def compiled(model: CLVModel, method: str, rows: pd.DataFrame, priors: dict | No
     built on ``rows`` the first time. ``priors`` override the model's defaults by name
     (a pooled prior compiles a model of its own)."""
     key = (model.name, method, _prior_key(model, priors))
-    entry = _COMPILED.get(key)
-    if entry is None:
-        pm_model = model.build(rows, priors) if priors else model.build(rows)
-        entry = _Compiled(pm_model)
-        if method == "mcmc":
-            from clv_assets.stats.nutpie_cache import compile_pymc_model
+    with _COMPILING:  # accounts run side by side build each model once
+        return _COMPILED.get(key) or _compile(key, model, method, rows, priors)
 
-            entry.sampler = compile_pymc_model(pm_model)
-        else:
-            keep = [*model.parameters, *model.latent]
-            entry.laplace = LaplaceFunctions(pm_model, keep, jacobian=method == "laplace")
-        _COMPILED[key] = entry
+
+def _compile(key: tuple, model: CLVModel, method: str, rows: pd.DataFrame, priors: dict | None) -> _Compiled:
+    pm_model = model.build(rows, priors) if priors else model.build(rows)
+    entry = _Compiled(pm_model)
+    if method == "mcmc":
+        from clv_assets.stats.nutpie_cache import compile_pymc_model
+
+        entry.sampler = compile_pymc_model(pm_model)
+    else:
+        keep = [*model.parameters, *model.latent]
+        entry.laplace = LaplaceFunctions(pm_model, keep, jacobian=method == "laplace")
+    _COMPILED[key] = entry
     return entry
 
 

@@ -1,0 +1,146 @@
+"""Accounts side by side in one process (``clv-assets materialize --parallel``, the default
+on two cores): the same tables as one account at a time, each run's output in its own
+compute log, and no logging reset per run (decision 0040)."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from clv_assets.demo import write_demo_accounts
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = str(Path(sys.executable).with_name("clv-assets"))
+
+
+def _compare_outputs():
+    spec = importlib.util.spec_from_file_location("compare_outputs", ROOT / "scripts" / "compare_outputs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _materialize(root: Path, parallel: int, as_of: str) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "CLV_WAREHOUSE": str(root / "warehouse.duckdb"),
+        "CLV_LANDING_DIR": str(root / "landing"),
+        "DAGSTER_HOME": str(root / "dagster_home"),
+    }
+    env.pop("CLV_SERVING", None)
+    return subprocess.run([CLI, "materialize", "--parallel", str(parallel), "--as-of", as_of],
+                          env=env, capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def one_and_two(tmp_path_factory) -> dict:
+    """The same four accounts (default settings: NUTS fits) one at a time and two side by side."""
+    base = tmp_path_factory.mktemp("parallel")
+    truths = write_demo_accounts(base / "one" / "landing", n_accounts=4, n_customers=400, seed=11)
+    shutil.copytree(base / "one" / "landing", base / "two" / "landing")
+    as_of = (datetime.now(UTC).date() - timedelta(days=5)).isoformat()
+    runs = {parallel: _materialize(base / name, parallel, as_of) for parallel, name in ((1, "one"), (2, "two"))}
+    return {"base": base, "accounts": [t["account"] for t in truths], "runs": runs}
+
+
+def test_two_accounts_side_by_side_store_what_one_at_a_time_stores(one_and_two):
+    for parallel, run in one_and_two["runs"].items():
+        assert run.returncode == 0, f"--parallel {parallel}:\n{run.stdout}\n{run.stderr}"
+        assert run.stdout.count(": ok in ") == 4, run.stdout
+    compare = _compare_outputs()
+    conn = duckdb.connect()
+    for name, folder in (("before", "one"), ("after", "two")):  # ATTACH takes no parameters; our own paths
+        conn.execute(f"ATTACH '{one_and_two['base'] / folder / 'warehouse.duckdb'}' AS {name} (READ_ONLY)")
+    fitted = conn.execute("SELECT count(DISTINCT account) FROM after.models.fits WHERE method = 'mcmc'").fetchone()[0]
+    assert fitted == 4  # every account sampled by NUTS, two at a time
+    problems = [p for account in one_and_two["accounts"] for table in compare.TABLES
+                for p in compare.compare_table(conn, table, account, rtol=1e-9)]
+    assert problems == []
+
+
+def test_side_by_side_runs_overlap_and_each_is_a_run_of_its_own(one_and_two):
+    instance = dg.DagsterInstance.from_config(str(one_and_two["base"] / "two" / "dagster_home"))
+    records = instance.get_run_records(filters=dg.RunsFilter(job_name="clv_account_job"))
+    runs = sorted((r.start_time, r.end_time, r.dagster_run.tags["dagster/partition"]) for r in records)
+    assert [r.dagster_run.status for r in records] == [dg.DagsterRunStatus.SUCCESS] * 4
+    assert runs[0][2] == one_and_two["accounts"][0]  # the first account runs alone
+    assert runs[0][1] <= runs[1][0]
+    # the next ones overlap: the second starts before the third ends (two at a time)
+    assert any(a[0] < b[1] and b[0] < a[1] for i, a in enumerate(runs[1:]) for b in runs[i + 2:])
+
+
+@pytest.mark.fast
+def test_each_threads_output_goes_to_its_own_runs_log_and_to_the_terminal(tmp_path, capsys):
+    from dagster._core.storage.compute_log_manager import ComputeIOType
+
+    from clv_assets.lib.compute_logs import ThreadComputeLogManager
+
+    manager = ThreadComputeLogManager(base_dir=str(tmp_path))
+    terminal = sys.stdout
+    started, go = threading.Barrier(2), threading.Barrier(2)
+
+    def run(name: str) -> None:
+        with manager.capture_logs([name, "compute_logs", "all"]):
+            started.wait()  # both capture at once
+            for i in range(50):
+                print(f"{name} line {i}")
+                print(f"{name} warning {i}", file=sys.stderr)
+            go.wait()
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in ("run-a", "run-b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sys.stdout is terminal  # the streams are put back once no run captures
+    for name in ("run-a", "run-b"):
+        key = [name, "compute_logs", "all"]
+        out = manager.get_log_data_for_type(key, ComputeIOType.STDOUT, 0, None)[0].decode().splitlines()
+        err = manager.get_log_data_for_type(key, ComputeIOType.STDERR, 0, None)[0].decode().splitlines()
+        assert out == [f"{name} line {i}" for i in range(50)]
+        assert err == [f"{name} warning {i}" for i in range(50)]
+        assert manager.is_capture_complete(key)
+    captured = capsys.readouterr()
+    assert captured.out.count(" line ") == 100 and captured.err.count(" warning ") == 100
+
+
+@pytest.mark.fast
+def test_a_run_start_leaves_the_process_logging_handlers_open(tmp_path, monkeypatch):
+    """Dagster's instance reconfigured logging at every run start (closing every handler of
+    the process): two runs side by side deadlocked on it. The project's instance does not."""
+    from clv_assets import settings
+    from clv_assets.lib.compute_logs import ThreadComputeLogManager
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    settings.ensure_dagster_home()
+    instance = dg.DagsterInstance.get()
+    assert isinstance(instance.compute_log_manager, ThreadComputeLogManager)
+    handler = logging.FileHandler(tmp_path / "app.log")
+    logging.getLogger("clv-test-app").addHandler(handler)
+    try:
+
+        @dg.op
+        def say(context):
+            context.log.info("hello")
+
+        @dg.job
+        def tiny():
+            say()
+
+        assert tiny.execute_in_process(instance=instance).success
+        assert handler.stream is not None  # not closed
+        assert instance.get_yaml_python_handlers() == []
+    finally:
+        logging.getLogger("clv-test-app").removeHandler(handler)
+        handler.close()
