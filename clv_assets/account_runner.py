@@ -180,7 +180,7 @@ def _warehouse_exists() -> bool:
 
 def _run_here(instance, job, accounts: list[str], run_config: dict, parallel: int = 1) -> list[str]:
     """One run per account in this process (imports and compiled models are reused),
-    ``parallel`` accounts side by side (threads) after the first, the warehouse held open
+    ``parallel`` accounts side by side (threads), the warehouse held open
     across them (``hold_open``: no open, close and checkpoint per connection, ~30% of a
     small account's run). A process that wants the file meanwhile (another worker, a run
     of the daemon or the UI) gets it once this process has held it ``MIN_HOLD_SECONDS``:
@@ -189,10 +189,10 @@ def _run_here(instance, job, accounts: list[str], run_config: dict, parallel: in
 
     Side by side, one account's fit samples or its Python runs while the other's SQL runs
     in DuckDB (which releases the interpreter lock): a one-process run of 20 x 5,000
-    customers uses 1.25 of 2 cores one at a time (decision 0040). The first account runs
-    alone: it creates (or migrates) the tables and compiles the models the others reuse.
-    An account that meets a write-write conflict of DuckDB's catalog beside another (two
-    runs creating one table) runs again alone.
+    customers uses 1.25 of 2 cores one at a time (decision 0040). On a warehouse without
+    the job's tables the first account runs alone: it creates them. An account that meets
+    a write-write conflict of DuckDB's catalog beside another (two runs creating one table,
+    or adding one column after an upgrade) runs again alone.
     """
     from clv_assets.lib.resources import hold_open, warehouse_resource
 
@@ -200,13 +200,14 @@ def _run_here(instance, job, accounts: list[str], run_config: dict, parallel: in
     counters = {account: f"[{i}/{len(accounts)}]" for i, account in enumerate(accounts, 1)}
     outcome: dict[str, str | None] = {}  # account -> None (succeeded) or the failure
     with hold_open(warehouse):
-        side_by_side = min(parallel, len(accounts) - 1) if _runs_side_by_side_safely(instance, warehouse) else 1
-        for account in accounts[:1] if side_by_side > 1 else accounts:
+        side_by_side = min(parallel, len(accounts)) if _runs_side_by_side_safely(instance, warehouse) else 1
+        alone = accounts if side_by_side == 1 else [] if _has_job_tables(warehouse) else accounts[:1]
+        for account in alone:
             outcome[account] = _run_account(instance, job, account, run_config, counters[account])
-        if side_by_side > 1:
+        rest = accounts[len(alone):]
+        if rest:
             from concurrent.futures import ThreadPoolExecutor
 
-            rest = accounts[1:]
             with ThreadPoolExecutor(side_by_side, thread_name_prefix="account-run") as pool:
                 runs = pool.map(lambda a: _run_account(instance, job, a, run_config, counters[a]), rest)
                 outcome |= dict(zip(rest, runs, strict=True))
@@ -219,6 +220,14 @@ def _run_here(instance, job, accounts: list[str], run_config: dict, parallel: in
 
 # DuckDB's error when two transactions change one catalog entry (say, create one table)
 CATALOG_CONFLICT = "Catalog write-write conflict"
+
+
+def _has_job_tables(warehouse) -> bool:
+    """Whether the warehouse has the account job's tables (those the summary counts)."""
+    from clv_assets.lib.warehouse import table_exists
+
+    with warehouse.get_connection() as conn:
+        return all(table_exists(conn, table) for table in SUMMARY_TABLES)
 
 
 def _runs_side_by_side_safely(instance, warehouse) -> bool:

@@ -144,3 +144,45 @@ def test_a_run_start_leaves_the_process_logging_handlers_open(tmp_path, monkeypa
     finally:
         logging.getLogger("clv-test-app").removeHandler(handler)
         handler.close()
+
+
+def test_accounts_that_create_the_tables_side_by_side_all_succeed(tmp_path, monkeypatch, capsys):
+    """On a new warehouse the first account runs alone; made to start side by side anyway
+    (every run creating the tables at once), all of them still succeed."""
+    from clv_assets import account_runner
+
+    write_demo_accounts(tmp_path / "landing", n_accounts=3, n_customers=150, seed=5)
+    monkeypatch.setenv("CLV_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
+    monkeypatch.setenv("CLV_LANDING_DIR", str(tmp_path / "landing"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.delenv("CLV_SERVING", raising=False)
+    monkeypatch.setattr(account_runner, "_has_job_tables", lambda warehouse: True)
+    options = account_runner.RunOptions(as_of=datetime.now(UTC).date() - timedelta(days=5), method="map")
+    assert account_runner.materialize([], options, parallel=3) == 0
+    out = capsys.readouterr().out
+    assert out.count(": ok in ") == 3, out
+    with duckdb.connect(str(tmp_path / "warehouse.serving.duckdb"), read_only=True) as conn:
+        assert conn.execute("SELECT count(DISTINCT account) FROM marts.account_summary").fetchone()[0] == 3
+
+
+@pytest.mark.fast
+def test_a_run_that_met_a_catalog_conflict_runs_again_alone_after_the_others(tmp_path, monkeypatch):
+    from clv_assets import account_runner, settings
+
+    monkeypatch.setenv("CLV_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    settings.ensure_dagster_home()
+    calls = []
+
+    def run_account(instance, job, account, run_config, counter):
+        calls.append((account, threading.current_thread().name))
+        conflict = account == "b" and sum(a == "b" for a, _ in calls) == 1
+        return f"raw_orders: TransactionContext Error: {account_runner.CATALOG_CONFLICT} on create" if conflict else None
+
+    monkeypatch.setattr(account_runner, "_run_account", run_account)
+    monkeypatch.setattr(account_runner, "_has_job_tables", lambda warehouse: True)
+    failed = account_runner._run_here(dg.DagsterInstance.get(), None, ["a", "b", "c"], {}, parallel=2)
+    assert failed == []
+    assert sorted(a for a, _ in calls[:3]) == ["a", "b", "c"]  # side by side in the pool's threads
+    assert all(name.startswith("account-run") for _, name in calls[:3])
+    assert calls[3] == ("b", threading.main_thread().name)  # then again, alone
