@@ -631,7 +631,8 @@ def page_many(page: Page, many: dict) -> None:
     page.section(f"Many accounts: {n} accounts x {customers:,} customers")
     page.text(f"Accounts of the {many['generator']} generator; a first account materialised beforehand registers the partitions and warms "
               f"the compile caches. Totals: median over {many['rounds']} round(s) of the whole command; per account: "
-              f"medians over every run of the mode, from the runs' own records.")
+              f"medians over every run of the mode, from the runs' own records (two runs side by side share the "
+              f"cores, so each takes longer than alone while the command takes less).")
     target = MANY_TARGETS.get((n, customers))
     rows = []
     for mode, r in many["modes"].items():

@@ -13,9 +13,10 @@ compile caches, as a daemon would have); then, each a new process as a user runs
 - day 2: ``clv-assets materialize --workers W --as-of D+1``: the same accounts one day
   later, each fit one day old and reused.
 
-Printed: each day's wall time, per account (wall x workers / accounts) and the wall time
+Printed: each day's wall time, wall per account (wall / accounts) and the wall time
 of 1,000 accounts at that rate (a linear extrapolation: the accounts are independent and
-run ``W`` at a time; the measured count is on the page), the accounts that reused their
+run two at a time in one process, or one at a time in each of ``W`` workers; the measured
+count is on the page), the accounts that reused their
 fits on day 2 (``models.fit_status.fit_choice``) and that nothing was sampled
 (``models.fits.fitted_at`` unchanged).
 
@@ -80,7 +81,7 @@ def main() -> None:
     resampled = sorted(a for a, at in days["scoring"]["fitted"].items() if at != days["refit"]["fitted"].get(a))
     rows = []
     for label, day in days.items():
-        per_account = day["wall"] * args.workers / args.accounts
+        per_account = day["wall"] / args.accounts
         at_target = day["wall"] * TARGET_ACCOUNTS / args.accounts / 60
         rows.append([
             f"{label}: `clv-assets materialize --workers {args.workers}{' --refit' if label == 'refit' else ''} --as-of {day['as_of']}`",
@@ -93,10 +94,11 @@ def main() -> None:
     `clv-assets materialize --workers {args.workers}` as new processes on two consecutive days: the first refits every
     account, the second is a daily scoring run (each fit one day old, younger than refit_every_days 7: reused, nothing
     sampled). A first account materialised beforehand registers the partitions and warms the compile caches. The wall
-    time of {TARGET_ACCOUNTS:,} accounts is this run's rate extrapolated linearly (accounts are independent and run
-    {args.workers} at a time); the targets are issue 29's.""")
+    time of {TARGET_ACCOUNTS:,} accounts is this run's rate extrapolated linearly (accounts are independent; one
+    process runs two side by side, the CLI's default, and `--workers N` N processes one at a time each); the targets
+    are issue 29's.""")
     page.section("Two days")
-    page.table(["day: command", f"{args.accounts} accounts", "per account (wall x workers / accounts)",
+    page.table(["day: command", f"{args.accounts} accounts", "wall per account (wall / accounts)",
                 f"{TARGET_ACCOUNTS:,} accounts at this rate", "target"], rows)
     page.text(f"Scoring day: {len(reused)} of {args.accounts} accounts reused their fits "
               f"(`models.fit_status.fit_choice`); {len(resampled)} sampled anew (`models.fits.fitted_at` changed)"
