@@ -208,9 +208,13 @@ def _run_here(instance, job, accounts: list[str], run_config: dict, parallel: in
         if rest:
             from concurrent.futures import ThreadPoolExecutor
 
-            with ThreadPoolExecutor(side_by_side, thread_name_prefix="account-run") as pool:
+            pool = ThreadPoolExecutor(side_by_side, thread_name_prefix="account-run")
+            try:
                 runs = pool.map(lambda a: _run_account(instance, job, a, run_config, counters[a]), rest)
                 outcome |= dict(zip(rest, runs, strict=True))
+            finally:
+                # on Ctrl-C the runs in progress end, and no other starts
+                pool.shutdown(cancel_futures=True)
             for account in rest:
                 if outcome[account] and CATALOG_CONFLICT in outcome[account]:
                     print(f"{counters[account]} {account}: running again alone", flush=True)

@@ -186,3 +186,27 @@ def test_a_run_that_met_a_catalog_conflict_runs_again_alone_after_the_others(tmp
     assert sorted(a for a, _ in calls[:3]) == ["a", "b", "c"]  # side by side in the pool's threads
     assert all(name.startswith("account-run") for _, name in calls[:3])
     assert calls[3] == ("b", threading.main_thread().name)  # then again, alone
+
+
+@pytest.mark.fast
+def test_ctrl_c_lets_the_runs_in_progress_end_and_starts_no_other(tmp_path, monkeypatch):
+    import time
+
+    from clv_assets import account_runner, settings
+
+    monkeypatch.setenv("CLV_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    settings.ensure_dagster_home()
+    started = []
+
+    def run_account(instance, job, account, run_config, counter):
+        started.append(account)
+        if account == "a":
+            raise KeyboardInterrupt  # what the main thread gets on Ctrl-C, here from a run
+        time.sleep(0.3)
+
+    monkeypatch.setattr(account_runner, "_run_account", run_account)
+    monkeypatch.setattr(account_runner, "_has_job_tables", lambda warehouse: True)
+    with pytest.raises(KeyboardInterrupt):
+        account_runner._run_here(dg.DagsterInstance.get(), None, list("abcdefgh"), {}, parallel=2)
+    assert len(started) <= 3 and "h" not in started  # the queued accounts never started
