@@ -104,6 +104,8 @@ def test_each_threads_output_goes_to_its_own_runs_log_and_to_the_terminal(tmp_pa
     for thread in threads:
         thread.join()
     assert sys.stdout is terminal  # the streams are put back once no run captures
+    with manager.capture_logs(["run-c", "compute_logs", "all"]):
+        assert sys.stdout.buffer is terminal.buffer  # what it does not capture is the terminal's
     for name in ("run-a", "run-b"):
         key = [name, "compute_logs", "all"]
         out = manager.get_log_data_for_type(key, ComputeIOType.STDOUT, 0, None)[0].decode().splitlines()

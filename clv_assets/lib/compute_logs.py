@@ -80,6 +80,10 @@ class _ThreadStream(io.TextIOBase):
     def encoding(self):  # type: ignore[override]
         return self.original.encoding
 
+    def __getattr__(self, name: str):
+        # the rest of the original's interface (say ``buffer``): not captured, never missing
+        return getattr(self.original, name)
+
 
 _capturing = threading.local()  # .files: the (stdout, stderr) files of this thread's runs, innermost last
 _installed: list[_ThreadStream] = []  # the two streams while any run captures
