@@ -71,7 +71,7 @@ def _synchronous_normal(dbapi_connection, _record) -> None:
 class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
     """``SqliteEventLogStorage`` keeping the index's and the latest runs' connections open."""
 
-    OPEN_SHARDS = 4  # the index and the runs in progress (a process runs at most two side by side)
+    OPEN_SHARDS = 4  # the index and the runs in progress (two side by side by default: --parallel)
 
     def __init__(self, base_dir: str, inst_data=None):
         self._engines: OrderedDict = OrderedDict()
