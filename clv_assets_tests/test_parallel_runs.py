@@ -167,13 +167,23 @@ def test_accounts_that_create_the_tables_side_by_side_all_succeed(tmp_path, monk
         assert conn.execute("SELECT count(DISTINCT account) FROM marts.account_summary").fetchone()[0] == 3
 
 
-@pytest.mark.fast
-def test_a_run_that_met_a_catalog_conflict_runs_again_alone_after_the_others(tmp_path, monkeypatch):
+def _run_here_with(run_account, accounts: list[str], tmp_path, monkeypatch) -> list[str]:
+    """The runner's ``_run_here`` on a warehouse that has the job's tables, two side by side,
+    each run being ``run_account`` instead of a Dagster run: the runner's control flow."""
     from clv_assets import account_runner, settings
 
     monkeypatch.setenv("CLV_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     settings.ensure_dagster_home()
+    monkeypatch.setattr(account_runner, "_run_account", run_account)
+    monkeypatch.setattr(account_runner, "_has_job_tables", lambda warehouse: True)
+    return account_runner._run_here(dg.DagsterInstance.get(), None, accounts, {}, parallel=2)
+
+
+@pytest.mark.fast
+def test_a_run_that_met_a_catalog_conflict_runs_again_alone_after_the_others(tmp_path, monkeypatch):
+    from clv_assets import account_runner
+
     calls = []
 
     def run_account(instance, job, account, run_config, counter):
@@ -181,10 +191,7 @@ def test_a_run_that_met_a_catalog_conflict_runs_again_alone_after_the_others(tmp
         conflict = account == "b" and sum(a == "b" for a, _ in calls) == 1
         return f"raw_orders: TransactionContext Error: {account_runner.CATALOG_CONFLICT} on create" if conflict else None
 
-    monkeypatch.setattr(account_runner, "_run_account", run_account)
-    monkeypatch.setattr(account_runner, "_has_job_tables", lambda warehouse: True)
-    failed = account_runner._run_here(dg.DagsterInstance.get(), None, ["a", "b", "c"], {}, parallel=2)
-    assert failed == []
+    assert _run_here_with(run_account, ["a", "b", "c"], tmp_path, monkeypatch) == []
     assert sorted(a for a, _ in calls[:3]) == ["a", "b", "c"]  # side by side in the pool's threads
     assert all(name.startswith("account-run") for _, name in calls[:3])
     assert calls[3] == ("b", threading.main_thread().name)  # then again, alone
@@ -194,11 +201,6 @@ def test_a_run_that_met_a_catalog_conflict_runs_again_alone_after_the_others(tmp
 def test_ctrl_c_lets_the_runs_in_progress_end_and_starts_no_other(tmp_path, monkeypatch):
     import time
 
-    from clv_assets import account_runner, settings
-
-    monkeypatch.setenv("CLV_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    settings.ensure_dagster_home()
     started = []
 
     def run_account(instance, job, account, run_config, counter):
@@ -207,8 +209,6 @@ def test_ctrl_c_lets_the_runs_in_progress_end_and_starts_no_other(tmp_path, monk
             raise KeyboardInterrupt  # what the main thread gets on Ctrl-C, here from a run
         time.sleep(1.0)  # long beside the main thread's cancel, even on a loaded machine
 
-    monkeypatch.setattr(account_runner, "_run_account", run_account)
-    monkeypatch.setattr(account_runner, "_has_job_tables", lambda warehouse: True)
     with pytest.raises(KeyboardInterrupt):
-        account_runner._run_here(dg.DagsterInstance.get(), None, list("abcdefgh"), {}, parallel=2)
+        _run_here_with(run_account, list("abcdefgh"), tmp_path, monkeypatch)
     assert len(started) <= 3 and "h" not in started  # the queued accounts never started
