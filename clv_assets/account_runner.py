@@ -7,6 +7,7 @@ summary. The command line itself (arguments, dispatch, one-line errors) is
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from dataclasses import dataclass, field
@@ -208,13 +209,17 @@ def _run_here(instance, job, accounts: list[str], run_config: dict, parallel: in
         if rest:
             from concurrent.futures import ThreadPoolExecutor
 
+            from clv_assets.lib.plot_process import helper_process
+
             pool = ThreadPoolExecutor(side_by_side, thread_name_prefix="account-run")
-            try:
-                runs = pool.map(lambda a: _run_account(instance, job, a, run_config, counters[a]), rest)
-                outcome |= dict(zip(rest, runs, strict=True))
-            finally:
-                # on Ctrl-C the runs in progress end, and no other starts
-                pool.shutdown(cancel_futures=True)
+            # side by side, fits' plots are drawn in a helper process, off the shared interpreter
+            with helper_process() if side_by_side > 1 else contextlib.nullcontext():
+                try:
+                    runs = pool.map(lambda a: _run_account(instance, job, a, run_config, counters[a]), rest)
+                    outcome |= dict(zip(rest, runs, strict=True))
+                finally:
+                    # on Ctrl-C the runs in progress end, and no other starts
+                    pool.shutdown(cancel_futures=True)
             for account in rest:
                 if outcome[account] and CATALOG_CONFLICT in outcome[account]:
                     print(f"{counters[account]} {account}: running again alone", flush=True)

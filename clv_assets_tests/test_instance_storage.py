@@ -1,13 +1,17 @@
 """The local instance's storage keeps its SQLite connections open and changes nothing
 else: what it writes, Dagster's own ``storage: sqlite`` reads back from the same folder
 (runs, every event, asset records, check results, dynamic partitions), also of runs
-whose files it has closed again; an instance file written before (Dagster's default
+whose files it has closed again; a new run's file, copied from an empty one, has
+Dagster's own tables and stamp; an instance file written before (Dagster's default
 storage, or the instance folder's absolute path) is rewritten without any path, one the
 user edited is kept."""
 
 from __future__ import annotations
 
+import contextlib
+
 import dagster as dg
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
 from clv_assets import settings
 from clv_assets.lib.instance_storage import KeptOpenSqliteEventLogStorage, KeptOpenSqliteInstance
@@ -110,3 +114,27 @@ def test_an_instance_file_written_before_is_rewritten_and_a_users_is_kept(tmp_pa
     config.write_text(edited)
     settings.ensure_dagster_home()
     assert config.read_text() == edited
+
+
+def _shape(path) -> tuple:
+    """A SQLite file's schema, alembic stamp and journal mode."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        schema = sorted(conn.execute("SELECT type, name, sql FROM sqlite_master").fetchall(), key=str)
+        return schema, conn.execute("SELECT * FROM alembic_version").fetchall(), conn.execute("PRAGMA journal_mode").fetchone()
+
+
+def test_a_new_runs_file_is_a_copy_with_dagsters_own_tables_and_stamp(tmp_path):
+    kept = KeptOpenSqliteEventLogStorage(str(tmp_path / "kept"))
+    plain = SqliteEventLogStorage(str(tmp_path / "plain"))
+    with kept.run_connection("run-a"), plain.run_connection("run-a"):  # each creates the run's file
+        pass
+    assert kept._empty_shard is not None  # created by copying, not by Dagster's create_all and stamp
+    assert _shape(kept.path_for_shard("run-a")) == _shape(plain.path_for_shard("run-a"))
+    assert _shape(kept.path_for_shard("run-a"))[2] == ("wal",)
+    # a file that exists already (another process made it) is never overwritten
+    assert not kept._copy_empty_shard("run-a")
+    assert not list((tmp_path / "kept").glob("*.partial"))
+    kept.dispose()
+    plain.dispose()

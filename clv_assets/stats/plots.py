@@ -11,6 +11,7 @@ needed). The quantities come from the models' own posterior quantities
 * :func:`repeat_order_counts` / :func:`repeat_orders_png`: the number of customers with
   0, 1, 2, ... repeat orders in their observation period, actual vs expected by the
   model (the calibration fit of Fader, Hardie & Lee 2005, figure 2);
+* :func:`fit_images`: all of the above for one fit, as the fit assets show them;
 * of a holdout backtest (:mod:`clv_assets.stats.evaluation`): :func:`tracking_plot`, the
   cohort's cumulative repeat orders, actual and per model, and :func:`calibration_plot`,
   predicted P(order) against the observed share by decile and model.
@@ -35,11 +36,34 @@ if TYPE_CHECKING:  # the backtest window only annotates the tracking plot
 
 PLOT_DRAWS = 200  # posterior draws behind the P(alive) and repeat-order plots
 DPI = 80
+MAX_PLOTTED_FREQUENCY = 50  # rows of the P(alive) matrix plot
 
 
 def markdown_image(png: bytes, title: str) -> str:
     """Markdown embedding ``png`` as a data URI (the Dagster UI renders it inline)."""
     return f"![{title}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
+
+
+def fit_images(
+    model: str, draws: Mapping[str, np.ndarray], parameters: Sequence[str], title: str, rows: pd.DataFrame | None
+) -> tuple[dict[str, tuple[bytes, str]], pd.DataFrame | None]:
+    """The plots of one fit of ``model`` as ``{name: (png, alt text)}``, and the repeat-order
+    counts behind one of them (None for a spend model).
+
+    Every fit: the posterior of each of ``parameters`` by chain. A purchase model also: the
+    P(alive) matrix (frequency x recency at the oldest customer's age) and the number of
+    customers by repeat orders, actual vs expected (``rows``: the fit's distinct
+    ``frequency`` and ``T`` with their count ``n``; unused for a spend model).
+    """
+    images = {"posterior_plot": (posterior_png(draws, parameters, title), title)}
+    if model not in PURCHASE_MODELS:
+        return images, None
+    age = float(rows["T"].max())
+    frequency, recency, matrix = p_alive_matrix(draws, min(int(rows["frequency"].max()), MAX_PLOTTED_FREQUENCY), age, model)
+    counts = repeat_order_counts(draws, rows, model)
+    images["p_alive_matrix"] = (p_alive_png(frequency, recency, matrix, age), "P(alive)")
+    images["repeat_orders_plot"] = (repeat_orders_png(counts), "repeat orders, actual vs expected")
+    return images, counts
 
 
 def posterior_png(draws: Mapping[str, np.ndarray], parameters: Sequence[str], title: str) -> bytes:

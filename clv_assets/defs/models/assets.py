@@ -2,6 +2,7 @@
 with or without covariates, when configured or chosen by the holdout backtest) and
 Gamma-Gamma (spend)."""
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -16,6 +17,7 @@ from clv_assets.lib.fit_config import SamplerConfig
 from clv_assets.defs.models.pooled import ensure_prior_columns, stored_pooled_prior
 from clv_assets.defs.models.refit import FitChoice, choose, fit_settings_identity, stored_fits
 from clv_assets.lib.account_settings import AUTO_MODEL, checked_model_name
+from clv_assets.lib import plot_process
 from clv_assets.lib.accounts import accounts_partitions, validate_account
 from clv_assets.lib.eligibility import ineligibility_reason, too_small_to_pool
 from clv_assets.lib.keys import CUSTOMER_COVARIATES, EVALUATION, GAMMA_GAMMA_FIT, PURCHASE_MODEL_FIT, RFM
@@ -25,9 +27,6 @@ from clv_assets.lib.warehouse import column_schema_metadata, partition_metadata,
 from clv_assets.defs.models.effects import fit_effects_metadata, stored_fit_effects, write_fit_effects
 from clv_assets.stats.registry import COVARIATE_PURCHASE_MODELS, DEFAULT_PURCHASE_MODEL, GAMMA_GAMMA, PURCHASE_MODELS, SERVED_PURCHASE_MODELS
 from clv_assets.stats.specs import CLVModel, Posterior
-
-
-MAX_PLOTTED_FREQUENCY = 50  # rows of the P(alive) matrix plot
 
 
 class FitConfig(SamplerConfig):
@@ -206,15 +205,17 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
 
         priors = pooled_priors(pooled) if pooled is not None else None
         prior_label = f"pooled prior from {int(pooled['n_accounts'].min())} accounts" if pooled is not None else "default"
+        plot_process.start()  # its start overlaps the sampling
         posterior = fit(model_spec, rows, settings, priors=priors)
         # stored as scalars: a covariate model's coefficient vectors one row per covariate
         stored_posterior = replace(posterior, draws=model_spec.scalar_draws(posterior.draws))
+        plots_drawn = diagnostic_plots(model_spec, stored_posterior, rows)
         summary = summarize(stored_posterior, model_spec.stored_parameters)
         checks = diagnostics_results(
             key, summary, posterior.method, posterior.divergences, config.max_r_hat, config.min_ess
         )
         # before anything is written: a fit whose plots fail leaves the stored fit as it was
-        plot_metadata = diagnostic_plots(model_spec, stored_posterior, rows)
+        plot_metadata = plots_drawn()
         passed = all(check.passed for check in checks)
         fitted_at = datetime.now(UTC)
         write = {
@@ -357,40 +358,36 @@ def pooled_prior_to_use(
     return population, f"pooled prior from {n_accounts} accounts"
 
 
-def diagnostic_plots(spec: CLVModel, posterior: Posterior, rows: pd.DataFrame) -> dict[str, dg.MetadataValue]:
-    """Plots of the fit as inline images (Markdown data URIs the UI renders), plus the
-    numbers behind the repeat-order plot.
-
-    Every fit: the posterior of each parameter by chain. A purchase model also: the P(alive) matrix
-    (frequency x recency at the oldest customer's age) and the number of customers by
-    repeat orders, actual vs expected, which shows whether the model fits the account.
-    """
-    from clv_assets.stats import plots  # matplotlib loads only when a fit runs
-
+def diagnostic_plots(spec: CLVModel, posterior: Posterior, rows: pd.DataFrame) -> Callable[[], dict[str, dg.MetadataValue]]:
+    """Starts drawing the plots of the fit (``plots.fit_images``: in a helper process while
+    runs share this one, ``lib/plot_process.py``); the returned function waits for them and
+    gives them as inline images (Markdown data URIs the UI renders), plus the numbers
+    behind the repeat-order plot."""
     title = f"{spec.name} posterior ({posterior.method}, {posterior.n_customers:,} customers)"
     # the scalar parameters (a covariate model's coefficients are in its effects table instead)
     shown = [name for name in spec.parameters if name in posterior.draws]
-    images = {"posterior_plot": (plots.posterior_png(posterior.draws, shown, title), title)}
-    tables = {}
-    if spec.name in PURCHASE_MODELS:
-        age = float(rows["T"].max())
-        frequency, recency, matrix = plots.p_alive_matrix(
-            posterior.draws, min(int(rows["frequency"].max()), MAX_PLOTTED_FREQUENCY), age, spec.name
-        )
-        counts = plots.repeat_order_counts(posterior.draws, rows, spec.name)
-        images["p_alive_matrix"] = (plots.p_alive_png(frequency, recency, matrix, age), "P(alive)")
-        images["repeat_orders_plot"] = (plots.repeat_orders_png(counts), "repeat orders, actual vs expected")
-        tables["repeat_orders"] = dg.MetadataValue.table(
-            records=[dg.TableRecord(record) for record in counts.round({"expected": 3}).to_dict("records")],
-            schema=dg.TableSchema(
-                columns=[
-                    dg.TableColumn("repeat_orders", "string"),
-                    dg.TableColumn("actual", "int"),
-                    dg.TableColumn("expected", "float"),
-                ]
-            ),
-        )
-    return {name: dg.MetadataValue.md(plots.markdown_image(png, alt)) for name, (png, alt) in images.items()} | tables
+    plotted = rows[["frequency", "T", "n"]] if spec.name in PURCHASE_MODELS else None  # what the helper is sent
+    pending = plot_process.fit_images(spec.name, posterior.draws, shown, title, plotted)
+
+    def metadata() -> dict[str, dg.MetadataValue]:
+        from clv_assets.stats.plots import markdown_image
+
+        images, counts = pending()
+        tables = {}
+        if counts is not None:
+            tables["repeat_orders"] = dg.MetadataValue.table(
+                records=[dg.TableRecord(record) for record in counts.round({"expected": 3}).to_dict("records")],
+                schema=dg.TableSchema(
+                    columns=[
+                        dg.TableColumn("repeat_orders", "string"),
+                        dg.TableColumn("actual", "int"),
+                        dg.TableColumn("expected", "float"),
+                    ]
+                ),
+            )
+        return {name: dg.MetadataValue.md(markdown_image(png, alt)) for name, (png, alt) in images.items()} | tables
+
+    return metadata
 
 
 def _long_draws(posterior: Posterior) -> pd.DataFrame:
