@@ -29,8 +29,14 @@ def _helpers() -> list[int]:
     return [child.pid for child in multiprocessing.active_children()]
 
 
+def _here(fit: tuple) -> tuple:
+    """The fit's plots drawn in this thread, as Markdown images, and its counts."""
+    images, counts = plots.fit_images(*fit)
+    return {name: plots.markdown_image(png, alt) for name, (png, alt) in images.items()}, counts
+
+
 def test_plots_drawn_in_the_helper_are_the_bytes_drawn_here():
-    here = [plots.fit_images(*fit) for fit in FITS]
+    here = [_here(fit) for fit in FITS]
     assert set(here[0][0]) == {"posterior_plot", "p_alive_matrix", "repeat_orders_plot"} and here[1][1] is None
     before = set(_helpers())
     with plot_process.helper_process():
@@ -50,11 +56,11 @@ def test_without_a_runners_block_the_plots_are_drawn_in_the_thread():
     plot_process.start()
     images, counts = plot_process.fit_images(*FITS[0])()
     assert set(_helpers()) == before
-    assert images == plots.fit_images(*FITS[0])[0]
+    assert images == _here(FITS[0])[0]
 
 
 def test_a_helper_that_dies_leaves_the_plots_drawn_here():
-    expected = plots.fit_images(*FITS[0])[0]
+    expected = _here(FITS[0])[0]
     with plot_process.helper_process():
         plot_process.start()
         plot_process.fit_images(*FITS[1])()  # the helper is up

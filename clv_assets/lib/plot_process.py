@@ -56,9 +56,12 @@ def _ready() -> None:
 
 
 def _draw(*args) -> tuple:
-    from clv_assets.stats.plots import fit_images
+    """``plots.fit_images(*args)`` with each image as Markdown (:func:`plots.markdown_image`):
+    matplotlib loads where the plots are drawn only."""
+    from clv_assets.stats.plots import fit_images, markdown_image
 
-    return fit_images(*args)
+    images, counts = fit_images(*args)
+    return {name: markdown_image(png, alt) for name, (png, alt) in images.items()}, counts
 
 
 @contextlib.contextmanager
@@ -85,7 +88,7 @@ def start() -> None:
 
 def fit_images(*args) -> Callable[[], tuple]:
     """Starts ``plots.fit_images(*args)`` (in the helper, if a runner opened one) and
-    returns the function that waits for its result."""
+    returns the function that waits for its result: ``({name: Markdown image}, counts)``."""
     helper = _helper
     if helper is not None:
         try:

@@ -370,8 +370,6 @@ def diagnostic_plots(spec: CLVModel, posterior: Posterior, rows: pd.DataFrame) -
     pending = plot_process.fit_images(spec.name, posterior.draws, shown, title, plotted)
 
     def metadata() -> dict[str, dg.MetadataValue]:
-        from clv_assets.stats.plots import markdown_image
-
         images, counts = pending()
         tables = {}
         if counts is not None:
@@ -385,7 +383,7 @@ def diagnostic_plots(spec: CLVModel, posterior: Posterior, rows: pd.DataFrame) -
                     ]
                 ),
             )
-        return {name: dg.MetadataValue.md(markdown_image(png, alt)) for name, (png, alt) in images.items()} | tables
+        return {name: dg.MetadataValue.md(image) for name, image in images.items()} | tables
 
     return metadata
 
