@@ -205,7 +205,7 @@ def _fit_asset(key: dg.AssetKey, description: str, spec: CLVModel | None = None)
 
         priors = pooled_priors(pooled) if pooled is not None else None
         prior_label = f"pooled prior from {int(pooled['n_accounts'].min())} accounts" if pooled is not None else "default"
-        plot_process.start()  # its start overlaps the sampling
+        plot_process.start()  # a side-by-side runner's plot helper starts while this fit samples
         posterior = fit(model_spec, rows, settings, priors=priors)
         # stored as scalars: a covariate model's coefficient vectors one row per covariate
         stored_posterior = replace(posterior, draws=model_spec.scalar_draws(posterior.draws))
