@@ -25,6 +25,9 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 _helper: _Helper | None = None  # set while a runner runs accounts side by side
+# a dead helper (BrokenProcessPool), a closed one (RuntimeError), a machine whose processes
+# cannot share a semaphore (OSError: a container without /dev/shm): the plots are drawn here
+_NO_HELPER = (BrokenProcessPool, RuntimeError, OSError)
 
 
 class _Helper:
@@ -82,7 +85,7 @@ def start() -> None:
     will ask for plots."""
     helper = _helper
     if helper is not None:
-        with contextlib.suppress(BrokenProcessPool, RuntimeError):
+        with contextlib.suppress(*_NO_HELPER):
             helper.executor().submit(int)
 
 
@@ -93,7 +96,7 @@ def fit_images(*args) -> Callable[[], tuple]:
     if helper is not None:
         try:
             future = helper.executor().submit(_draw, *args)
-        except (BrokenProcessPool, RuntimeError):  # the helper died, or its block ended
+        except _NO_HELPER:  # the helper died or its block ended, or no process can start here
             pass
         else:
 
