@@ -211,9 +211,10 @@ def _run_here(instance, job, accounts: list[str], run_config: dict, parallel: in
 
             from clv_assets.lib.plot_process import helper_process
 
-            pool = ThreadPoolExecutor(side_by_side, thread_name_prefix="account-run")
+            threads = min(side_by_side, len(rest))
+            pool = ThreadPoolExecutor(threads, thread_name_prefix="account-run")
             # side by side, fits' plots are drawn in a helper process, off the shared interpreter
-            with helper_process() if side_by_side > 1 else contextlib.nullcontext():
+            with helper_process() if threads > 1 else contextlib.nullcontext():
                 try:
                     runs = pool.map(lambda a: _run_account(instance, job, a, run_config, counters[a]), rest)
                     outcome |= dict(zip(rest, runs, strict=True))
