@@ -101,6 +101,20 @@ def test_one_snapshot_per_as_of_with_its_predictions(audited):
     assert diff.n[0] == 0
 
 
+def test_the_last_snapshot_holds_each_customers_segments_in_name_order(audited):
+    warehouse, dates, _ = audited
+    snapshot = query(
+        warehouse,
+        "SELECT account, customer_id, segments FROM models.prediction_snapshots WHERE as_of = $as_of",
+        {"as_of": dates[-1]},
+    )
+    members = query(warehouse, "SELECT account, customer_id, segment FROM marts.customer_segments")
+    expected = members.groupby(["account", "customer_id"])["segment"].agg(lambda s: sorted(set(s))).to_dict()
+    got = {(a, c): list(s) for a, c, s in snapshot.itertuples(index=False)}
+    assert {k: v for k, v in got.items() if v} == expected
+    assert len({tuple(v) for v in got.values()}) > 3  # several combinations of segments
+
+
 def test_audit_totals_equal_a_recomputation_from_raw_orders(audited):
     warehouse, dates, _ = audited
     audit = query(warehouse, "SELECT * FROM marts.prediction_audit ORDER BY account, snapshot_as_of, matured_days")

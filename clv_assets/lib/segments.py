@@ -12,6 +12,8 @@ from clv_assets.lib.warehouse import read_sql, sql_file
 
 SEGMENTS_FILE = sql_file("marts", "segments.yaml")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
+# models.prediction_snapshots carries a customer's segments as the bits of one 64-bit integer
+MAX_SEGMENTS = 64
 
 
 class SegmentDefinitionError(ValueError):
@@ -37,6 +39,8 @@ def load_segments(path=SEGMENTS_FILE) -> list[Segment]:
         entries = yaml.safe_load(path.read_text())["segments"]
     except (yaml.YAMLError, KeyError, TypeError) as exc:
         raise SegmentDefinitionError(f"{path}: expected a 'segments' list ({exc})") from None
+    if isinstance(entries, list) and len(entries) > MAX_SEGMENTS:
+        raise SegmentDefinitionError(f"{path}: {len(entries)} segments; at most {MAX_SEGMENTS} can be defined")
     segments, seen = [], set()
     for i, entry in enumerate(entries, 1):
         name = entry.get("name") if isinstance(entry, dict) else None
