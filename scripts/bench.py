@@ -151,7 +151,20 @@ def measure_tree(argv: list[str], env: dict) -> dict:
         if "Maximum resident set size" in line:
             kernel_mb = int(line.rsplit(":", 1)[1]) / 1024
     return {"wall": wall, "kernel_peak_mb": kernel_mb, "tree_peak_mb": max(peaks.values(), default=float("nan")),
-            "peaks": peaks, "samples": samples}
+            "cpu": cpu_seconds(usage), "peaks": peaks, "samples": samples}
+
+
+def cpu_seconds(usage) -> float:
+    """User and system CPU seconds of a finished process and the children it waited for
+    (``wait4``'s usage; under GNU time, GNU time's, which includes the command's)."""
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_floor(cpu: float) -> float:
+    """The least wall time ``cpu`` seconds of work could take on this machine: every core busy."""
+    from clv_assets.settings import usable_cores
+
+    return cpu / usable_cores()
 
 
 def measure(argv: list[str], env: dict, check: bool = True, echo: bool = False) -> dict:
@@ -174,7 +187,7 @@ def measure(argv: list[str], env: dict, check: bool = True, echo: bool = False) 
         if line.startswith("{"):
             reported = json.loads(line)
             break
-    return {"wall": wall, "peak_mb": usage.ru_maxrss / 1024, **reported}
+    return {"wall": wall, "peak_mb": usage.ru_maxrss / 1024, "cpu": cpu_seconds(usage), **reported}
 
 
 def run_child(kind: str, *args) -> dict:
@@ -351,6 +364,8 @@ def bench_whole_job(cases: list, args, as_of: str) -> list[dict]:
                "tree_peak_mb": max(r["tree_peak_mb"] for r in runs)}
         print(f"  {'end to end':<12} {e2e['wall']:7.1f} s   peak {e2e['peak_mb']:6.0f} MB ({peak_label}), "
               f"{e2e['tree_peak_mb']:.0f} MB largest process   (clv-assets materialize, median of {args.repeat})")
+        print(f"  CPU of the median run {median_run['cpu']:.1f} s (user + system): at least "
+              f"{cpu_floor(median_run['cpu']):.1f} s with every core busy")
         with duckdb.connect(env["CLV_WAREHOUSE"], read_only=True) as conn:
             facts = conn.execute(
                 "SELECT model, any_value(method), any_value(n_distinct_rows), any_value(n_customers) "
@@ -460,6 +475,8 @@ def page_whole_job(page: Page, results: list[dict], repeat: int, startup: dict, 
 
     page.section(f"Whole job: `clv-assets materialize` of one account ({ACCOUNT_JOB}, default settings, a new process)")
     page.text(f"Median of {repeat} timed run(s){' after a warm-up run' if warm_up else ' (no warm-up run: the compile caches were warm)'}; peak RSS is the largest over the timed runs. "
+              "CPU is the median run's user and system seconds (its child processes included); divided by the "
+              "machine's cores it is the least wall time that work could take with every core busy all along. "
               f"A new process's start and imports alone: {fmt(startup.get('definitions'))} s "
               f"(`import clv_assets.definitions`, median of 3). Generated accounts: `demo` is `clv-assets demo`'s "
               "shape (first orders in the first of two years), `distinct` many distinct histories (daily first "
@@ -478,11 +495,13 @@ def page_whole_job(page: Page, results: list[dict], repeat: int, startup: dict, 
         rows.append([
             r["label"], fmt(r["orders"], ","), f"**{median_and_runs(r['runs'])}**", f"{fmt(r['warm'])} s",
             f"{r['e2e']['peak_mb']:,.0f} MB", f"{r['e2e']['tree_peak_mb']:,.0f} MB",
+            f"{r['median_run']['cpu']:.1f} s / {cpu_floor(r['median_run']['cpu']):.1f} s",
             _fit_cell(r, purchase, "models/purchase_model") if purchase else "-",
             _fit_cell(r, GAMMA_GAMMA.name, "models/gamma_gamma"), target_cell,
         ])
     page.table(["account", "completed orders", "end to end, median (runs)", "warm-up run", f"peak RSS ({peak_label})",
-                "largest process of the tree", "purchase fit (step)", "spend fit (step)", "target"], rows)
+                "largest process of the tree", "CPU of the median run (user + system) / the same on every core",
+                "purchase fit (step)", "spend fit (step)", "target"], rows)
 
     page.section("Steps of the median run (seconds, and the step's peak RSS in MB)")
     order: list[str] = []
@@ -590,7 +609,7 @@ def bench_many(n_accounts: int, n_customers: int, workers: int, as_of: str, mode
 
     results = {}
     for mode in modes:
-        totals, since = [], time.time()
+        totals, cpus, since = [], [], time.time()
         for _ in range(rounds):
             started = time.perf_counter()
             if mode == "per-account":
@@ -604,14 +623,16 @@ def bench_many(n_accounts: int, n_customers: int, workers: int, as_of: str, mode
             else:
                 # an account that fails (say a fit's blocking diagnostics) is reported, not fatal
                 extra = ["--workers", str(workers)] if mode == "workers" else []
-                measure(cli + ["materialize", "--refit", *extra, "--as-of", as_of], env, check=False)
+                cpus.append(measure(cli + ["materialize", "--refit", *extra, "--as-of", as_of], env, check=False)["cpu"])
             totals.append(time.perf_counter() - started)
-            print(f"  {mode}: round {len(totals)} {totals[-1]:.0f} s", flush=True)
+            print(f"  {mode}: round {len(totals)} {totals[-1]:.0f} s"
+                  + (f", CPU {cpus[-1]:.0f} s (at least {cpu_floor(cpus[-1]):.0f} s on every core)" if cpus else ""),
+                  flush=True)
         label = {"per-account": f"one `clv-assets materialize --account A` process per account, {workers} at a time",
                  "workers": f"`clv-assets materialize --workers {workers}`",
                  "one-process": "`clv-assets materialize` (the default: one process, warehouse held open, "
                                 "two accounts side by side)"}[mode]
-        results[mode] = {"label": label, "totals": totals, "breakdown": run_breakdown(env["DAGSTER_HOME"], since, time.time())}
+        results[mode] = {"label": label, "totals": totals, "cpus": cpus, "breakdown": run_breakdown(env["DAGSTER_HOME"], since, time.time())}
     print(f"  {'mode':<12} {'total (median)':>14} {'run':>6} {'purchase fit':>12} {'spend fit':>9} {'SQL steps':>9}")
     for mode, r in results.items():
         b = r["breakdown"]
@@ -632,7 +653,8 @@ def page_many(page: Page, many: dict) -> None:
     page.text(f"Accounts of the {many['generator']} generator; a first account materialised beforehand registers the partitions and warms "
               f"the compile caches. Totals: median over {many['rounds']} round(s) of the whole command; per account: "
               f"medians over every run of the mode, from the runs' own records (two runs side by side share the "
-              f"cores, so each takes longer than alone while the command takes less).")
+              f"cores, so each takes longer than alone while the command takes less). CPU: the command's user and "
+              f"system seconds with its child processes; divided by the cores, the least time that work could take.")
     target = MANY_TARGETS.get((n, customers))
     rows = []
     for mode, r in many["modes"].items():
@@ -640,10 +662,13 @@ def page_many(page: Page, many: dict) -> None:
         total = statistics.median(r["totals"])
         # the command's time, whichever way it runs the accounts (per-account processes aside)
         verdict = f"{target} s: {_verdict(total <= target)}" if target and mode != "per-account" else "-"
-        rows.append([r["label"], f"**{median_and_runs(r['totals'], '.0f')}**", f"{b['run']:.1f} s",
+        cpu = statistics.median(r["cpus"]) if r.get("cpus") else None
+        rows.append([r["label"], f"**{median_and_runs(r['totals'], '.0f')}**",
+                     f"{cpu:.0f} s / {cpu_floor(cpu):.0f} s" if cpu is not None else "-", f"{b['run']:.1f} s",
                      f"{b['purchase']:.1f} s", f"{b['spend']:.1f} s", f"{b['sql']:.1f} s",
                      f"{b['runs']}", ", ".join(b["failed"]) or "none", verdict])
-    page.table(["mode", f"{n} accounts, total", "per account: run", "purchase fit", "spend fit",
+    page.table(["mode", f"{n} accounts, total", "CPU, median round (user + system) / the same on every core",
+                "per account: run", "purchase fit", "spend fit",
                 "other (SQL) steps", "successful runs", "failed accounts", "target"], rows)
     steps = sorted({s for r in many["modes"].values() for s in r["breakdown"]["steps"]},
                    key=lambda s: -max(r["breakdown"]["steps"].get(s, 0) for r in many["modes"].values()))
