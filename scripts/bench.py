@@ -649,7 +649,7 @@ def bench_many(n_accounts: int, n_customers: int, workers: int, as_of: str, mode
 
 def page_many(page: Page, many: dict) -> None:
     n, customers = many["accounts"], many["customers"]
-    page.section(f"Many accounts: {n} accounts x {customers:,} customers")
+    page.section(f"Many accounts: {n} accounts x {customers:,} customers, {many['generator']}")
     page.text(f"Accounts of the {many['generator']} generator; a first account materialised beforehand registers the partitions and warms "
               f"the compile caches. Totals: median over {many['rounds']} round(s) of the whole command; per account: "
               f"medians over every run of the mode, from the runs' own records (two runs side by side share the "
@@ -887,7 +887,7 @@ def main() -> None:
                         help="timed runs of the whole job, rounds of --many, new processes of --backtest and --fits, "
                              "timings of --prediction-models (at least 3); medians reported")
     parser.add_argument("--generator", nargs="+", choices=list(GENERATORS), default=["demo"],
-                        help="generated accounts' shape, each size on each (side by side); --many takes the first")
+                        help="generated accounts' shape: each size, and --many, on each")
     parser.add_argument("--landing", type=Path, help="benchmark these account folders instead of generated ones")
     parser.add_argument("--naive-too", action="store_true", help="with --landing: also run the naive way")
     parser.add_argument("--as-of", help="observation end, YYYY-MM-DD (default: 30 days ago)")
@@ -942,9 +942,9 @@ def main() -> None:
         else:
             cases = [(size, None, generator) for size in (args.sizes or DEFAULT_SIZES) for generator in args.generator]
         page_whole_job(page, bench_whole_job(cases, args, as_of), args.repeat, startup, args.warm_up)
-    if args.many:
+    for generator in args.generator if args.many else []:
         page_many(page, bench_many(args.many, args.customers, args.workers, as_of, args.modes, args.repeat, args.keep,
-                                   args.generator[0]))
+                                   generator))
     if args.prediction_models:
         print(f"== predictions per purchase model, {args.prediction_models:,} distinct histories", flush=True)
         page_prediction_models(page, run_child("prediction-models", args.prediction_models, max(args.repeat, 3)))
