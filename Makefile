@@ -73,7 +73,7 @@ bench-10m: setup
 	  --markdown docs/measurements/performance_10m.md
 
 bench-daily: setup
-	$(BIN)/python scripts/bench_daily.py --accounts 40 --customers 2000 --markdown docs/measurements/many_accounts.md
+	$(BIN)/python scripts/bench_daily.py --accounts 100 --customers 2000 --generator demo distinct --markdown docs/measurements/many_accounts.md
 
 measurements: bench bench-10m bench-daily
 	$(BIN)/python scripts/cdnow_scorecard.py --markdown docs/measurements/cdnow_scorecard.md

@@ -20,7 +20,7 @@ count is on the page), the accounts that reused their
 fits on day 2 (``models.fit_status.fit_choice``) and that nothing was sampled
 (``models.fits.fitted_at`` unchanged).
 
-    .venv/bin/python scripts/bench_daily.py [--accounts 100] [--customers 2000] [--workers 1] [--generator demo]
+    .venv/bin/python scripts/bench_daily.py [--accounts 100] [--customers 2000] [--workers 1] [--generator demo distinct]
 """
 
 from __future__ import annotations
@@ -52,21 +52,14 @@ def fit_facts(warehouse: str) -> tuple[dict, dict]:
     return choice, fitted
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--accounts", type=int, default=100)
-    parser.add_argument("--customers", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=1, help="processes (default 1: the CLI's default, one held process running two accounts side by side)")
-    parser.add_argument("--generator", choices=list(GENERATORS), default="demo")
-    parser.add_argument("--keep", action="store_true", help="keep the workspace")
-    add_markdown_option(parser, "many_accounts.md")
-    args = parser.parse_args()
-    page = Page("Many accounts: a refit day and a scoring day", "scripts/bench_daily.py")
-    root, env = _workspace(f"clv-bench-daily-{args.accounts}x{args.customers}-")
+def two_days(args, generator: str) -> tuple[list[list[str]], str]:
+    """The two days on ``generator``'s accounts, in a workspace of their own: the table rows
+    and the scoring day's sentence."""
+    root, env = _workspace(f"clv-bench-daily-{args.accounts}x{args.customers}-{generator}-")
     cli = [str(Path(sys.executable).with_name("clv-assets")), "materialize"]
     started = time.perf_counter()
-    truths = write_accounts(root / "landing", args.generator, n_accounts=args.accounts, n_customers=args.customers, seed=29)
-    print(f"== {args.accounts} accounts x {args.customers:,} customers ({args.generator}), {args.workers} workers; "
+    truths = write_accounts(root / "landing", generator, n_accounts=args.accounts, n_customers=args.customers, seed=29)
+    print(f"== {args.accounts} accounts x {args.customers:,} customers ({generator}), {args.workers} workers; "
           f"generated in {time.perf_counter() - started:.0f} s", flush=True)
     day1 = datetime.now(UTC).date() - timedelta(days=AS_OF_OFFSET_DAYS)
     day2 = day1 + timedelta(days=1)
@@ -90,21 +83,39 @@ def main() -> None:
         ])
         print("  " + " | ".join(rows[-1]))
     print(f"  scoring day: {len(reused)} of {args.accounts} accounts reused their fits; {len(resampled)} sampled anew")
-    page.how_to_read(f"""{args.accounts} accounts of {args.customers:,} customers ({args.generator} generator), materialised by
+    scoring = (f"Scoring day: {len(reused)} of {args.accounts} accounts reused their fits "
+               f"(`models.fit_status.fit_choice`); {len(resampled)} sampled anew (`models.fits.fitted_at` changed)"
+               + (f": {', '.join(resampled[:10])}" if resampled else "") + ".")
+    _done_with(root, args.keep)
+    return rows, scoring
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=100)
+    parser.add_argument("--customers", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=1, help="processes (default 1: the CLI's default, one held process running two accounts side by side)")
+    parser.add_argument("--generator", nargs="+", choices=list(GENERATORS), default=["demo"],
+                        help="accounts' shape (scripts/bench.py's generators): the two days on each, in a workspace of its own")
+    parser.add_argument("--keep", action="store_true", help="keep the workspaces")
+    add_markdown_option(parser, "many_accounts.md")
+    args = parser.parse_args()
+    page = Page("Many accounts: a refit day and a scoring day", "scripts/bench_daily.py")
+    page.how_to_read(f"""{args.accounts} accounts of {args.customers:,} customers per generator (scripts/bench.py's
+    `GENERATORS`: `demo` is `clv-assets demo`'s shape, `distinct` many distinct histories), materialised by
     `clv-assets materialize --workers {args.workers}` as new processes on two consecutive days: the first refits every
     account, the second is a daily scoring run (each fit one day old, younger than refit_every_days 7: reused, nothing
     sampled). A first account materialised beforehand registers the partitions and warms the compile caches. The wall
     time of {TARGET_ACCOUNTS:,} accounts is this run's rate extrapolated linearly (accounts are independent; one
     process runs two side by side, the CLI's default, and `--workers N` N processes one at a time each); the targets
     are issue 29's.""")
-    page.section("Two days")
-    page.table(["day: command", f"{args.accounts} accounts", "wall per account (wall / accounts)",
-                f"{TARGET_ACCOUNTS:,} accounts at this rate", "target"], rows)
-    page.text(f"Scoring day: {len(reused)} of {args.accounts} accounts reused their fits "
-              f"(`models.fit_status.fit_choice`); {len(resampled)} sampled anew (`models.fits.fitted_at` changed)"
-              + (f": {', '.join(resampled[:10])}" if resampled else "") + ".")
+    for generator in args.generator:
+        rows, scoring = two_days(args, generator)
+        page.section(f"Two days, {generator} generator")
+        page.table(["day: command", f"{args.accounts} accounts", "wall per account (wall / accounts)",
+                    f"{TARGET_ACCOUNTS:,} accounts at this rate", "target"], rows)
+        page.text(scoring)
     page.write(args.markdown)
-    _done_with(root, args.keep)
 
 
 if __name__ == "__main__":
