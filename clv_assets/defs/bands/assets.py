@@ -83,9 +83,12 @@ def customer_bands(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
             gg, _ = load_draws(conn, account, GAMMA_GAMMA.name, len(totals))
     counts = _band_draw_counts(histories, thresholds.iloc[0].to_dict(), totals, horizons, model, purchases, gg) if model else None
     params["draws"] = len(totals)
+    # joined back on the history and, under a covariate model, the covariate level
+    rows = band_count_rows(with_count_columns(histories, counts), histories)
+    # the rows hold copies: the write's joins get the memory
+    del histories, counts
     with duckdb.get_connection() as conn:
-        # joined back on the history and, under a covariate model, the covariate level
-        conn.register("band_draw_counts", band_count_rows(with_count_columns(histories, counts), histories))
+        conn.register("band_draw_counts", rows)
         register_levels(conn, account, model)
         with transaction(conn):
             replace_account_rows(conn, "bands.customers", account, read_sql("bands.customers"), params)

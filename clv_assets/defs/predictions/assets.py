@@ -79,6 +79,8 @@ def customer_predictions(
 
             drivers = level_explanations(model, bg, histories, channels, float(config.horizon_days))
     predictions = history_predictions(predictions, drivers)
+    distinct_histories = len(histories)
+    del histories  # the predictions hold the history columns: the write's joins get the memory
     params = {
         "account": account,
         "horizon_days": config.horizon_days,
@@ -103,5 +105,5 @@ def customer_predictions(
     if reason:
         metadata = {**metadata, "status": "not fitted", "reason": reason}
     return dg.MaterializeResult(
-        metadata={**metadata, "distinct_histories": len(histories), "purchase_model": model or "none"}
+        metadata={**metadata, "distinct_histories": distinct_histories, "purchase_model": model or "none"}
     )
