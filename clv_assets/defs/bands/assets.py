@@ -85,7 +85,7 @@ def customer_bands(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
     params["draws"] = len(totals)
     # joined back on the history and, under a covariate model, the covariate level
     rows = band_count_rows(with_count_columns(histories, counts), histories)
-    # the rows hold copies: the write's joins get the memory
+    # the rows hold copies of both, which are let go before the write
     del histories, counts
     with duckdb.get_connection() as conn:
         conn.register("band_draw_counts", rows)

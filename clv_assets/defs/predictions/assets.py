@@ -80,7 +80,7 @@ def customer_predictions(
             drivers = level_explanations(model, bg, histories, channels, float(config.horizon_days))
     predictions = history_predictions(predictions, drivers)
     distinct_histories = len(histories)
-    del histories  # the predictions hold the history columns: the write's joins get the memory
+    del histories  # the predictions hold the history columns: let go before the write
     params = {
         "account": account,
         "horizon_days": config.horizon_days,
